@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from .core import derive_seed, make_generator, seed_worker
 
 # %% auto #0
-__all__ = ['PHOTOS', 'DEFAULT_PHOTOS', 'TEXTURES', 'to_rgb_uint8', 'ImageReadError', 'read_image', 'Photo', 'load_photo',
-           'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'image_source', 'crop_params',
-           'RandomResizedCrops', 'make_loader', 'image_loader', 'forever']
+__all__ = ['PHOTOS', 'DEFAULT_PHOTOS', 'TEXTURES', 'IMAGE_EXTENSIONS', 'to_rgb_uint8', 'ImageReadError', 'read_image', 'Photo',
+           'load_photo', 'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'image_source',
+           'crop_params', 'RandomResizedCrops', 'make_loader', 'image_loader', 'forever']
 
 # %% ../nbs/01_data.ipynb #e7b2d792
 def _rgb_array(arr: np.ndarray) -> np.ndarray:
@@ -121,12 +121,15 @@ class PhotoPool(Dataset):
     def __getitem__(self, i): return self.images[i], i
 
 # %% ../nbs/01_data.ipynb #72476015
+Image.init()
+IMAGE_EXTENSIONS = tuple(sorted(e for e in {*IMG_EXTENSIONS, ".gif", ".jfif", ".jpe", ".tga", ".avif"} if Image.registered_extensions().get(e) in Image.OPEN))
+
 class BadFileWarning(UserWarning):
     "Files in a dataset that were skipped because they cannot be read."
 
 def _check_file(path: Path, verify: str) -> str | None:
     "Why `path` cannot be used as an image (None if it can)."
-    if path.suffix.lower() not in IMG_EXTENSIONS: return f"unsupported file type '{path.suffix or '(none)'}'"
+    if path.suffix.lower() not in IMAGE_EXTENSIONS: return f"unsupported file type '{path.suffix or '(none)'}'"
     if verify == "none": return None
     try:
         with Image.open(path) as im:

@@ -1,0 +1,28 @@
+# The README's two commands. Each sets itself up from a fresh clone: a virtual environment in
+# .venv with mtssl_nb installed (editable) and its test tools, rebuilt when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install export clean-venv
+
+demo: $(STAMP)  ## run the demo on the embedded data (writes runs/demo/)
+	$(BIN)/mtssl demo
+
+test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in tests/
+	$(BIN)/python -m pytest -n 2
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+export: $(STAMP)  ## after editing notebooks: regenerate mtssl_nb/ and clean the notebooks
+	$(BIN)/nbdev-export
+	$(BIN)/nbdev-clean
+
+clean-venv:
+	rm -rf $(VENV)
