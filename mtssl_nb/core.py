@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #a9edd83b
 from __future__ import annotations
 
-import dataclasses, difflib, hashlib, os, random, types, typing
+import dataclasses, difflib, hashlib, os, random, types
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints

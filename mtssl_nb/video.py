@@ -33,7 +33,7 @@ class VideoReadError(OSError):
 def _open_video(path):
     "Open `path` with PyAV; errors name the file."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"video file {path} does not exist")
+    if not path.is_file(): raise FileNotFoundError(f"video file {path} does not exist; check the path (`mtssl samples` writes example videos to data_samples/)")
     try: c = av.open(str(path))
     except av.FFmpegError as e: raise VideoReadError(f"{path}: not a readable video file ({e})") from None
     if not c.streams.video:
