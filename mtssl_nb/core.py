@@ -211,7 +211,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
 class TaskBatch:
     "What a pretext task hands the network: input, target and what is needed to show them."
     task: str  # registry name of the task that made it
-    x: torch.Tensor  # network input, float and normalised, batch first
+    x: torch.Tensor  # network input, float, batch first: images as RGB in [0, 1] units (B[, K], 3, H, W); the trunk normalises
     y: torch.Tensor  # target, batch first
     info: dict = field(default_factory=dict)  # extra tensors and values for display and metrics
 
