@@ -16,8 +16,9 @@ test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in t
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): installing mtssl_nb and its dependencies (PyTorch included: a few minutes the first time)..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 export: $(STAMP)  ## after editing notebooks: regenerate mtssl_nb/ and clean the notebooks

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse, sys, time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+
 import mtssl_nb
 from .core import ConfigError
 from .samples import build_samples, gallery
@@ -26,7 +28,7 @@ def cmd_demo(args) -> int:
     "Build the sample data and the gallery figure under `args.out`."
     t0, out = time.time(), Path(args.out)
     samples = build_samples(out / "data_samples", seed=args.seed)
-    fig = gallery(samples, out / "gallery.png")
+    plt.close(gallery(samples, out / "gallery.png"))
     print(f"gallery written to {out / 'gallery.png'} ({time.time() - t0:.1f} s)")
     return 0
 
@@ -35,6 +37,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mtssl` argument parser with one subcommand per job."
     p = argparse.ArgumentParser(prog="mtssl", description="Multi-task self-supervised visual learning (Doersch & Zisserman, ICCV 2017).")
     p.add_argument("--version", action="version", version=f"mtssl_nb {mtssl_nb.__version__}")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of an error instead of one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("samples", help="rebuild the small sample data (images, clips with masks, a real clip) from package data")
     s.add_argument("--out", default="data_samples", help="folder to write (default: data_samples)")
@@ -47,13 +50,14 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/32_cli.ipynb #8c6ee185
-USER_ERRORS = (FileNotFoundError, ConfigError, ValueError)
+USER_ERRORS = (OSError, ConfigError, ValueError)  # missing/unreadable files, wrong settings or values
 
 def main(argv=None) -> int:
     "Entry point of the `mtssl` command."
     args = make_parser().parse_args(argv)
     try: return args.run(args)
     except USER_ERRORS as e:
+        if args.traceback: raise
         print(f"mtssl {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -46,7 +46,7 @@ def _coerce(value, tp, key: str):
             except ConfigError: pass
         raise bad()
     if origin is Literal:
-        if value in args: return value
+        if any(value == a and type(value) is type(a) for a in args): return value
         raise ConfigError(f"setting '{key}' must be one of {_type_name(tp)}, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)): raise bad()
@@ -73,7 +73,7 @@ def _coerce(value, tp, key: str):
         if tp is int and not (isinstance(value, int) or float(value).is_integer()): raise bad()
         return tp(value)
     if tp is Path:
-        if isinstance(value, (str, Path)): return Path(value)
+        if isinstance(value, (str, Path)) and str(value).strip(): return Path(value)
         raise bad()
     if isinstance(tp, type) and not isinstance(value, tp): raise bad()
     return value
@@ -125,6 +125,8 @@ def _accepts_str(tp) -> bool:
     if tp in (str, Path): return True
     return get_origin(tp) in (Union, types.UnionType) and any(_accepts_str(a) for a in get_args(tp))
 
+def _accepts_none(tp) -> bool: return tp is Any or (get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp))
+
 def apply_overrides(cfg, overrides=()):
     "A copy of `cfg` with each `key=value` in `overrides` applied and type-checked."
     cfg = dataclasses.replace(cfg)
@@ -136,15 +138,18 @@ def apply_overrides(cfg, overrides=()):
         parent, where = cfg, type(cfg).__name__
         for i, p in enumerate(path):
             if p not in _hints(type(parent)): raise _unknown(".".join(path[:i + 1]), _hints(type(parent)), where)
+            if not is_dataclass(getattr(parent, p)): raise ConfigError(f"setting '{'.'.join(path[:i + 1])}' has no sub-settings, so '{key}' does not exist")
             child = dataclasses.replace(getattr(parent, p))  # copy, so the caller's config is untouched
             setattr(parent, p, child)
             parent, where = child, ".".join(path[:i + 1])
         hints = _hints(type(parent))
         if name not in hints: raise _unknown(key, [".".join(path + [h]) for h in hints], where)
         tp = hints[name]
-        try: value = yaml.safe_load(raw)
-        except yaml.YAMLError: value = raw
-        if _accepts_str(tp) and not (value is None and raw.strip() in ("null", "None", "~")): value = raw
+        if raw.strip() in ("null", "None", "~") and _accepts_none(tp): value = None
+        elif _accepts_str(tp): value = raw  # text settings keep the text as typed
+        else:
+            try: value = yaml.safe_load(raw)
+            except yaml.YAMLError: value = raw
         setattr(parent, name, _coerce(value, tp, key))
     return cfg
 
@@ -152,7 +157,7 @@ def apply_overrides(cfg, overrides=()):
 def load_config(cls, path, overrides=()):
     "Read a `cls` config from the YAML file `path`, then apply `key=value` `overrides`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"config file {path} does not exist")
+    if not path.is_file(): raise FileNotFoundError(f"config file {path} " + ("is a folder, not a YAML file" if path.is_dir() else "does not exist"))
     try: data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
     try: cfg = config_from_dict(cls, data)
@@ -162,8 +167,8 @@ def load_config(cls, path, overrides=()):
 # %% ../nbs/00_core.ipynb #50d318c0
 def derive_seed(seed: int, *keys) -> int:
     "A 63-bit seed derived from `seed` and `keys` (ints or strings), the same on every machine."
-    ints = [k if isinstance(k, int) else int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=8).digest(), "little") for k in keys]
-    return int(np.random.SeedSequence([int(seed), *ints]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    ints = [k % 2**64 if isinstance(k, int) else int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=8).digest(), "little") for k in (seed, *keys)]
+    return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0] >> np.uint64(1))  # negative seeds work too
 
 # %% ../nbs/00_core.ipynb #bf09ecba
 def make_generator(seed: int, device="cpu") -> torch.Generator:

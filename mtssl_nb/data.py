@@ -5,7 +5,7 @@
 # %% ../nbs/01_data.ipynb #6a1e7fa2
 from __future__ import annotations
 
-import math, warnings
+import math, pickle, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -13,10 +13,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torchvision import tv_tensors
 from torchvision.datasets import CIFAR10, STL10
 from torchvision.datasets.folder import IMG_EXTENSIONS
+from torchvision.datasets.utils import check_integrity
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
@@ -25,7 +26,7 @@ from .core import derive_seed, make_generator, seed_worker
 # %% auto #0
 __all__ = ['PHOTOS', 'DEFAULT_PHOTOS', 'TEXTURES', 'IMAGE_EXTENSIONS', 'to_rgb_uint8', 'ImageReadError', 'read_image', 'Photo',
            'load_photo', 'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'image_source',
-           'crop_params', 'RandomResizedCrops', 'make_loader', 'image_loader', 'forever']
+           'crop_params', 'RandomResizedCrops', 'EpochSampler', 'make_loader', 'crop_loader', 'image_loader', 'forever']
 
 # %% ../nbs/01_data.ipynb #e7b2d792
 def _rgb_array(arr: np.ndarray) -> np.ndarray:
@@ -161,12 +162,14 @@ class ImageFolderSource(Dataset):
             why = _check_file(p, verify)
             if why: self.skipped.append((p, why))
             else: self.samples.append((p, c))
-        n, nbad = len(files), len(self.skipped)
-        if n == 0: raise FileNotFoundError(f"image folder {root} has class folders ({', '.join(self.classes)}) but no files in them")
-        if nbad > max_bad_frac * n:
-            raise ValueError(f"image folder {root}: {nbad} of {n} files ({nbad / n:.0%}) cannot be read, more than max_bad_frac={max_bad_frac:.0%}. "
-                             f"Is this the right folder? Bad files: {_list_bad(self.skipped, root)}")
-        if nbad: warnings.warn(f"image folder {root}: skipped {nbad} of {n} files that cannot be read: {_list_bad(self.skipped, root)}", BadFileWarning, stacklevel=2)
+        if not files: raise FileNotFoundError(f"image folder {root} has class folders ({', '.join(self.classes)}) but no files in them")
+        bad = [(p, why) for p, why in self.skipped if not why.startswith("unsupported")]  # image files that cannot be read
+        n_img = len(self.samples) + len(bad)
+        if len(bad) > max_bad_frac * n_img:
+            raise ValueError(f"image folder {root}: {len(bad)} of {n_img} image files ({len(bad) / max(n_img, 1):.0%}) cannot be read, more than max_bad_frac={max_bad_frac:.0%}. "
+                             f"Is this the right folder? Bad files: {_list_bad(bad, root)}")
+        if self.skipped: warnings.warn(f"image folder {root}: skipped {len(self.skipped)} of {len(files)} files ({len(bad)} unreadable, "
+                                       f"{len(self.skipped) - len(bad)} not images): {_list_bad(self.skipped, root)}", BadFileWarning, stacklevel=2)
 
     def __len__(self): return len(self.samples)
 
@@ -191,13 +194,16 @@ def _torchvision_images(cls, root, what: str, call: str, size: str, check_md5: b
     try: return (cls if check_md5 else _without_md5(cls))(root, download=download, transform=TF.pil_to_tensor, **kw)
     except RuntimeError as e:
         if "not found or corrupted" not in str(e): raise
-        files = [f for f, _ in cls.train_list + cls.test_list] + ([cls.meta["filename"]] if hasattr(cls, "meta") else [])
-        missing = [f for f in files if not (folder / f).is_file()]
+        files = [*cls.train_list, *cls.test_list] + ([(cls.meta["filename"], cls.meta["md5"])] if hasattr(cls, "meta") else [])
+        missing = [f for f, _ in files if not (folder / f).is_file()]
         if missing:
             raise FileNotFoundError(f"{what} is not in {folder}: missing {', '.join(missing)}. Download it ({size}) with "
                                     f"`{call}('{root}', download=True)`, or give the folder that contains {cls.base_folder}/") from None
-        raise RuntimeError(f"{what} files in {folder} do not match torchvision's MD5 checksums (corrupt or modified). "
+        wrong = [f for f, md5 in files if not check_integrity(str(folder / f), md5)]
+        raise RuntimeError(f"{what} files in {folder} do not match torchvision's MD5 checksums (corrupt or modified): {', '.join(wrong)}. "
                            f"Download them again with `{call}('{root}', download=True)` after removing them, or pass check_md5=False to use them as they are") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, OSError) as e:  # files present but not in the format
+        raise RuntimeError(f"{what} files in {folder} cannot be read ({type(e).__name__}: {e}); they may be damaged or not {what}") from None
 
 # %% ../nbs/01_data.ipynb #e6a13de2
 def cifar10(root, train: bool = True, download: bool = False, check_md5: bool = True) -> Dataset:
@@ -206,6 +212,7 @@ def cifar10(root, train: bool = True, download: bool = False, check_md5: bool = 
 
 def stl10(root, split: str = "unlabeled", download: bool = False, check_md5: bool = True) -> Dataset:
     "STL-10 (96x96) from `root/stl10_binary`: split 'unlabeled' (label -1), 'train', 'test' or 'train+unlabeled'."
+    if split not in STL10.splits: raise ValueError(f"STL-10 split {split!r} is not known; choose from {', '.join(STL10.splits)}")
     return _torchvision_images(STL10, root, "STL-10", "mtssl_nb.data.stl10", "2.6 GB", check_md5, download, split=split)
 
 # %% ../nbs/01_data.ipynb #2890b5c6
@@ -217,7 +224,9 @@ def image_source(spec: str = "photos") -> Dataset:
     if kind in ("cifar10", "stl10"):
         root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
         if not root: raise ValueError(f"data spec {spec!r} needs a root folder: {kind}:ROOT")
-        if kind == "cifar10": return cifar10(root, train=split != "test")
+        if kind == "cifar10":
+            if split not in ("", "train", "test"): raise ValueError(f"data spec {spec!r}: CIFAR-10 has the splits train and test")
+            return cifar10(root, train=split != "test")
         return stl10(root, split=split or "unlabeled")
     if Path(spec).expanduser().is_dir(): return ImageFolderSource(spec)
     raise ValueError(f"data spec {spec!r} is not understood and is not a folder; use photos[:a,b], folder:PATH, cifar10:ROOT[:test] or stl10:ROOT[:split]")
@@ -249,30 +258,51 @@ class RandomResizedCrops(Dataset):
         self.scale, self.ratio, self.seed, self.epoch = scale, ratio, seed, 0
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self): return len(self.source)
-    def __getitem__(self, i):
+    def __getitem__(self, key):  # an index, or (epoch, index) from an EpochSampler
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         item = self.source[i]
         item = item if isinstance(item, tuple) else (item,)
         h, w = item[0].shape[-2:]
-        box = crop_params(h, w, self.scale, self.ratio, make_generator(derive_seed(self.seed, self.epoch, i)))
+        box = crop_params(h, w, self.scale, self.ratio, make_generator(derive_seed(self.seed, epoch, i)))
         crop = lambda x: TF.resized_crop(x, *box, self.size, antialias=True).as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) and x.ndim >= 3 else x
         return tuple(crop(x) for x in item)
 
 # %% ../nbs/01_data.ipynb #1f6b17cd
+class EpochSampler(Sampler):
+    "Wrap `sampler` so it yields `(epoch, index)`: the epoch reaches the dataset in any worker."
+    def __init__(self, sampler: Sampler):
+        self.sampler, self.epoch = sampler, 0
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"): self.sampler.set_epoch(epoch)  # e.g. a DistributedSampler
+    def __iter__(self): return ((self.epoch, i) for i in self.sampler)
+    def __len__(self): return len(self.sampler)
+
+# %% ../nbs/01_data.ipynb #706d03d0
 def make_loader(dataset: Dataset,
                 batch_size: int = 32,
                 shuffle: bool = True,  # ignored when a `sampler` is given (e.g. a DistributedSampler)
                 num_workers: int = 0,
                 seed: int = 0,
                 drop_last: bool = True,
-                sampler=None,
+                sampler: Sampler | None = None,
                 pin_memory: bool = False,
                 **kwargs) -> DataLoader:
-    "A `DataLoader` over `dataset` with seeded shuffling and per-worker seeding."
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else None, sampler=sampler,
-                      num_workers=num_workers, worker_init_fn=seed_worker, generator=make_generator(derive_seed(seed, "loader")),
-                      drop_last=drop_last, pin_memory=pin_memory, **kwargs)
+    "A `DataLoader` with seeded shuffling and per-worker seeding; epoch-seeded crops get their epoch through the sampler."
+    if sampler is None:  # its own generator: the DataLoader draws worker seeds from the other, more or less often
+        sampler = RandomSampler(dataset, generator=make_generator(derive_seed(seed, "shuffle"))) if shuffle else SequentialSampler(dataset)
+    if isinstance(dataset, RandomResizedCrops): sampler = EpochSampler(sampler)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, worker_init_fn=seed_worker,
+                      generator=make_generator(derive_seed(seed, "workers")), drop_last=drop_last, pin_memory=pin_memory, **kwargs)
 
-# %% ../nbs/01_data.ipynb #706d03d0
+# %% ../nbs/01_data.ipynb #ee2500ec
+def crop_loader(source: Dataset, size: int = 96, batch_size: int = 32, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), seed: int = 0, **kwargs) -> DataLoader:
+    "Batches of random resized crops of `source`'s items (masks cropped alike); a pool smaller than a batch is drawn with replacement."
+    if len(source) < batch_size and kwargs.get("drop_last", True) and kwargs.get("sampler") is None:
+        kwargs["sampler"] = RandomSampler(source, replacement=True, num_samples=batch_size, generator=make_generator(derive_seed(seed, "sampler")))
+    return make_loader(RandomResizedCrops(source, size, scale, ratio, seed), batch_size=batch_size, seed=seed, **kwargs)
+
+# %% ../nbs/01_data.ipynb #0a074f9f
 def image_loader(source: Dataset | str = "photos",  # a source, or a spec for `image_source`
                  size: int = 96,  # crop size S
                  batch_size: int = 32,
@@ -281,17 +311,14 @@ def image_loader(source: Dataset | str = "photos",  # a source, or a spec for `i
                  seed: int = 0,
                  **kwargs) -> DataLoader:
     "Batches of random resized crops, uint8 `(B, 3, S, S)`, with their labels `(B,)`."
-    if isinstance(source, str): source = image_source(source)
-    if len(source) < batch_size and kwargs.get("drop_last", True) and kwargs.get("sampler") is None:
-        kwargs.setdefault("sampler", torch.utils.data.RandomSampler(source, replacement=True, num_samples=batch_size, generator=make_generator(derive_seed(seed, "sampler"))))
-    return make_loader(RandomResizedCrops(source, size, scale, ratio, seed), batch_size=batch_size, seed=seed, **kwargs)
+    return crop_loader(image_source(source) if isinstance(source, str) else source, size, batch_size, scale, ratio, seed, **kwargs)
 
-# %% ../nbs/01_data.ipynb #ee2500ec
+# %% ../nbs/01_data.ipynb #19a8b66d
 def forever(loader: DataLoader) -> Iterator:
     "Batches from `loader` without end, calling `set_epoch` on its dataset and sampler before each epoch."
     epoch = 0
     while True:
-        for o in (loader.dataset, loader.sampler, getattr(loader, "batch_sampler", None)):
+        for o in {id(o): o for o in (loader.dataset, loader.sampler, getattr(loader.batch_sampler, "sampler", None))}.values():
             if hasattr(o, "set_epoch"): o.set_epoch(epoch)
         yield from loader
         epoch += 1

@@ -19,12 +19,12 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from .core import derive_seed
-from .data import DEFAULT_PHOTOS, TEXTURES, RandomResizedCrops, load_photo, make_loader
+from .data import DEFAULT_PHOTOS, TEXTURES, crop_loader, load_photo
 
 # %% auto #0
-__all__ = ['VideoReadError', 'VideoInfo', 'video_info', 'read_video', 'write_video', 'random_blob', 'SyntheticObject',
-           'ClipScript', 'clip_script', 'render_frame', 'Clip', 'synthetic_clip', 'save_clip', 'load_clip',
-           'ClipFrames', 'SyntheticClipFrames', 'clip_loader']
+__all__ = ['VideoReadError', 'VideoInfo', 'video_info', 'read_video', 'rgb_to_yuv420p', 'write_video', 'random_blob',
+           'SyntheticObject', 'ClipScript', 'clip_script', 'render_frame', 'Clip', 'synthetic_clip', 'save_clip',
+           'load_clip', 'ClipFrames', 'SyntheticClipFrames', 'clip_loader']
 
 # %% ../nbs/01a_video.ipynb #738fd8da
 class VideoReadError(OSError):
@@ -33,6 +33,7 @@ class VideoReadError(OSError):
 def _open_video(path):
     "Open `path` with PyAV; errors name the file."
     path = Path(path)
+    if path.is_dir(): raise IsADirectoryError(f"video path {path} is a folder; give a video file")
     if not path.is_file(): raise FileNotFoundError(f"video file {path} does not exist; check the path (`mtssl samples` writes example videos to data_samples/)")
     try: c = av.open(str(path))
     except av.FFmpegError as e: raise VideoReadError(f"{path}: not a readable video file ({e})") from None
@@ -77,7 +78,7 @@ def read_video(path,
                size: int | tuple[int, int] | None = None  # shorter side, or (H, W); None keeps the size
                ) -> torch.Tensor:
     "Frames of the video at `path` as uint8 `(T, 3, H, W)`."
-    frames, k, next_t = [], 0, 0.0
+    frames, k, tick = [], 0, 0  # k: frames of the (resampled) output so far; tick: next tick of the new rate
     with _open_video(path) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
@@ -85,18 +86,40 @@ def read_video(path,
         rate = float(s.average_rate or s.guessed_rate or 25)
         try:
             for n, f in enumerate(c.decode(s)):
-                if fps is not None:  # keep the first frame at or after each tick of the new rate
+                if fps is None: copies = 1
+                else:  # this frame shows from t - 0.5/rate to t + 0.5/rate: it serves the ticks in that span
                     t = float(f.time) if f.time is not None else n / rate
-                    if t + 0.5 / rate < next_t: continue
-                    next_t += 1 / fps
+                    copies = 0
+                    while tick / fps < t + 0.5 / rate - 1e-9: copies, tick = copies + 1, tick + 1  # a tick on the boundary goes to the later frame
+                if copies:
+                    img = f.to_ndarray(format="rgb24", width=w, height=h)
+                    for _ in range(copies):
+                        if stop is not None and k >= stop: break
+                        if k >= start and (k - start) % step == 0: frames.append(img)
+                        k += 1
                 if stop is not None and k >= stop: break
-                if k >= start and (k - start) % step == 0: frames.append(f.to_ndarray(format="rgb24", width=w, height=h))
-                k += 1
         except av.FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
     if not frames: return torch.empty(0, 3, h, w, dtype=torch.uint8)
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/01a_video.ipynb #11304ed5
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    "(H, W, 3) uint8 RGB (H, W even) -> (3H/2, W) uint8 planar YUV 4:2:0, BT.601 limited range (what players assume for untagged video)."
+    h, w, _ = rgb.shape
+    x = rgb.astype(np.float32)
+    y = 16 + x @ np.float32([65.481, 128.553, 24.966]) / 255
+    sub = x.reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))  # each chroma sample covers a 2x2 block
+    u = 128 + sub @ np.float32([-37.797, -74.203, 112.0]) / 255
+    v = 128 + sub @ np.float32([112.0, -93.786, -18.214]) / 255
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).round().clip(0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+
+def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+    "An RGB (H, W, 3) array as a frame in the encoder's pixel format."
+    # FFmpeg's scaler reads past the last row when it subsamples chroma of some frame sizes, so the same frames
+    # could encode to different bytes from run to run; converting to 4:2:0 here keeps the output reproducible.
+    if pix_fmt == "yuv420p": return av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+
 _CODEC_DEFAULTS = {"libx264": ("yuv420p", {"crf": "18", "preset": "medium"}), "ffv1": ("bgr0", {}),
                    "mpeg4": ("yuv420p", {"qscale": "3"}), "libvpx-vp9": ("yuv420p", {"crf": "30", "b": "0"})}
 
@@ -107,8 +130,9 @@ def write_video(path,
                 options: dict | None = None):  # encoder options (default per codec, e.g. crf 18 for libx264)
     "Encode `frames` into the video file `path` (written atomically)."
     path = Path(path)
-    arr = frames.permute(0, 2, 3, 1).numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3: raise ValueError(f"{path}: frames must be uint8 (T, 3, H, W), got {tuple(frames.shape)} {frames.dtype}")
+    arr = frames.permute(0, 2, 3, 1).numpy() if isinstance(frames, torch.Tensor) and frames.ndim == 4 else np.asarray(frames)
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"{path}: frames must be uint8 (T, 3, H, W) (a tensor) or (T, H, W, 3) (an array), got {arr.dtype} {arr.shape}")
     if codec not in _CODEC_DEFAULTS: raise ValueError(f"{path}: codec must be one of {', '.join(_CODEC_DEFAULTS)}, got {codec!r}")
     pix_fmt, opts = _CODEC_DEFAULTS[codec]
     h, w = arr.shape[1:3]
@@ -121,14 +145,14 @@ def write_video(path,
             s.width, s.height, s.pix_fmt = w, h, pix_fmt
             s.options = {**opts, **(options or {})}
             for a in arr:
-                for pkt in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")): c.mux(pkt)
+                for pkt in s.encode(_encoder_frame(a, pix_fmt)): c.mux(pkt)
             for pkt in s.encode(): c.mux(pkt)
         os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/01a_video.ipynb #825f4b18
+# %% ../nbs/01a_video.ipynb #29057a0d
 def random_blob(rng: np.random.Generator, size: int, roughness: float = 0.2) -> np.ndarray:
     "Alpha `(size, size)` in [0, 1] of a smooth random blob filling most of the square, anti-aliased."
     k = np.arange(2, 6)
@@ -138,7 +162,7 @@ def random_blob(rng: np.random.Generator, size: int, roughness: float = 0.2) -> 
     radius = 0.42 * size * (1 + (amp[:, None, None] * np.cos(k[:, None, None] * theta + phase[:, None, None])).sum(0)) / (1 + amp.sum())
     return np.clip(radius - rho + 0.5, 0, 1).astype(np.float32)  # a one-pixel soft edge
 
-# %% ../nbs/01a_video.ipynb #cb488645
+# %% ../nbs/01a_video.ipynb #8c7d7f3b
 @functools.lru_cache(maxsize=32)
 def _photo_hwc(name: str, max_side: int = 512) -> np.ndarray:
     "A pool photo (or texture) as a cached HxWx3 uint8 array"
@@ -153,7 +177,7 @@ def _random_patch(rng, name: str, h: int, w: int) -> np.ndarray:
     y, x = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)
     return cv2.resize(img[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
-# %% ../nbs/01a_video.ipynb #8c7d7f3b
+# %% ../nbs/01a_video.ipynb #fb973c81
 @dataclass
 class SyntheticObject:
     "A moving object: texture and alpha sprite, and its trajectory in frame coordinates."
@@ -174,7 +198,7 @@ class ClipScript:
     objects: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-# %% ../nbs/01a_video.ipynb #fb973c81
+# %% ../nbs/01a_video.ipynb #e131a0c1
 def _background(rng, kind: str, photos, h: int, w: int):
     "A background image of h x w: a photo, or a texture tinted with two colours"
     if kind == "mixed": kind = ("photo", "texture")[rng.integers(2)]
@@ -187,7 +211,7 @@ def _background(rng, kind: str, photos, h: int, w: int):
     c1, c2 = rng.uniform(0, 255, (2, 3)).astype(np.float32)
     return c1 + (c2 - c1) * t, name
 
-# %% ../nbs/01a_video.ipynb #e131a0c1
+# %% ../nbs/01a_video.ipynb #62a1902d
 def clip_script(seed: int = 0,
                 n_frames: int = 16,
                 size: int = 128,  # frames are size x size
@@ -207,12 +231,15 @@ def clip_script(seed: int = 0,
     objs = []
     for _ in range(rng.integers(n_objects[0], n_objects[1] + 1)):
         s = max(4, int(size * rng.uniform(*object_size)))
-        name = [p for p in photos if p != bg_name][rng.integers(len(photos) - (bg_name in photos))]
-        for _ in range(100):  # a path that stays in view and moves against the background
+        others = [p for p in photos if p != bg_name] or list(photos)  # cut the object from another photo when there is one
+        name = others[rng.integers(len(others))]
+        for _ in range(200):  # a path that stays in view and moves against the background
             pos = rng.uniform(s / 2, size - s / 2, 2)
             vel = rng.uniform(*object_speed) * _unit(rng)
             end = pos + vel * (n_frames - 1)
             if np.linalg.norm(vel + cam_vel) >= min_rel_speed and np.all((end > s / 4) & (end < size - s / 4)): break
+        else: raise ValueError(f"clip_script(seed={seed}): found no path for an object that stays in view and moves at least min_rel_speed={min_rel_speed} "
+                               f"px/frame against the background with object_speed={object_speed}, camera_speed={camera_speed}, size={size}, n_frames={n_frames}")
         objs.append(SyntheticObject(_random_patch(rng, name, s, s), random_blob(rng, s), pos, vel, rng.uniform(-2, 2)))
     return ClipScript(size, n_frames, bg, cam_pos, cam_vel, objs, dict(seed=seed, background=bg_name, objects=len(objs)))
 
@@ -220,7 +247,7 @@ def _unit(rng) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     return np.array([np.cos(a), np.sin(a)])
 
-# %% ../nbs/01a_video.ipynb #5a277e75
+# %% ../nbs/01a_video.ipynb #28e2768e
 def render_frame(script: ClipScript, t: int, objects: bool = True) -> tuple[np.ndarray, np.ndarray]:
     "Frame `t` of a clip as uint8 (H, W, 3) and its motion mask as bool (H, W); `objects=False` draws the background alone."
     n = script.size
@@ -237,7 +264,7 @@ def render_frame(script: ClipScript, t: int, objects: bool = True) -> tuple[np.n
         mask |= a[..., 0] >= 0.5
     return np.clip(np.round(frame), 0, 255).astype(np.uint8), mask
 
-# %% ../nbs/01a_video.ipynb #28e2768e
+# %% ../nbs/01a_video.ipynb #09fb907c
 @dataclass
 class Clip:
     "Frames of a clip with the motion mask of each."
@@ -253,20 +280,21 @@ def synthetic_clip(seed: int = 0, fps: float = 15.0, **kwargs) -> Clip:
     fr, ms = zip(*(render_frame(script, t) for t in range(script.n_frames)))
     return Clip(torch.from_numpy(np.stack(fr)).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.stack(ms)), fps, script.meta)
 
-# %% ../nbs/01a_video.ipynb #c78bef4c
+# %% ../nbs/01a_video.ipynb #d6618e66
 def save_clip(clip: Clip, path) -> Path:
     "Write `clip` as `path.mp4` + `path.masks.npz` (`path` without suffix); returns the .mp4 path."
     path = Path(path)
     video = write_video(path.with_suffix(".mp4"), clip.frames, fps=clip.fps)
-    np.savez_compressed(path.with_suffix(".masks.npz"), masks=clip.masks.numpy().astype(np.uint8),
+    np.savez_compressed(path.with_suffix(".masks.npz"), masks=clip.masks.numpy().astype(np.uint8),  # NumPy writes no clock time: same arrays, same bytes
                         frames=np.arange(len(clip), dtype=np.int64), fps=np.float64(clip.fps))
     return video
 
 def _mask_file(video: Path) -> Path: return video.with_name(video.name.removesuffix(".mp4") + ".masks.npz")
 
 def load_clip(path) -> Clip:
-    "Read a clip saved by `save_clip` (give the .mp4, or the path without suffix): the frames that have masks."
-    video = Path(path) if str(path).endswith(".mp4") else Path(f"{path}.mp4")
+    "Read a clip saved by `save_clip` (give its .mp4, its .masks.npz or the path without suffix): the frames that have masks."
+    p = str(path).removesuffix(".masks.npz").removesuffix(".mp4")
+    video = Path(f"{p}.mp4")
     mfile = _mask_file(video)
     if not mfile.is_file(): raise FileNotFoundError(f"masks file {mfile} for video {video} does not exist")
     with np.load(mfile) as z: masks, idx, fps = z["masks"], z["frames"], float(z["fps"])
@@ -276,7 +304,7 @@ def load_clip(path) -> Clip:
     if masks.shape[1:] != tuple(frames.shape[2:]): raise ValueError(f"{mfile}: masks are {masks.shape[1]}x{masks.shape[2]} but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
     return Clip(frames, torch.from_numpy(masks.astype(bool)), fps, dict(path=str(video)))
 
-# %% ../nbs/01a_video.ipynb #2038eb57
+# %% ../nbs/01a_video.ipynb #b2504201
 def _frame_item(frame: torch.Tensor, mask: torch.Tensor):
     return frame, tv_tensors.Mask(mask.to(torch.uint8)[None])
 
@@ -295,7 +323,7 @@ class ClipFrames(Dataset):
         c, t = self.index[i]
         return _frame_item(self.clips[c].frames[t], self.clips[c].masks[t])
 
-# %% ../nbs/01a_video.ipynb #b2504201
+# %% ../nbs/01a_video.ipynb #dc28955a
 class SyntheticClipFrames(Dataset):
     "Frames of `n_clips` synthetic clips with their masks, drawn on demand (item i = clip i // n_frames)."
     def __init__(self, n_clips: int = 1000, seed: int = 0, **script_kwargs):
@@ -307,7 +335,7 @@ class SyntheticClipFrames(Dataset):
         fr, mk = render_frame(clip_script(derive_seed(self.seed, "clip", c), **self.kw), t)
         return _frame_item(torch.from_numpy(fr).permute(2, 0, 1), torch.from_numpy(mk))
 
-# %% ../nbs/01a_video.ipynb #dc28955a
+# %% ../nbs/01a_video.ipynb #df7f37aa
 def clip_loader(source="synthetic",  # 'synthetic', a clip folder, or a (frame, mask) dataset
                 size: int = 128,  # crop size S
                 batch_size: int = 32,
@@ -317,4 +345,4 @@ def clip_loader(source="synthetic",  # 'synthetic', a clip folder, or a (frame, 
     "Batches of jointly cropped frames uint8 `(B, 3, S, S)` and masks uint8 `(B, 1, S, S)` in {0, 1}."
     if isinstance(source, str) and source == "synthetic": source = SyntheticClipFrames(seed=seed, size=size)
     elif isinstance(source, (str, Path)): source = ClipFrames(source)
-    return make_loader(RandomResizedCrops(source, size, scale, seed=seed), batch_size=batch_size, seed=seed, **kwargs)
+    return crop_loader(source, size, batch_size, scale, seed=seed, **kwargs)

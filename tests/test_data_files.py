@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mtssl_nb.data import (BadFileWarning, ImageFolderSource, ImageReadError, cifar10, image_loader, image_source,
+from mtssl_nb.data import (BadFileWarning, ImageFolderSource, ImageReadError, cifar10, forever, image_loader, image_source,
                            read_image, stl10)
 from mtssl_nb.video import VideoReadError, clip_loader, read_video, write_video
 
@@ -46,10 +46,17 @@ def test_cifar10_checksums_and_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"missing data_batch_1.*download=True"):
         cifar10(tmp_path)
     write_cifar10(tmp_path)
-    with pytest.raises(RuntimeError, match="MD5 checksums.*check_md5=False"):
+    with pytest.raises(RuntimeError, match="MD5 checksums .*: data_batch_1, data_batch_2.*check_md5=False"):
         cifar10(tmp_path)  # our files are not the real ones
     (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()
     with pytest.raises(FileNotFoundError, match=r"missing test_batch$|missing test_batch\."):
+        cifar10(tmp_path, check_md5=False)
+
+
+def test_cifar10_damaged_files(tmp_path):
+    write_cifar10(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"\x80\x04junk")
+    with pytest.raises(RuntimeError, match=r"CIFAR-10 files in .*cifar-10-batches-py cannot be read \(UnpicklingError"):
         cifar10(tmp_path, check_md5=False)
 
 
@@ -122,15 +129,15 @@ def _folder_with(tmp_path, n_good, bad):
 
 def test_bad_files_are_skipped_named_and_counted(tmp_path):
     root = _folder_with(tmp_path, 18, {"broken.jpg": b"\xff\xd8 this is not a jpeg", "notes.txt": b"hello"})
-    with pytest.warns(BadFileWarning, match=r"skipped 2 of 20 files.*broken\.jpg.*notes\.txt \(unsupported file type '\.txt'\)"):
-        ds = ImageFolderSource(root, max_bad_frac=0.2)
+    with pytest.warns(BadFileWarning, match=r"skipped 2 of 20 files \(1 unreadable, 1 not images\).*broken\.jpg.*notes\.txt \(unsupported file type '\.txt'\)"):
+        ds = ImageFolderSource(root, max_bad_frac=0.1)  # 1 bad image of 19: under the limit; the .txt does not count
     assert len(ds) == 18 and {p.name for p, _ in ds.skipped} == {"broken.jpg", "notes.txt"}
     assert all((root / "c0" / n).exists() for n in ("broken.jpg", "notes.txt"))  # nothing is deleted
 
 
 def test_too_many_bad_files_fail(tmp_path):
     root = _folder_with(tmp_path, 4, {f"bad{i}.png": b"garbage" for i in range(3)})
-    with pytest.raises(ValueError, match=r"3 of 7 files \(43%\) cannot be read, more than max_bad_frac=10%"):
+    with pytest.raises(ValueError, match=r"3 of 7 image files \(43%\) cannot be read, more than max_bad_frac=10%"):
         ImageFolderSource(root)
 
 
@@ -195,6 +202,18 @@ def test_batches_do_not_depend_on_worker_count():
     a = [x for x, _ in image_loader(src, size=48, batch_size=5, seed=3, num_workers=0)]
     b = [x for x, _ in image_loader(src, size=48, batch_size=5, seed=3, num_workers=2)]
     assert len(a) == 4 and all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_epochs_reach_persistent_workers():
+    """The epoch travels with each index, so new crops come every epoch even in workers that live on."""
+    src = ImageFolderSource(ROOT / "data_samples" / "images")
+    def two_epochs(**kw):
+        it = forever(image_loader(src, size=32, batch_size=20, seed=1, **kw))
+        return next(it)[0], next(it)[0]
+    ref = two_epochs(num_workers=0)
+    got = two_epochs(num_workers=2, persistent_workers=True)
+    assert not torch.equal(ref[0], ref[1])
+    assert torch.equal(ref[0], got[0]) and torch.equal(ref[1], got[1])
 
 
 def test_clip_loader_reads_saved_clips():
