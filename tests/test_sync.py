@@ -5,6 +5,8 @@ Both run on a copy of the project in a temporary folder, so the check never rewr
 import json, shutil, subprocess, sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -27,20 +29,14 @@ def _changed(before, after):
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def test_export_changes_nothing(tmp_path):
+@pytest.mark.parametrize("cmd, fix", [("nbdev-export", "run nbdev-export and commit the modules with their notebooks"),
+                                      ("nbdev-clean", "run nbdev-clean and commit")])
+def test_command_changes_nothing(cmd, fix, tmp_path):
     proj = _copy(tmp_path)
     before = _snapshot(proj)
-    subprocess.run([BIN / "nbdev-export"], cwd=proj, check=True, capture_output=True)
+    subprocess.run([BIN / cmd], cwd=proj, check=True, capture_output=True)
     changed = _changed(before, _snapshot(proj))
-    assert not changed, f"nbdev-export changes {changed}: run nbdev-export and commit the modules with their notebooks"
-
-
-def test_notebooks_are_clean(tmp_path):
-    proj = _copy(tmp_path)
-    before = _snapshot(proj)
-    subprocess.run([BIN / "nbdev-clean"], cwd=proj, check=True, capture_output=True)
-    changed = _changed(before, _snapshot(proj))
-    assert not changed, f"nbdev-clean changes {changed}: run nbdev-clean and commit"
+    assert not changed, f"{cmd} changes {changed}: {fix}"
 
 
 def test_no_stored_outputs_or_widget_state():
