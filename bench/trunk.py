@@ -5,10 +5,13 @@
     python bench/trunk.py --device cuda   # on a GPU: fp32, then bf16 + channels_last, then + torch.compile
 
 Each row times a training step's compute (forward, a scalar loss, backward) on random input at a
-preset's size. `vs_tv` is the row's images/s over that of torchvision's ResNet with the same depth cut
-after layer3 (the same convolutions; v1 layout), measured in the same run with the same settings.
-`mfu` is model FLOP utilisation: FLOPs of the step (counted by torch's FlopCounterMode) per second
-over the device's dense bf16 peak; null on the CPU.
+preset's size: the median of `--iters` steps. `vs_tv` is the row's images/s over that of torchvision's
+ResNet with the same depth cut after layer3, measured in the same run with the same settings; its
+convolutions have the same shapes, but its strides sit in each block's first unit, so it does ~6% more
+FLOPs (see the GFLOP column). `mfu` is model FLOP utilisation of the bf16 rows: FLOPs of the step
+(torch's FlopCounterMode) per second over the GPU's dense bf16 peak; null on the CPU and for fp32.
+Memory: on a GPU the peak allocated during the timed steps above what was allocated before them; on
+the CPU the peak resident memory the first steps added (sampled every ms), so the two are not alike.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from torch import nn
 from mtssl_nb.core import pick_device
 from mtssl_nb.models.trunk import ResNetV2Trunk
 
-BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "GH200": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
+BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "GH200": 989.4, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}  # dense; first match wins
 
 
 class TorchvisionTrunk(nn.Module):
@@ -69,7 +72,7 @@ def bench_row(preset, width, px, batch, device, bf16=False, channels_last=False,
     x = torch.rand(batch, 3, px, px, device=device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last); x = x.contiguous(memory_format=torch.channels_last)
-    rss = PeakRSS().__enter__()  # CPU: resident memory the steps add on top of the model and input
+    rss = PeakRSS().__enter__() if device.type == "cpu" else None  # CPU: resident memory the steps add on top of the model and input
     flops = step_flops(model, x)
     run = torch.compile(model) if compile else model
     def step():
@@ -84,13 +87,13 @@ def bench_row(preset, width, px, batch, device, bf16=False, channels_last=False,
     times = []
     for _ in range(iters):
         t0 = time.perf_counter(); step(); sync(); times.append(time.perf_counter() - t0)
-    rss.__exit__()
+    if rss: rss.__exit__()
     s = statistics.median(times)
     mem = (torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda" else rss.mb
     return dict(preset=("torchvision-" if reference else "") + preset, width=width, input_px=px, batch=batch, device=device.type,
                 precision="bf16" if bf16 else "fp32", channels_last=channels_last, compile=compile,
                 fwd_bwd_s=round(s, 5), img_s=round(batch / s, 1), peak_mem_mb=round(mem, 1), gflop_per_step=round(flops / 1e9, 1),
-                mfu=round(flops / s / (peak * 1e12), 4) if peak else None)
+                mfu=round(flops / s / (peak * 1e12), 4) if peak and bf16 else None)  # against the bf16 peak: bf16 rows only
 
 
 def plan(device, quick):
@@ -116,13 +119,14 @@ def main(argv=None):
     a = p.parse_args(argv)
     device = pick_device(a.device)
     torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     peak = a.peak_tflops
     if device.type == "cuda" and peak is None:
         name = torch.cuda.get_device_name(device)
         peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {dev_name}; torch {torch.__version__}; bf16 peak: {peak or 'n/a'} TFLOP/s")
-    iters = a.iters or (3 if device.type == "cpu" else 10)
+    iters = a.iters or (3 if device.type == "cpu" else 30)
     bench_row("tiny", 0.25, 32, 2, device, iters=1)  # start torch's runtime (threads, allocator, kernels) before measuring
     rows = []
     hdr = f"{'preset':<22}{'px':>5}{'batch':>6}  {'mode':<22}{'s/step':>9}{'img/s':>9}{'vs_tv':>7}{'peak MB':>10}{'GFLOP':>8}{'mfu':>7}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
@@ -19,6 +20,7 @@ class LassoMixer(nn.Module):
     def __init__(self, tasks: Sequence[str], n_units: int):
         super().__init__()
         self.n_units = n_units
+        self.register_buffer("_like", torch.zeros(0), persistent=False)  # follows .to(): new rows get the module's device and dtype
         self.alpha = nn.ParameterDict()
         for t in tasks: self.add_task(t)
 
@@ -31,7 +33,7 @@ class LassoMixer(nn.Module):
         if task in self.alpha: raise ValueError(f"the lasso already has a row for task {task!r}")
         if freeze_others:
             for p in self.alpha.values(): p.requires_grad_(False)
-        row = torch.zeros(self.n_units, device=next(iter(self.alpha.values())).device if len(self.alpha) else None)
+        row = self._like.new_zeros(self.n_units)
         row[-1] = 1.0
         self.alpha[task] = nn.Parameter(row)
         return self.alpha[task]

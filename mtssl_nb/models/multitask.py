@@ -32,6 +32,8 @@ class MultiTaskNet(nn.Module):
         self.channels_last = False
         if mixer is not None and mixer.n_units != trunk.n_units:
             raise ValueError(f"the lasso mixes {mixer.n_units} units but the trunk's block3 has {trunk.n_units}")
+        if mixer is not None and trunk.cfg.output_stride != 16:
+            raise ValueError(f"the lasso needs every block3 unit at one resolution: use the trunk's output_stride=16, not {trunk.cfg.output_stride}")
 
     @property
     def tasks(self) -> list[str]: return list(self.heads.keys())

@@ -26,7 +26,8 @@ PRESETS = {
 BASE_DEPTHS = (64, 128, 256)  # bottleneck widths of blocks 1-3; a unit's output is 4x its bottleneck
 
 NORMS = {  # what the weights expect, applied to RGB in [0, 1]
-    "vgg": dict(mean=(123.68, 116.779, 103.939), std=(1.0, 1.0, 1.0), scale=255.0),  # the released slim checkpoint: [0, 255] minus the mean
+    "vgg": dict(mean=(123.68, 116.779, 103.939), std=(1.0, 1.0, 1.0), scale=255.0),  # the authors' released checkpoint: [0, 255] minus the mean
+    "inception": dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), scale=1.0),  # slim's ImageNet-trained resnet_v2 checkpoints: [-1, 1]
     "imagenet": dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1.0),
     "none": dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), scale=1.0),
 }
@@ -38,8 +39,9 @@ class TrunkConfig:
     preset: str = "resnet101"  # a key of PRESETS
     width: float = 1.0  # channel multiplier
     output_stride: int = 16  # 16 (all block3 units at one resolution) or 32 (slim's default)
-    norm: str = "vgg"  # input normalisation: 'vgg' (released weights), 'imagenet' or 'none'
+    norm: str = "vgg"  # input normalisation: 'vgg' (the authors' weights), 'inception' (slim's ImageNet resnet_v2), 'imagenet' or 'none'
     in_channels: int = 3
+    bn_momentum: float = 0.1  # running-statistics update rate; slim used 0.003 (decay 0.997), which suits only long runs
 
 # %% ../../nbs/20_models.trunk.ipynb #a3911f55
 def _ch(c: int, width: float) -> int:
@@ -79,16 +81,15 @@ class Normalize(nn.Module):
     def forward(self, x): return (x * self.scale - self.mean) / self.std
 
 # %% ../../nbs/20_models.trunk.ipynb #754c51b6
-def _bn(c: int) -> nn.BatchNorm2d: return nn.BatchNorm2d(c, eps=1e-5, momentum=0.003)  # slim: decay 0.997
-
 class BottleneckV2(nn.Module):
     "Pre-activation bottleneck unit in tf-slim's layout."
-    def __init__(self, c_in: int, c_out: int, c_mid: int, stride: int = 1):
+    def __init__(self, c_in: int, c_out: int, c_mid: int, stride: int = 1, bn_momentum: float = 0.1):
         super().__init__()
+        bn = lambda c: nn.BatchNorm2d(c, eps=1e-5, momentum=bn_momentum)  # slim: eps 1e-5, learned scale
         self.stride = stride
-        self.preact = _bn(c_in)
-        self.conv1, self.bn1 = nn.Conv2d(c_in, c_mid, 1, bias=False), _bn(c_mid)
-        self.conv2, self.bn2 = nn.Conv2d(c_mid, c_mid, 3, stride, padding=1, bias=False), _bn(c_mid)
+        self.preact = bn(c_in)
+        self.conv1, self.bn1 = nn.Conv2d(c_in, c_mid, 1, bias=False), bn(c_mid)
+        self.conv2, self.bn2 = nn.Conv2d(c_mid, c_mid, 3, stride, padding=1, bias=False), bn(c_mid)
         self.conv3 = nn.Conv2d(c_mid, c_out, 1, bias=True)
         self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=True) if c_in != c_out else None
 
@@ -123,7 +124,7 @@ class ResNetV2Trunk(nn.Module):
             layers = nn.Sequential()
             for u, (c_out, c_mid, stride) in enumerate(units, 1):
                 if b == 3 and u == len(units) and cfg.output_stride == 16: stride = 1  # block3 stays at 1/16
-                layers.add_module(f"unit_{u}", BottleneckV2(c, c_out, c_mid, stride))
+                layers.add_module(f"unit_{u}", BottleneckV2(c, c_out, c_mid, stride, cfg.bn_momentum))
                 c = c_out
             self.add_module(f"block{b}", layers)
         self.out_channels = c
