@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
-from torchvision import tv_tensors
 from torchvision.datasets import CIFAR10, STL10
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.datasets.utils import check_integrity
@@ -318,7 +317,7 @@ def forever(loader: DataLoader) -> Iterator:
     "Batches from `loader` without end, calling `set_epoch` on its dataset and sampler before each epoch."
     epoch = 0
     while True:
-        for o in {id(o): o for o in (loader.dataset, loader.sampler, getattr(loader.batch_sampler, "sampler", None))}.values():
+        for o in (loader.dataset, loader.sampler):  # the sampler carries the epoch to the workers; the dataset keeps it for direct indexing
             if hasattr(o, "set_epoch"): o.set_epoch(epoch)
         yield from loader
         epoch += 1

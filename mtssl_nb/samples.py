@@ -8,15 +8,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from PIL import Image
 
 from .core import derive_seed
-from .data import DEFAULT_PHOTOS, PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, RandomResizedCrops
-from .video import ClipFrames, load_clip, read_video, save_clip, synthetic_clip, video_info, write_video
+from .data import DEFAULT_PHOTOS, PHOTOS, TEXTURES, PhotoPool, RandomResizedCrops
+from .video import load_clip, read_video, save_clip, synthetic_clip, write_video
 
 # %% auto #0
 __all__ = ['SAMPLE_CLASSES', 'write_sample_images', 'bigbuckbunny_path', 'write_sample_video', 'samples_readme', 'build_samples',

@@ -5,7 +5,7 @@
 # %% ../nbs/01a_video.ipynb #d140583c
 from __future__ import annotations
 
-import functools, math, os
+import functools, os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path

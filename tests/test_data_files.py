@@ -1,5 +1,5 @@
 """Loaders on small files written here in the real on-disk formats, and every kind of bad input."""
-import pickle, subprocess, sys, warnings
+import pickle, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +143,6 @@ def test_too_many_bad_files_fail(tmp_path):
 
 def test_truncated_file_found_late_is_replaced(tmp_path):
     root = _folder_with(tmp_path, 4, {})
-    good = (root / "c0" / "0.png").read_bytes()
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / "c0" / "00trunc.jpg")
     data = (root / "c0" / "00trunc.jpg").read_bytes()
     (root / "c0" / "00trunc.jpg").write_bytes(data[: len(data) // 2])
