@@ -7,31 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
+from .color import to_gray
 from .core import TaskBatch
 
 # %% auto #0
-__all__ = ['HARMONIZE_MODES', 'PAPER_GRAY_TASKS', 'srgb_to_linear', 'lightness', 'to_gray', 'Harmonizer']
+__all__ = ['HARMONIZE_MODES', 'PAPER_GRAY_TASKS', 'Harmonizer']
 
-# %% ../nbs/03_harmonize.ipynb #4c312b73
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    "Undo the sRGB transfer curve of values in [0, 1]."
-    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4)
-
-def lightness(x: torch.Tensor) -> torch.Tensor:
-    "CIE L* / 100 of RGB in [0, 1], `(..., 3, H, W)` -> `(..., 1, H, W)` in [0, 1]."
-    lin = srgb_to_linear(x.clamp(0, 1))
-    y = (0.2126 * lin[..., 0:1, :, :] + 0.7152 * lin[..., 1:2, :, :] + 0.0722 * lin[..., 2:3, :, :])
-    d = 6 / 29
-    f = torch.where(y > d ** 3, y.clamp(min=d ** 3) ** (1 / 3), y / (3 * d * d) + 4 / 29)
-    return (116 * f - 16) / 100
-
-def to_gray(x: torch.Tensor) -> torch.Tensor:
-    "RGB `(..., 3, H, W)` in [0, 1] -> its lightness repeated in three channels."
-    return lightness(x).expand(x.shape).contiguous()
-
-# %% ../nbs/03_harmonize.ipynb #b8d55b06
+# %% ../nbs/03_harmonize.ipynb #e30e090c
 HARMONIZE_MODES = ("none", "paper", "all_gray")
 PAPER_GRAY_TASKS = ("relpos",)  # the tasks 'paper' mode turns gray: relative position, like colorization
 
