@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Iterable
 
 import torch
