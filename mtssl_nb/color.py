@@ -70,15 +70,19 @@ def lightness(x: torch.Tensor) -> torch.Tensor:
     return _y_to_l(_mix(XYZ_FROM_RGB[1:2], srgb_to_linear(x.clamp(0, 1))))
 
 @functools.lru_cache(maxsize=None)
-def _linear_lut(device: torch.device) -> torch.Tensor:
-    return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)  # (256,)
+def _luminance_luts(device: torch.device) -> torch.Tensor:
+    "Per channel, Y's share of each 8-bit value: `(3, 256)`, the sRGB curve and the luminance row in one table."
+    lin = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255)
+    return (XYZ_FROM_RGB[1][:, None] * lin[None]).float().to(device)
 
 def lightness_u8(img: torch.Tensor) -> torch.Tensor:
-    "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`, through a 256-entry table."
+    "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`, through 256-entry tables."
     if img.dtype != torch.uint8: raise TypeError(f"lightness_u8 takes uint8 images, not {img.dtype}")
-    lin = _linear_lut(img.device)[img.long()]
-    y = _mix(XYZ_FROM_RGB[1:2].float(), lin)
-    return _y_to_l(y)
+    luts = _luminance_luts(img.device)
+    ch = img.unbind(-3)
+    y = luts[0].index_select(0, ch[0].reshape(-1).int())  # int32 indices: cheaper than int64 to make
+    for c in (1, 2): y += luts[c].index_select(0, ch[c].reshape(-1).int())
+    return _y_to_l(y.view(*img.shape[:-3], 1, *img.shape[-2:]))
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:
     "RGB `(..., 3, H, W)` in [0, 1] -> its lightness L*/100 repeated in three channels."
@@ -168,19 +172,22 @@ class SoftEncoder:
     def _on(self, device):
         if device not in self._dev:
             far = torch.cat([self.bins, torch.full((1, 2), 1e4)])  # the sentinel
-            self._dev[device] = (far.to(device), self.candidates.to(device))
+            self._dev[device] = (far.T.contiguous().to(device), self.candidates.to(device))  # (2, Q + 1), (n*n, M)
         return self._dev[device]
 
     def encode(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "ab `(B, 2, ...)` -> bin indices `(B, k, ...)` (nearest first) and weights `(B, k, ...)` summing to 1."
-        bins, cand = self._on(ab.device)
-        p = ab.float().movedim(1, -1)  # (B, ..., 2)
-        ij = ((p + self.extent) / self.cell).floor().long().clamp(0, self.n - 1)
-        c = cand[ij[..., 0] * self.n + ij[..., 1]]  # (B, ..., M)
-        d2 = ((bins[c] - p[..., None, :]) ** 2).sum(-1)  # (B, ..., M)
-        d2, pos = d2.topk(self.k, dim=-1, largest=False)  # sorted, nearest first
+        bins, cand = self._on(ab.device)  # bins: (2, Q + 1), a row and b row
+        ab = ab.float()
+        ij = ((ab + self.extent) * (1 / self.cell)).floor_().int().clamp_(0, self.n - 1)  # (B, 2, ...) lookup cell
+        cell = (ij[:, 0] * self.n + ij[:, 1]).reshape(-1)
+        c = cand.index_select(0, cell).view(*ij.shape[:1], *ij.shape[2:], -1)  # (B, ..., M) candidate bins
+        flat = c.reshape(-1)
+        da = bins[0].index_select(0, flat).view(c.shape) - ab[:, 0, ..., None]
+        db = bins[1].index_select(0, flat).view(c.shape) - ab[:, 1, ..., None]
+        d2, pos = (da * da + db * db).topk(self.k, dim=-1, largest=False)  # sorted, nearest first
         idx = c.gather(-1, pos)
-        w = torch.softmax(-d2 / (2 * self.sigma ** 2), dim=-1)  # Gaussian weights, normalised
+        w = torch.softmax(d2 * (-1 / (2 * self.sigma ** 2)), dim=-1)  # Gaussian weights, normalised
         return idx.movedim(-1, 1), w.movedim(-1, 1)
 
     def nearest(self, ab: torch.Tensor) -> torch.Tensor:

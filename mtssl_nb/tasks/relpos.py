@@ -5,6 +5,7 @@
 # %% ../../nbs/11_tasks.relpos.ipynb #1bb4994e
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,9 +18,9 @@ from ..core import ConfigError, TaskBatch
 from .core import PretextTask, images_of, register_task
 
 # %% auto #0
-__all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'GREEN_MAGENTA', 'RelPosConfig', 'grid_extent', 'downsample_sizes', 'draw_relpos',
-           'patch_boxes', 'gather_patches', 'normalize_patches', 'relpos_patches', 'RelPos', 'RelPosHead',
-           'show_relpos', 'relpos_reference']
+__all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'NOISE_FIELDS', 'GREEN_MAGENTA', 'DROPPED', 'RelPosConfig', 'grid_extent',
+           'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'gather_patches', 'normalize_patches',
+           'relpos_patches', 'RelPos', 'RelPosHead', 'show_relpos', 'relpos_reference']
 
 # %% ../../nbs/11_tasks.relpos.ipynb #7299bdae
 NEIGHBOURS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))  # (row, col) in the 3x3 grid, by label
@@ -51,6 +52,13 @@ def downsample_sizes(cfg: RelPosConfig) -> torch.Tensor:
     lo = max(2.0, cfg.min_pixels ** 0.5)
     return torch.unique(torch.logspace(np.log10(lo), np.log10(max(lo, cfg.patch - 1)), cfg.levels).round().long())
 
+NOISE_FIELDS = 64  # colour dropping draws its noise from this many fixed Gaussian fields per patch size and device
+
+@functools.lru_cache(maxsize=8)
+def noise_bank(patch: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    "Fixed standard Gaussian noise `(NOISE_FIELDS, 2, P, P)` for the dropped channels (drawing fresh noise every batch costs more than the rest of colour dropping)."
+    return torch.randn(NOISE_FIELDS, 2, patch, patch, generator=torch.Generator().manual_seed(0)).to(device)
+
 def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Generator | None = None) -> dict:
     "The random choices for a batch of `B` images of `H x W` (on the generator's device)."
     dev = generator.device if generator is not None else torch.device("cpu")
@@ -62,7 +70,7 @@ def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Gene
         origin=torch.stack([r(cfg.jitter, H - span - cfg.jitter, B), r(cfg.jitter, W - span - cfg.jitter, B)], -1),  # (B, 2) grid top-left
         jitter=r(-cfg.jitter, cfg.jitter, B, 2, 2),  # (B, patch, yx)
         keep=r(0, 2, B, 2),  # channel each patch keeps when dropping colour
-        noise=torch.randn(B, 2, 2, cfg.patch, cfg.patch, generator=generator, device=dev),  # for the two dropped channels
+        noise=r(0, NOISE_FIELDS - 1, B, 2),  # which noise field fills the dropped channels
         down=torch.rand(B, 2, generator=generator, device=dev) < cfg.downsample_p,
         size=sizes[r(0, len(sizes) - 1, B, 2)])
 
@@ -75,57 +83,64 @@ def patch_boxes(cfg: RelPosConfig, d: dict) -> torch.Tensor:
 
 # %% ../../nbs/11_tasks.relpos.ipynb #d4bfbdcb
 GREEN_MAGENTA = torch.tensor([-1.0, 2.0, -1.0]) / 6 ** 0.5  # the chromatic-aberration axis
+DROPPED = torch.tensor([[1, 2], [0, 2], [0, 1]])  # the channels dropped when keeping channel 0, 1 or 2
 
 def gather_patches(img: torch.Tensor, boxes: torch.Tensor, patch: int) -> torch.Tensor:
-    "Patches `(B, K, 3, P, P)` (uint8) of images `(B, 3, H, W)` at `boxes` `(B, K, 4)`."
+    "Patches `(B, K, 3, P, P)` (uint8) of images `(B, 3, H, W)` at `boxes` `(B, K, 4)`: one `torch.gather`."
+    B, C, H, W = img.shape
+    K = boxes.shape[1]
     ar = torch.arange(patch, device=img.device)
-    rows = (boxes[..., 0:1] + ar)[..., :, None]  # (B, K, P, 1)
-    cols = (boxes[..., 1:2] + ar)[..., None, :]  # (B, K, 1, P)
-    b = torch.arange(img.shape[0], device=img.device)[:, None, None, None]
-    return img.permute(0, 2, 3, 1)[b, rows, cols].permute(0, 1, 4, 2, 3)  # (B, K, P, P, 3) -> (B, K, 3, P, P)
+    pix = ((boxes[..., 0:1] + ar)[..., :, None] * W + (boxes[..., 1:2] + ar)[..., None, :]).reshape(B, K, 1, -1)  # (B, K, 1, P*P)
+    src = img.reshape(B, 1, C, H * W).expand(B, K, C, H * W)
+    return torch.gather(src, 3, pix.expand(B, K, C, -1)).view(B, K, C, patch, patch)
 
 def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
-    "Patches `(N, 3, P, P)`: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
+    "Patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
     P = p.shape[-1]
-    out = p.clone()
     for s in size[down].unique().tolist():
-        sel = down & (size == s)
+        sel = (down & (size == s)).nonzero()[:, 0]
         small = F.interpolate(p[sel], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        out[sel] = F.interpolate(small, size=(P, P), mode="bilinear", align_corners=False)
-    return out
+        p[sel] = F.interpolate(small, size=(P, P), mode="bilinear", align_corners=False)
+    return p
 
 def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Tensor, amount: float) -> torch.Tensor:
-    "Apply a colour treatment to float patches `(N, 3, P, P)`."
+    "Apply a colour treatment to float patches `(N, 3, P, P)` (in place where it can); `noise`: fields `(N, 2, P, P)`."
     if treatment == "gray": return to_gray(p)
     if treatment == "project":
         a = GREEN_MAGENTA.to(p)
-        return p - torch.einsum("c,nchw->nhw", a, p)[:, None] * a[:, None, None]
+        return p.sub_(torch.einsum("c,nchw->nhw", a, p)[:, None] * a[:, None, None])
     if treatment == "drop":
-        N = p.shape[0]
-        kept = p[torch.arange(N, device=p.device), keep]  # (N, P, P)
-        mean, std = kept.mean((-2, -1), keepdim=True), kept.std((-2, -1), keepdim=True)
-        filled = (mean + amount * std * noise.movedim(1, 0)).movedim(0, 1)  # (N, 2, P, P)
-        others = torch.tensor([[1, 2], [0, 2], [0, 1]], device=p.device)[keep]  # (N, 2) dropped channels
-        out = p.clone()
-        out.scatter_(1, others[:, :, None, None].expand(-1, -1, *p.shape[-2:]), filled)
-        return out
+        N, _, P, _ = p.shape
+        n = torch.arange(N, device=p.device)
+        kept = p[n, keep]  # (N, P, P)
+        mean = kept.mean((-2, -1), keepdim=True)
+        std = torch.linalg.vector_norm((kept - mean).view(N, -1), dim=-1).view(N, 1, 1) / (P * P - 1) ** 0.5  # (torch.var_mean is far slower here)
+        fill = torch.addcmul(mean[:, None], noise, (amount * std)[:, None])  # (N, 2, P, P)
+        rows = (n[:, None] * 3 + DROPPED.to(p.device)[keep]).reshape(-1)  # the dropped channels' rows in (N*3, P, P)
+        p.view(N * 3, P, P).index_copy_(0, rows, fill.view(N * 2, P, P))
     return p
 
-def normalize_patches(p: torch.Tensor) -> torch.Tensor:
-    "Each patch `(N, 3, P, P)`: per-channel mean removed, divided by its std, then centred on 0.5 with std 0.25 ([0, 1] units)."
-    z = p - p.mean((-2, -1), keepdim=True)
-    return 0.5 + 0.25 * z / (z.std((-3, -2, -1), keepdim=True) + 1e-3)
+def normalize_patches(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    "Each patch `(N, 3, P, P)`, in place: per-channel mean removed, divided by its std, then centred on 0.5 with std 0.25 ([0, 1] units)."
+    N, C, H, W = p.shape
+    p.sub_(p.mean((-2, -1), keepdim=True))  # per channel
+    std = torch.linalg.vector_norm(p.view(N, -1), dim=-1).view(N, 1, 1, 1) / (C * H * W - 1) ** 0.5
+    return p.mul_(0.25 / (std + eps)).add_(0.5)
 
 def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str) -> tuple[torch.Tensor, torch.Tensor]:
     "Patch pairs `(B, 2, 3, P, P)` in [0, 1] units and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
     d = {k: v.to(img.device) for k, v in d.items()}
     boxes = patch_boxes(cfg, d)
     B, P = img.shape[0], cfg.patch
-    p = gather_patches(img, boxes, P).reshape(B * 2, 3, P, P).float() / 255
+    p = gather_patches(img, boxes, P).view(B * 2, 3, P, P).float()
+    # per-patch normalisation ignores the scale, so 0-255 values need no division unless gray or unnormalised
+    scaled = treatment == "gray" or not cfg.normalize
+    if scaled: p.mul_(1 / 255)
     p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1))
-    p = _color(p, treatment, d["keep"].reshape(-1), d["noise"].reshape(B * 2, 2, P, P), cfg.noise)
-    if cfg.normalize: p = normalize_patches(p)
-    return p.reshape(B, 2, 3, P, P), boxes
+    noise = noise_bank(P, img.device)[d["noise"].reshape(-1)] if treatment == "drop" else None
+    p = _color(p, treatment, d["keep"].reshape(-1), noise, cfg.noise)
+    if cfg.normalize: p = normalize_patches(p, 1e-3 if scaled else 255e-3)
+    return p.view(B, 2, 3, P, P), boxes
 
 # %% ../../nbs/11_tasks.relpos.ipynb #497d3a14
 @register_task
@@ -221,18 +236,31 @@ def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     return fig
 
 # %% ../../nbs/11_tasks.relpos.ipynb #93f5d756
-def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str = "drop") -> np.ndarray:
-    "Per-image numpy implementation of `relpos_patches`: `(B, 2, 3, P, P)` float32."
+def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> dict:
+    "One image's random choices with numpy, as per-image code draws them (the noise itself, not a bank index)."
+    span, J = 3 * cfg.patch + 2 * cfg.gap, cfg.jitter
+    sizes = downsample_sizes(cfg).numpy()
+    return dict(label=rng.integers(0, 8), origin=np.array([rng.integers(J, H - span - J + 1), rng.integers(J, W - span - J + 1)]),
+                jitter=rng.integers(-J, J + 1, (2, 2)), keep=rng.integers(0, 3, 2), noise=rng.standard_normal((2, 2, cfg.patch, cfg.patch), dtype=np.float32),
+                down=rng.random(2) < cfg.downsample_p, size=sizes[rng.integers(0, len(sizes), 2)])
+
+def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict | None = None, treatment: str = "drop", seed: int = 0) -> np.ndarray:
+    "Per-image numpy implementation of `relpos_patches` `(B, 2, 3, P, P)`: with the draws `d`, or drawing per image as the original code did."
     from skimage.color import rgb2lab
-    P = cfg.patch
-    boxes, d = patch_boxes(cfg, d).cpu().numpy(), {k: v.cpu() for k, v in d.items()}
+    P, step = cfg.patch, cfg.patch + cfg.gap
+    rng = np.random.default_rng(seed)
+    if d is not None:
+        d = {k: v.cpu().numpy() for k, v in d.items()}
+        d["noise"] = noise_bank(P).numpy()[d["noise"]]  # the fields the batched path uses
     out = np.empty((img.shape[0], 2, 3, P, P), np.float32)
     for i, im in enumerate(img.cpu().numpy()):
-        for j in range(2):
-            t, l = boxes[i, j, :2]
+        o = {k: v[i] for k, v in d.items()} if d is not None else _draw_one(cfg, *im.shape[1:], rng)
+        nb = NEIGHBOURS[int(o["label"])]
+        for j, (r, c) in enumerate(((1, 1), nb)):
+            t, l = o["origin"] + np.array([r, c]) * step + o["jitter"][j]
             p = im[:, t:t + P, l:l + P].astype(np.float32) / 255
-            if d["down"][i, j]:
-                s = int(d["size"][i, j])
+            if o["down"][j]:
+                s = int(o["size"][j])
                 small = F.interpolate(torch.from_numpy(p)[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
                 p = F.interpolate(small, size=(P, P), mode="bilinear", align_corners=False)[0].numpy()
             if treatment == "gray":
@@ -241,10 +269,10 @@ def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: s
                 a = GREEN_MAGENTA.numpy()
                 p = p - np.tensordot(a, p, 1)[None] * a[:, None, None]
             elif treatment == "drop":
-                k = int(d["keep"][i, j])
+                k = int(o["keep"][j])
                 mean, std = p[k].mean(), p[k].std(ddof=1)
-                for n, c in enumerate(c for c in range(3) if c != k):
-                    p[c] = mean + cfg.noise * std * d["noise"][i, j, n].numpy()
+                for n, ch in enumerate(ch for ch in range(3) if ch != k):
+                    p[ch] = mean + cfg.noise * std * o["noise"][j, n]
             if cfg.normalize:
                 z = p - p.mean((1, 2), keepdims=True)
                 p = 0.5 + 0.25 * z / (z.std(ddof=1) + 1e-3)

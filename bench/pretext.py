@@ -1,0 +1,121 @@
+"""Pretext batch generation: the batched tensor path against a per-image reference, in the same run.
+
+    python bench/pretext.py                # CPU (and the GPU when there is one): a table and runs/bench/pretext.json
+    python bench/pretext.py --quick        # fewer repeats
+    python bench/pretext.py --device cuda  # GPU rows only (the reference always runs on the CPU)
+
+The reference does what the original code did, one image at a time: numpy crops, colour dropping and
+normalisation for relative position; scikit-image's `rgb2lab` on the whole image and scikit-learn's
+5-nearest-neighbour search for colorization's soft targets. The batched path is `task.make_batch`. Both
+start from the same uint8 batch already in memory (on the device for GPU rows), so decoding and loading
+are not counted; times are medians over `--repeats` runs after a warm-up.
+
+Settings: relative position with the paper's patches (96 px, gap 48, jitter 7, colour dropping, a third
+of the patches downsampled) cut from 398 px images; colorization on 128 px images with targets on a
+32x32 grid (out_stride 4), the 313 bins, the rebalancing weights of a prior.
+
+On a GPU each row also times a ResNet-101 (v2, to block3) forward+backward on the batch the task made
+(bf16 autocast, channels-last, the task's head included): `share` is the pretext batch's time over it.
+"""
+from __future__ import annotations
+
+import argparse, json, statistics, time
+from pathlib import Path
+
+import torch
+
+from mtssl_nb.tasks.color import Colorization, color_targets_reference
+from mtssl_nb.tasks.relpos import RelPos, grid_extent, relpos_reference
+
+
+def images(batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    "A uint8 batch of photo crops (the package photos), or smooth random images where they cannot be loaded."
+    try:
+        from mtssl_nb.data import PhotoPool, image_loader
+        return next(iter(image_loader(PhotoPool(max_side=max(512, size)), size=size, batch_size=batch, scale=(0.5, 1.0), seed=seed)))[0]
+    except Exception:  # a bare machine: smooth random images (timing hardly depends on content)
+        g = torch.Generator().manual_seed(seed)
+        low = torch.rand(batch, 3, 8, 8, generator=g)
+        return (torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic").clamp(0, 1) * 255).to(torch.uint8)
+
+
+def timed(fn, repeats: int, sync=lambda: None) -> float:
+    "Median seconds of `fn()` over `repeats` runs after one warm-up."
+    fn(); sync()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); sync(); ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def reference_fn(task, img):
+    if task.name == "relpos":
+        def run(): return relpos_reference(img, task.cfg, None, task.treatment)  # draws per image, with numpy
+    else:
+        def run(): return color_targets_reference(img, task.encoder.bins, task.cfg.out_stride, task.grid(*img.shape[-2:]))
+    return run
+
+
+def model_step_fn(task, tb, device):
+    "ResNet-101 v2 (to block3) + the task's head, forward+backward in bf16 autocast, channels-last."
+    from mtssl_nb.models.multitask import MultiTaskNet
+    from mtssl_nb.models.trunk import ResNetV2Trunk
+    trunk = ResNetV2Trunk(preset="resnet101")
+    net = MultiTaskNet(trunk, {task.name: task.make_head(trunk.out_channels)}).to(device).to_channels_last()
+    def run():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss, _ = task.loss(net(tb), tb)
+        loss.backward()
+        net.zero_grad(set_to_none=True)
+    return run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="all", help="cpu, cuda, or all (the CPU, then the GPU when there is one)")
+    ap.add_argument("--quick", action="store_true", help="2 repeats")
+    ap.add_argument("--out", default="runs/bench/pretext.json")
+    a = ap.parse_args(argv)
+    repeats = 2 if a.quick else a.repeats
+    devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[a.device]
+    tasks = [RelPos(), Colorization(out_stride=4)]
+    color = tasks[1]
+    color.fit_prior([images(a.batch, 128, seed=1)], n_images=a.batch, progress=False)
+    rows, ref_cache = [], {}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    for task in tasks:
+        size = grid_extent(task.cfg) if task.name == "relpos" else 128
+        img_cpu = images(a.batch, size)
+        if task.name not in ref_cache:
+            ref_cache[task.name] = timed(reference_fn(task, img_cpu), max(1, repeats // 2))
+        t_ref = ref_cache[task.name]
+        for dev in devices:
+            device = torch.device(dev)
+            img = img_cpu.to(device)
+            sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+            g = torch.Generator(device=device).manual_seed(0)
+            t_fast = timed(lambda: task.make_batch(img, g), repeats, sync)
+            row = dict(task=task.name, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", batch=a.batch, image_px=size,
+                       batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(t_ref / t_fast, 1))
+            if device.type == "cuda":
+                torch.backends.cudnn.benchmark = True
+                tb = task.make_batch(img, g)
+                t_model = timed(model_step_fn(task, tb, device), repeats, sync)
+                row.update(model_ms=round(t_model * 1e3, 2), pretext_ms=round(t_fast * 1e3, 2), share=round(t_fast / t_model, 3))
+            rows.append(row)
+            print(f"{row['task']:>7} {row['device'][:22]:>22}: batched {row['batched_img_s']:>9.1f} img/s, reference {row['reference_img_s']:>7.1f} img/s (CPU), "
+                  f"ratio {row['ratio']:>7.1f}x" + (f", pretext {row['pretext_ms']} ms = {row['share']:.1%} of a ResNet-101 step ({row['model_ms']} ms)" if "share" in row else ""), flush=True)
+    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+    print("\n| task | device | batch | batched img/s | reference img/s | ratio |" + (" share of a ResNet-101 step |" if any("share" in r for r in rows) else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if any("share" in r for r in rows) else ""))
+    for r in rows:
+        print(f"| {r['task']} | {r['device']} | {r['batch']} | {r['batched_img_s']} | {r['reference_img_s']} | {r['ratio']}x |" + (f" {r['share']:.1%} |" if "share" in r else (" - |" if any("share" in x for x in rows) else "")))
+    print(f"\nwrote {out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
