@@ -185,9 +185,10 @@ class SoftEncoder:
         flat = c.reshape(-1)
         da = bins[0].index_select(0, flat).view(c.shape) - ab[:, 0, ..., None]
         db = bins[1].index_select(0, flat).view(c.shape) - ab[:, 1, ..., None]
-        d2, pos = (da * da + db * db).topk(self.k, dim=-1, largest=False)  # sorted, nearest first
-        idx = c.gather(-1, pos)
-        w = torch.softmax(d2 * (-1 / (2 * self.sigma ** 2)), dim=-1)  # Gaussian weights, normalised
+        d2, pos = (da * da + db * db).sort(dim=-1)  # nearest first (on the CPU a sort of ~13 beats topk)
+        d2, idx = d2[..., :self.k], c.gather(-1, pos[..., :self.k])
+        w = torch.exp((d2 - d2[..., :1]) * (-1 / (2 * self.sigma ** 2)))  # Gaussian weights (softmax is slow on a last dim of 5)
+        w = w / w.sum(-1, keepdim=True)
         return idx.movedim(-1, 1), w.movedim(-1, 1)
 
     def nearest(self, ab: torch.Tensor) -> torch.Tensor:
