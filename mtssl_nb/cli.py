@@ -11,11 +11,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import mtssl_nb
-from .core import ConfigError
+from .core import ConfigError, config_to_dict
 from .samples import build_samples, gallery
+from .tasks.core import task_class, task_names
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'cmd_samples', 'cmd_demo', 'make_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'make_parser', 'main']
 
 # %% ../nbs/32_cli.ipynb #41e829d4
 def cmd_samples(args) -> int:
@@ -33,6 +34,16 @@ def cmd_demo(args) -> int:
     return 0
 
 # %% ../nbs/32_cli.ipynb #650c875a
+def cmd_tasks(args) -> int:
+    "List the registered pretext tasks (or the named ones) with their settings and defaults."
+    for name in args.names or task_names():
+        cls = task_class(name)
+        print(f"{name}: {(cls.__doc__ or '').strip()}")
+        for k, v in config_to_dict(cls.Config()).items() if cls.Config else ():
+            print(f"  {name}.{k} = {v!r}")
+    return 0
+
+# %% ../nbs/32_cli.ipynb #8c6ee185
 def make_parser() -> argparse.ArgumentParser:
     "The `mtssl` argument parser with one subcommand per job."
     p = argparse.ArgumentParser(prog="mtssl", description="Multi-task self-supervised visual learning (Doersch & Zisserman, ICCV 2017).")
@@ -47,9 +58,12 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(run=cmd_demo)
+    t = sub.add_parser("tasks", help="list the pretext tasks and their settings")
+    t.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")
+    t.set_defaults(run=cmd_tasks)
     return p
 
-# %% ../nbs/32_cli.ipynb #8c6ee185
+# %% ../nbs/32_cli.ipynb #7c4dbfa5
 USER_ERRORS = (OSError, ConfigError, ValueError)  # missing/unreadable files, wrong settings or values
 
 def main(argv=None) -> int:
@@ -61,5 +75,5 @@ def main(argv=None) -> int:
         print(f"mtssl {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-# %% ../nbs/32_cli.ipynb #e01387ba
+# %% ../nbs/32_cli.ipynb #2a5c28fc
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())

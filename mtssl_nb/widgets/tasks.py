@@ -212,21 +212,21 @@ class ColorExplorer(_Explorer):
     def figure(self):
         tb = self.batch()
         pred = self.predict(tb)
-        bins, s = self.task.encoder.bins, self.task.cfg.out_stride
-        cols = _bin_colors(bins)
+        bins, s = self.task.encoder.bins.numpy(), self.task.cfg.out_stride
+        cols = _bin_colors(self.task.encoder.bins)
         fig, axs = plt.subplots(1, 5, figsize=(15, 3.3))
         y, x = self.row * s + s // 2, self.col * s + s // 2
         axs[0].imshow(tb.x[0].permute(1, 2, 0).numpy()); axs[0].plot(x, y, "r+", ms=12, mew=2); axs[0].set_title("input L and the location", fontsize=9)
         axs[1].imshow(tb.info["images"][0].permute(1, 2, 0).numpy()); axs[1].set_title(f"ground truth ({self.images[self.index][0]})", fontsize=9)
-        hist = self.histogram(tb)
+        hist = self.histogram(tb).numpy()
         axs[2].scatter(bins[:, 1], bins[:, 0], s=4, c=[[0.85] * 3])
         used = hist > 0
-        axs[2].scatter(bins[used, 1], bins[used, 0], s=600 * hist[used].sqrt(), c=cols[used.numpy()], edgecolors="k", linewidths=0.3)
+        axs[2].scatter(bins[used, 1], bins[used, 0], s=600 * np.sqrt(hist[used]), c=cols[used], edgecolors="k", linewidths=0.3)
         axs[2].set(xlabel="b", ylabel="a", aspect="equal"); axs[2].set_title(f"colours over the {self.task.Q} bins", fontsize=9)
-        idx, w = tb.y[0, :, self.row, self.col], tb.info["target_w"][0, :, self.row, self.col]
-        ab = tb.info["ab"][0, :, self.row, self.col]
+        idx, w = tb.y[0, :, self.row, self.col].numpy(), tb.info["target_w"][0, :, self.row, self.col].numpy()
+        ab = tb.info["ab"][0, :, self.row, self.col].tolist()
         axs[3].scatter(bins[:, 1], bins[:, 0], s=30, c=[[0.9] * 3], marker="s")
-        axs[3].scatter(bins[idx, 1], bins[idx, 0], s=1200 * w, c=cols[idx.numpy()], marker="s", edgecolors="k")
+        axs[3].scatter(bins[idx, 1], bins[idx, 0], s=1200 * w, c=cols[idx], marker="s", edgecolors="k")
         for i, wt in zip(idx.tolist(), w.tolist()): axs[3].annotate(f"{wt:.2f}", (bins[i, 1], bins[i, 0]), fontsize=7, ha="center", va="bottom", xytext=(0, 7), textcoords="offset points")
         axs[3].plot(ab[1], ab[0], "kx", ms=9, mew=2)
         axs[3].set(xlim=(ab[1] - 30, ab[1] + 30), ylim=(ab[0] - 30, ab[0] + 30), xlabel="b", ylabel="a", aspect="equal")

@@ -1,0 +1,97 @@
+"""The PretextTask contract, checked for every built-in task: batches, heads, losses, pictures, seeds, errors."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from mtssl_nb.core import ConfigError, TaskBatch
+from mtssl_nb.data import PhotoPool, image_loader
+from mtssl_nb.models.lasso import LassoMixer
+from mtssl_nb.models.multitask import MultiTaskNet
+from mtssl_nb.models.trunk import ResNetV2Trunk
+from mtssl_nb.tasks.core import BUILTIN_TASKS, make_task, task_names
+
+# small settings per task, so that a 64 px crop suffices on the CPU
+SMALL = {"relpos": dict(patch=16, gap=8, jitter=2, hidden=32), "color": dict(mid=16)}
+SIZE = {"relpos": 68, "color": 64}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return PhotoPool(max_side=160)
+
+
+def batch_for(name, pool, n=4, seed=0):
+    return next(iter(image_loader(pool, size=SIZE[name], batch_size=n, seed=seed)))
+
+
+def test_registry_lists_the_builtin_tasks():
+    assert set(BUILTIN_TASKS) <= set(task_names())
+    with pytest.raises(ConfigError, match="did you mean 'relpos'"):
+        make_task("relpso")
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+def test_contract_end_to_end(name, pool):
+    "make_batch -> MultiTaskNet (with and without the lasso) -> loss -> backward reaches the trunk; show draws a figure."
+    task = make_task(name, **SMALL[name])
+    images, labels = batch_for(name, pool)
+    tb = task.make_batch((images, labels), torch.Generator().manual_seed(0))
+    assert isinstance(tb, TaskBatch) and tb.task == name and len(tb) == 4
+    assert tb.x.dtype == torch.float32 and tb.x.shape[-3] == 3
+    for lasso in (False, True):
+        trunk = ResNetV2Trunk(preset="small", width=0.25)
+        mixer = LassoMixer([name], trunk.n_units) if lasso else None
+        net = MultiTaskNet(trunk, {name: task.make_head(trunk.out_channels)}, mixer)
+        pred = net(tb)
+        loss, metrics = task.loss(pred, tb)
+        assert loss.ndim == 0 and torch.isfinite(loss)
+        assert "loss" in metrics and all(torch.is_tensor(v) and v.ndim == 0 and not v.requires_grad for v in metrics.values())
+        loss.backward()
+        assert trunk.conv1.weight.grad.abs().sum() > 0
+    fig = task.show(tb, pred.detach(), n=2)
+    assert len(fig.axes) >= 4
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+def test_batches_follow_the_generator(name, pool):
+    task = make_task(name, **SMALL[name])
+    images, _ = batch_for(name, pool)
+    a, b = (task.make_batch(images, torch.Generator().manual_seed(7)) for _ in range(2))
+    c = task.make_batch(images, torch.Generator().manual_seed(8))
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    if name == "relpos":  # colorization has no randomness of its own
+        assert not torch.equal(a.x, c.x)
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+def test_bad_input_is_named(name, pool):
+    task = make_task(name, **SMALL[name])
+    images, _ = batch_for(name, pool)
+    with pytest.raises(ValueError, match=f"{name}: expected uint8 images"):
+        task.make_batch(images.float())
+    with pytest.raises(ValueError, match=f"{name}: images of 8x8 px are too small; it needs at least"):
+        task.make_batch(images[:, :, :8, :8])
+    with pytest.raises(ConfigError, match=f"unknown setting '{name}.nope'"):
+        make_task(name, nope=1)
+
+
+def test_state_round_trip(pool):
+    "The colour prior travels in the task's state (what a run saves besides the settings)."
+    col = make_task("color")
+    col.fit_prior([batch_for("color", pool, n=8)[0]], n_images=8, progress=False)
+    other = make_task("color")
+    other.load_state(col.state())
+    assert torch.allclose(other.weights("cpu"), col.weights("cpu"))
+    assert not torch.allclose(other.weights("cpu"), torch.ones(313))
+
+
+def test_harmonize_paper_mode_makes_relpos_gray(pool):
+    rp = make_task("relpos", harmonize="paper", **SMALL["relpos"])
+    col = make_task("color", harmonize="paper")
+    assert rp.gray_input and not col.gray_input  # colorization's input is gray by nature
+    tb = rp.make_batch(batch_for("relpos", pool)[0], torch.Generator().manual_seed(0))
+    assert tb.info["gray"] and torch.equal(tb.x[:, :, 0], tb.x[:, :, 1])
