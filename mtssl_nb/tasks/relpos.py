@@ -235,7 +235,7 @@ def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/11_tasks.relpos.ipynb #93f5d756
+# %% ../../nbs/11_tasks.relpos.ipynb #a681920c
 def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> dict:
     "One image's random choices with numpy, as per-image code draws them (the noise itself, not a bank index)."
     span, J = 3 * cfg.patch + 2 * cfg.gap, cfg.jitter
