@@ -8,7 +8,9 @@ The reference does what the original code did, one image at a time: numpy crops,
 normalisation for relative position; scikit-image's `rgb2lab` on the whole image and scikit-learn's
 5-nearest-neighbour search for colorization's soft targets. The batched path is `task.make_batch`. Both
 start from the same uint8 batch already in memory (on the device for GPU rows), so decoding and loading
-are not counted; times are medians over `--repeats` runs after a warm-up.
+are not counted. On the CPU the two alternate, round by round, so that both see the same machine;
+img/s come from the median times over `--repeats` rounds after a warm-up, the ratio is the median of the
+per-round ratios.
 
 Settings: relative position with the paper's patches (96 px, gap 48, jitter 7, colour dropping, a third
 of the patches downsampled) cut from 398 px images; colorization on 128 px images with targets on a
@@ -48,6 +50,16 @@ def timed(fn, repeats: int, sync=lambda: None) -> float:
     return statistics.median(ts)
 
 
+def timed_pair(fast, ref, repeats: int) -> tuple[float, float, float]:
+    "Median seconds of `fast()` and `ref()` timed alternately (so that both see the same machine), and the median of their per-round ratios."
+    fast(); ref()
+    tf, tr = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fast(); tf.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); ref(); tr.append(time.perf_counter() - t0)
+    return statistics.median(tf), statistics.median(tr), statistics.median(r / f for f, r in zip(tf, tr))
+
+
 def reference_fn(task, img):
     if task.name == "relpos":
         def run(): return relpos_reference(img, task.cfg, None, task.treatment)  # draws per image, with numpy
@@ -73,36 +85,39 @@ def model_step_fn(task, tb, device):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--device", default="all", help="cpu, cuda, or all (the CPU, then the GPU when there is one)")
-    ap.add_argument("--quick", action="store_true", help="2 repeats")
+    ap.add_argument("--quick", action="store_true", help="3 repeats")
     ap.add_argument("--out", default="runs/bench/pretext.json")
     a = ap.parse_args(argv)
-    repeats = 2 if a.quick else a.repeats
+    repeats = 3 if a.quick else a.repeats
     devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[a.device]
     tasks = [RelPos(), Colorization(out_stride=4)]
     color = tasks[1]
     color.fit_prior([images(a.batch, 128, seed=1)], n_images=a.batch, progress=False)
-    rows, ref_cache = [], {}
+    rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
     for task in tasks:
         size = grid_extent(task.cfg) if task.name == "relpos" else 128
         img_cpu = images(a.batch, size)
-        if task.name not in ref_cache:
-            ref_cache[task.name] = timed(reference_fn(task, img_cpu), max(1, repeats // 2))
-        t_ref = ref_cache[task.name]
+        ref = reference_fn(task, img_cpu)
+        t_ref = None
         for dev in devices:
             device = torch.device(dev)
             img = img_cpu.to(device)
-            sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
             g = torch.Generator(device=device).manual_seed(0)
-            t_fast = timed(lambda: task.make_batch(img, g), repeats, sync)
+            if device.type == "cpu":  # batched and reference alternate, round by round
+                t_fast, t_ref, ratio = timed_pair(lambda: task.make_batch(img, g), ref, repeats)
+            else:
+                t_ref = t_ref or timed(ref, max(1, repeats // 2))
+                t_fast = timed(lambda: task.make_batch(img, g), repeats, torch.cuda.synchronize)
+                ratio = t_ref / t_fast
             row = dict(task=task.name, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", batch=a.batch, image_px=size,
-                       batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(t_ref / t_fast, 1))
+                       batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(ratio, 1))
             if device.type == "cuda":
                 torch.backends.cudnn.benchmark = True
                 tb = task.make_batch(img, g)
-                t_model = timed(model_step_fn(task, tb, device), repeats, sync)
+                t_model = timed(model_step_fn(task, tb, device), repeats, torch.cuda.synchronize)
                 row.update(model_ms=round(t_model * 1e3, 2), pretext_ms=round(t_fast * 1e3, 2), share=round(t_fast / t_model, 3))
             rows.append(row)
             print(f"{row['task']:>7} {row['device'][:22]:>22}: batched {row['batched_img_s']:>9.1f} img/s, reference {row['reference_img_s']:>7.1f} img/s (CPU), "

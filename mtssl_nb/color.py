@@ -63,7 +63,10 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return linear_to_srgb(lin.clamp(min=0)).clamp(0, 1)
 
 # %% ../nbs/02_color.ipynb #57b5a122
-def _y_to_l(y: torch.Tensor) -> torch.Tensor: return (116 * _f(y) - 16) / 100
+def _y_to_l(y: torch.Tensor) -> torch.Tensor:
+    "L*/100 of luminance `y` (few temporaries: on a CPU fresh memory costs as much as the arithmetic)."
+    cube = y.clamp(min=0.008856).pow_(1 / 3)
+    return torch.where(y > 0.008856, cube, y.mul(7.787).add_(16 / 116)).mul_(1.16).sub_(0.16)
 
 def lightness(x: torch.Tensor) -> torch.Tensor:
     "CIE L* / 100 of RGB in [0, 1], `(..., 3, H, W)` -> `(..., 1, H, W)` in [0, 1]."

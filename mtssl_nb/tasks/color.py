@@ -103,7 +103,7 @@ class Colorization(PretextTask):
         gray_img = gray_px.float().mean((1, 2)) > self.cfg.gray_image_frac  # (B,)
         valid = ~gray_px & ~gray_img[:, None, None]
         pixel_w = self.weights(img.device)[idx[:, 0]] * valid
-        return TaskBatch(self.name, L.expand(B, 3, H, W).contiguous(), idx,
+        return TaskBatch(self.name, L.expand(B, 3, H, W), idx,  # a view: the trunk's first operation makes its own copy
                          dict(target_w=w, pixel_w=pixel_w, valid=valid, ab=ab, images=img, gray=True,
                               n_gray_images=gray_img.sum(), n_gray_pixels=gray_px.sum()))
 

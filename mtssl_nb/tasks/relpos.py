@@ -104,7 +104,7 @@ def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torc
     return p
 
 def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Tensor, amount: float) -> torch.Tensor:
-    "Apply a colour treatment to float patches `(N, 3, P, P)` (in place where it can); `noise`: fields `(N, 2, P, P)`."
+    "Apply a colour treatment to float patches `(N, 3, P, P)` (in place where it can); `noise`: fields `(N, 2, P, P)`, overwritten."
     if treatment == "gray": return to_gray(p)
     if treatment == "project":
         a = GREEN_MAGENTA.to(p)
@@ -112,10 +112,11 @@ def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Ten
     if treatment == "drop":
         N, _, P, _ = p.shape
         n = torch.arange(N, device=p.device)
-        kept = p[n, keep]  # (N, P, P)
-        mean = kept.mean((-2, -1), keepdim=True)
-        std = torch.linalg.vector_norm((kept - mean).view(N, -1), dim=-1).view(N, 1, 1) / (P * P - 1) ** 0.5  # (torch.var_mean is far slower here)
-        fill = torch.addcmul(mean[:, None], noise, (amount * std)[:, None])  # (N, 2, P, P)
+        # statistics of every channel by reductions (no patch-sized temporaries: fresh memory is what costs on a CPU)
+        mean = p.mean((-2, -1))[n, keep]  # (N,) of the kept channel
+        sq = torch.linalg.vector_norm(p.flatten(2), dim=-1)[n, keep] ** 2
+        std = ((sq - P * P * mean ** 2).clamp(min=0) / (P * P - 1)).sqrt()
+        fill = noise.mul_((amount * std)[:, None, None, None]).add_(mean[:, None, None, None])  # (N, 2, P, P), in the noise's memory
         rows = (n[:, None] * 3 + DROPPED.to(p.device)[keep]).reshape(-1)  # the dropped channels' rows in (N*3, P, P)
         p.view(N * 3, P, P).index_copy_(0, rows, fill.view(N * 2, P, P))
     return p
@@ -137,7 +138,7 @@ def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str
     scaled = treatment == "gray" or not cfg.normalize
     if scaled: p.mul_(1 / 255)
     p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1))
-    noise = noise_bank(P, img.device)[d["noise"].reshape(-1)] if treatment == "drop" else None
+    noise = noise_bank(P, img.device).index_select(0, d["noise"].reshape(-1)) if treatment == "drop" else None  # a copy
     p = _color(p, treatment, d["keep"].reshape(-1), noise, cfg.noise)
     if cfg.normalize: p = normalize_patches(p, 1e-3 if scaled else 255e-3)
     return p.view(B, 2, 3, P, P), boxes
