@@ -241,6 +241,6 @@ class ColorExplorer(_Explorer):
     def widgets(self, W) -> dict:
         h, w = self.grid
         return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="image"),
-                    T=W.FloatLogSlider(value=self.T, base=10, min=-2, max=0, step=0.05, description="T"),
+                    T=W.FloatSlider(value=self.T, min=0.01, max=1.0, step=0.01, description="T"),
                     row=W.IntSlider(value=self.row, min=0, max=h - 1, description="row"),
                     col=W.IntSlider(value=self.col, min=0, max=w - 1, description="col"))
