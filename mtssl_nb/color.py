@@ -17,9 +17,9 @@ from torch.nn import functional as F
 
 # %% auto #0
 __all__ = ['XYZ_FROM_RGB', 'WHITE_D65', 'BIN_GRID', 'PAPER_BIN_ROWS', 'BIN_KINDS', 'srgb_to_linear', 'linear_to_srgb',
-           'rgb_to_lab', 'lab_to_rgb', 'lightness', 'lightness_u8', 'to_gray', 'srgb_surface_ab', 'bins_from_ab',
-           'ab_bins', 'SoftEncoder', 'chroma', 'sample_ab', 'ColorPrior', 'estimate_prior', 'annealed_mean',
-           'decode_lab']
+           'rgb_to_lab', 'lab_to_rgb', 'lightness', 'lightness_u8', 'lab_u8', 'to_gray', 'srgb_surface_ab',
+           'bins_from_ab', 'ab_bins', 'SoftEncoder', 'chroma', 'sample_ab', 'ColorPrior', 'estimate_prior',
+           'annealed_mean', 'decode_lab']
 
 # %% ../nbs/02_color.ipynb #bfd22ecd
 XYZ_FROM_RGB = torch.tensor([[0.412453, 0.357580, 0.180423],
@@ -86,6 +86,19 @@ def lightness_u8(img: torch.Tensor) -> torch.Tensor:
     y = luts[0].index_select(0, ch[0].reshape(-1).int())  # int32 indices: cheaper than int64 to make
     for c in (1, 2): y += luts[c].index_select(0, ch[c].reshape(-1).int())
     return _y_to_l(y.view(*img.shape[:-3], 1, *img.shape[-2:]))
+
+@functools.lru_cache(maxsize=None)
+def _linear_lut(device: torch.device) -> torch.Tensor:
+    return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)  # (256,)
+
+def lab_u8(img: torch.Tensor) -> torch.Tensor:
+    "Lab `(..., 3, H, W)` of uint8 RGB, the sRGB curve through a 256-entry table."
+    if img.dtype != torch.uint8: raise TypeError(f"lab_u8 takes uint8 images, not {img.dtype}")
+    lin = _linear_lut(img.device).index_select(0, img.reshape(-1).int()).view(img.shape)
+    xyz = _mix(XYZ_FROM_RGB.float(), lin)
+    white = torch.tensor(WHITE_D65, device=img.device).view(3, 1, 1)
+    fx, fy, fz = _f(xyz / white).unbind(-3)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], -3)
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:
     "RGB `(..., 3, H, W)` in [0, 1] -> its lightness L*/100 repeated in three channels."
@@ -216,8 +229,7 @@ def sample_ab(img: torch.Tensor, stride: int, size: tuple[int, int] | None = Non
     h, w = size or (math.ceil(H / stride), math.ceil(W / stride))
     rows = (torch.arange(h, device=img.device) * stride + stride // 2).clamp(max=H - 1)
     cols = (torch.arange(w, device=img.device) * stride + stride // 2).clamp(max=W - 1)
-    px = img[:, :, rows[:, None], cols[None, :]].float() / 255  # (B, 3, h, w)
-    return rgb_to_lab(px)[:, 1:]
+    return lab_u8(img[:, :, rows[:, None], cols[None, :]])[:, 1:]  # (B, 2, h, w)
 
 @dataclass
 class ColorPrior:
