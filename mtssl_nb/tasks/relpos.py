@@ -86,13 +86,12 @@ GREEN_MAGENTA = torch.tensor([-1.0, 2.0, -1.0]) / 6 ** 0.5  # the chromatic-aber
 DROPPED = torch.tensor([[1, 2], [0, 2], [0, 1]])  # the channels dropped when keeping channel 0, 1 or 2
 
 def gather_patches(img: torch.Tensor, boxes: torch.Tensor, patch: int) -> torch.Tensor:
-    "Patches `(B, K, 3, P, P)` (uint8) of images `(B, 3, H, W)` at `boxes` `(B, K, 4)`: one `torch.gather`."
+    "Patches `(B, K, 3, P, P)` (uint8) of images `(B, 3, H, W)` at `boxes` `(B, K, 4)`: one index into a view of every P x P window."
     B, C, H, W = img.shape
-    K = boxes.shape[1]
-    ar = torch.arange(patch, device=img.device)
-    pix = ((boxes[..., 0:1] + ar)[..., :, None] * W + (boxes[..., 1:2] + ar)[..., None, :]).reshape(B, K, 1, -1)  # (B, K, 1, P*P)
-    src = img.reshape(B, 1, C, H * W).expand(B, K, C, H * W)
-    return torch.gather(src, 3, pix.expand(B, K, C, -1)).view(B, K, C, patch, patch)
+    sB, sC, sH, sW = img.stride()
+    windows = img.as_strided((B, H - patch + 1, W - patch + 1, C, patch, patch), (sB, sH, sW, sC, sH, sW))  # no copy
+    b = torch.arange(B, device=img.device)[:, None].expand(B, boxes.shape[1])
+    return windows[b, boxes[..., 0], boxes[..., 1]]
 
 def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
     "Patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
