@@ -186,23 +186,24 @@ class SoftEncoder:
     def Q(self) -> int: return len(self.bins)
 
     def _on(self, device):
+        "Per lookup cell, the candidates' indices `(n*n, M)` and ab coordinates `(n*n, M, 2)`, on `device`."
         if device not in self._dev:
             far = torch.cat([self.bins, torch.full((1, 2), 1e4)])  # the sentinel
-            self._dev[device] = (far.T.contiguous().to(device), self.candidates.to(device))  # (2, Q + 1), (n*n, M)
+            self._dev[device] = (self.candidates.to(device), far[self.candidates].to(device))
         return self._dev[device]
 
     def encode(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "ab `(B, 2, ...)` -> bin indices `(B, k, ...)` (nearest first) and weights `(B, k, ...)` summing to 1."
-        bins, cand = self._on(ab.device)  # bins: (2, Q + 1), a row and b row
+        cand, coords = self._on(ab.device)
         ab = ab.float()
         ij = ((ab + self.extent) * (1 / self.cell)).floor_().int().clamp_(0, self.n - 1)  # (B, 2, ...) lookup cell
         cell = (ij[:, 0] * self.n + ij[:, 1]).reshape(-1)
-        c = cand.index_select(0, cell).view(*ij.shape[:1], *ij.shape[2:], -1)  # (B, ..., M) candidate bins
-        flat = c.reshape(-1)
-        da = bins[0].index_select(0, flat).view(c.shape) - ab[:, 0, ..., None]
-        db = bins[1].index_select(0, flat).view(c.shape) - ab[:, 1, ..., None]
+        lead = (*ij.shape[:1], *ij.shape[2:])
+        co = coords.index_select(0, cell).view(*lead, -1, 2)  # (B, ..., M, 2) the candidates' centres
+        da, db = co[..., 0] - ab[:, 0, ..., None], co[..., 1] - ab[:, 1, ..., None]
         d2, pos = (da * da + db * db).sort(dim=-1)  # nearest first (on the CPU a sort of ~13 beats topk)
-        d2, idx = d2[..., :self.k], c.gather(-1, pos[..., :self.k])
+        d2 = d2[..., :self.k]
+        idx = cand.index_select(0, cell).view(*lead, -1).gather(-1, pos[..., :self.k])
         w = torch.exp((d2 - d2[..., :1]) * (-1 / (2 * self.sigma ** 2)))  # Gaussian weights (softmax is slow on a last dim of 5)
         w = w / w.sum(-1, keepdim=True)
         return idx.movedim(-1, 1), w.movedim(-1, 1)
