@@ -39,7 +39,6 @@ def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     "Apply the 3x3 matrix `m` to the channel axis (-3) of `x`."
     return torch.einsum("ij,...jhw->...ihw", m.to(x), x)
 
-_D = 6 / 29
 def _f(t: torch.Tensor) -> torch.Tensor:  # Lab's companding: cube root above (6/29)^3, linear below
     return torch.where(t > 0.008856, t.clamp(min=0.008856) ** (1 / 3), 7.787 * t + 16 / 116)
 
@@ -73,10 +72,14 @@ def lightness(x: torch.Tensor) -> torch.Tensor:
     return _y_to_l(_mix(XYZ_FROM_RGB[1:2], srgb_to_linear(x.clamp(0, 1))))
 
 @functools.lru_cache(maxsize=None)
+def _linear_lut(device: torch.device) -> torch.Tensor:
+    "The sRGB curve of each 8-bit value, float32 `(256,)`."
+    return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)
+
+@functools.lru_cache(maxsize=None)
 def _luminance_luts(device: torch.device) -> torch.Tensor:
     "Per channel, Y's share of each 8-bit value: `(3, 256)`, the sRGB curve and the luminance row in one table."
-    lin = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255)
-    return (XYZ_FROM_RGB[1][:, None] * lin[None]).float().to(device)
+    return XYZ_FROM_RGB[1].float()[:, None].to(device) * _linear_lut(device)[None]
 
 def lightness_u8(img: torch.Tensor) -> torch.Tensor:
     "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`, through 256-entry tables."
@@ -86,10 +89,6 @@ def lightness_u8(img: torch.Tensor) -> torch.Tensor:
     y = luts[0].index_select(0, ch[0].reshape(-1).int())  # int32 indices: cheaper than int64 to make
     for c in (1, 2): y += luts[c].index_select(0, ch[c].reshape(-1).int())
     return _y_to_l(y.view(*img.shape[:-3], 1, *img.shape[-2:]))
-
-@functools.lru_cache(maxsize=None)
-def _linear_lut(device: torch.device) -> torch.Tensor:
-    return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)  # (256,)
 
 def lab_u8(img: torch.Tensor) -> torch.Tensor:
     "Lab `(..., 3, H, W)` of uint8 RGB, the sRGB curve through a 256-entry table."
@@ -270,12 +269,23 @@ class ColorPrior:
         self.n_images += ab.shape[0]
         return self
 
+    def to_dict(self) -> dict:
+        "Plain data (bins, counts, sigma, lam, n_images), for JSON or a checkpoint."
+        return dict(bins=self.bins.tolist(), counts=self.counts.tolist(), sigma=self.sigma, lam=self.lam, n_images=self.n_images)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "the colour prior") -> "ColorPrior":
+        "The prior of `to_dict`'s data; `where` names its source in errors."
+        missing = {"bins", "counts"} - set(d)
+        if missing: raise ValueError(f"{where} is not a colour prior: it lacks {', '.join(sorted(missing))}")
+        return cls(torch.tensor(d["bins"], dtype=torch.float32), torch.tensor(d["counts"], dtype=torch.float64),
+                   d.get("sigma", 5.0), d.get("lam", 0.5), d.get("n_images", 0))
+
     def save(self, path) -> Path:
-        "Write the prior as JSON (bins, counts, sigma, lam, n_images)."
+        "Write the prior as JSON (atomically: a temporary file, then a rename)."
         path = Path(path)
-        data = dict(bins=self.bins.tolist(), counts=self.counts.tolist(), sigma=self.sigma, lam=self.lam, n_images=self.n_images)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data))
+        tmp.write_text(json.dumps(self.to_dict()))
         tmp.replace(path)
         return path
 
@@ -284,10 +294,7 @@ class ColorPrior:
         "Read a prior written by `save`."
         try: d = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e: raise OSError(f"cannot read the colour prior {path}: {e}") from e
-        missing = {"bins", "counts"} - set(d)
-        if missing: raise ValueError(f"{path} is not a colour prior: it lacks {', '.join(sorted(missing))}")
-        return cls(torch.tensor(d["bins"], dtype=torch.float32), torch.tensor(d["counts"], dtype=torch.float64),
-                   d.get("sigma", 5.0), d.get("lam", 0.5), d.get("n_images", 0))
+        return cls.from_dict(d, str(path))
 
 def estimate_prior(batches: Iterable,  # uint8 image batches (B, 3, H, W), or (images, labels) pairs from a loader
                    bins: torch.Tensor | str = "paper",

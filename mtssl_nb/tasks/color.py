@@ -78,14 +78,10 @@ class Colorization(PretextTask):
             raise ValueError(f"the colour prior has {len(prior.bins)} bins that differ from this task's {self.Q} '{self.cfg.bins}' bins")
         self.prior, self._weights = prior, {}
 
-    def state(self) -> dict:
-        p = self.prior
-        return {"prior": dict(bins=p.bins.tolist(), counts=p.counts.tolist(), sigma=p.sigma, lam=p.lam, n_images=p.n_images)}
+    def state(self) -> dict: return {"prior": self.prior.to_dict()}
 
     def load_state(self, state: dict):
-        if "prior" in state:
-            d = state["prior"]
-            self.set_prior(ColorPrior(torch.tensor(d["bins"]), torch.tensor(d["counts"], dtype=torch.float64), d["sigma"], d["lam"], d["n_images"]))
+        if "prior" in state: self.set_prior(ColorPrior.from_dict(state["prior"], "the colorization state's prior"))
 
     def weights(self, device) -> torch.Tensor:
         "The rebalancing weights `(Q,)` on `device` (all 1 without rebalancing)."
