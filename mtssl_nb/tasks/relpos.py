@@ -20,7 +20,7 @@ from .core import PretextTask, images_of, register_task
 # %% auto #0
 __all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'NOISE_FIELDS', 'GREEN_MAGENTA', 'DROPPED', 'RelPosConfig', 'grid_extent',
            'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'gather_patches', 'normalize_patches',
-           'relpos_patches', 'RelPos', 'RelPosHead', 'show_relpos', 'relpos_reference']
+           'relpos_patches', 'RelPos', 'RelPosHead', 'patch_image', 'show_relpos', 'relpos_reference']
 
 # %% ../../nbs/11_tasks.relpos.ipynb #7299bdae
 NEIGHBOURS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))  # (row, col) in the 3x3 grid, by label
@@ -205,8 +205,8 @@ class RelPosHead(nn.Module):
         return self.pair(self.patch(f.flatten(0, 1)).view(B, -1))
 
 # %% ../../nbs/11_tasks.relpos.ipynb #760ac0a9
-def _as_image(p: torch.Tensor):
-    "A patch `(3, P, P)` stretched to [0, 1] for display, HWC numpy."
+def patch_image(p: torch.Tensor):
+    "A network-input patch `(3, P, P)` stretched to [0, 1] for display, HWC numpy."
     p = p.detach().float().cpu()
     p = (p - p.min()) / (p.max() - p.min() + 1e-8)
     return p.permute(1, 2, 0).numpy()
@@ -228,7 +228,7 @@ def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
         if guess is not None: title += f"  predicted {int(guess[i])}" + (" ✓" if int(guess[i]) == y else " ✗")
         axs[i, 0].set_title(title, fontsize=9)
         for j, name in ((0, "centre (yellow)"), (1, "neighbour (cyan)")):
-            axs[i, 1 + j].imshow(_as_image(tb.x[i, j]), cmap="gray")
+            axs[i, 1 + j].imshow(patch_image(tb.x[i, j]))
             axs[i, 1 + j].set_title(name, fontsize=9)
         for a in axs[i]: a.axis("off")
     fig.suptitle(f"relative position: colour treatment '{tb.info.get('treatment', '?')}'", fontsize=10)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ import torchvision.transforms.v2.functional as TF
 from ..color import annealed_mean, decode_lab, lab_to_rgb
 from ..core import TaskBatch
 from ..tasks.color import Colorization
-from ..tasks.relpos import COLOR_TREATMENTS, NEIGHBOURS, RelPos, RelPosConfig
+from ..tasks.relpos import COLOR_TREATMENTS, NEIGHBOURS, RelPos, RelPosConfig, patch_image
 
 # %% auto #0
 __all__ = ['explorer_images', 'PatchExplorer', 'ColorExplorer']
@@ -39,14 +38,8 @@ def explorer_images(images=None, max_images: int = 32) -> list[tuple[str, torch.
     if not out: raise ValueError("no images to explore")
     return out
 
-def _fig_array(fig) -> np.ndarray:
-    "The rendered pixels of a figure (to tell whether a picture changed)."
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba()).copy()
-
 class _Explorer:
     "Shared plumbing: images, a current choice, widgets built on display."
-    controls: dict
     def __init__(self, images, model):
         self.images, self.model = explorer_images(images), model
         self.index = 0
@@ -125,8 +118,7 @@ class PatchExplorer(_Explorer):
             axs[0].add_patch(Rectangle((l - 0.5, t - 0.5), w, h, fill=False, ec=colr, lw=2))
         axs[0].set_title(f"{self.images[self.index][0]}: label {label}, neighbour at {NEIGHBOURS[label]}", fontsize=9)
         for j, name in ((0, "centre"), (1, "neighbour")):
-            p = tb.x[0, j]
-            axs[1 + j].imshow(((p - p.min()) / (p.max() - p.min() + 1e-8)).permute(1, 2, 0).numpy())
+            axs[1 + j].imshow(patch_image(tb.x[0, j]))
             axs[1 + j].set_title(f"{name} ({c.color if not tb.info['gray'] else 'gray'})", fontsize=9)
         if probs is not None:
             grid = np.full((3, 3), np.nan)
