@@ -12,6 +12,10 @@ are not counted. On the CPU the two alternate, round by round, so that both see 
 img/s come from the median times over `--repeats` rounds after a warm-up, the ratio is the median of the
 per-round ratios.
 
+The CPU rows run twice: first with the C library's default allocator, then after
+`mtssl_nb.core.keep_cpu_memory()` (glibc keeps freed blocks up to 32 MB for reuse instead of returning
+them to the system; the trainer does this on the CPU). The row's `allocator` says which.
+
 Settings: relative position with the paper's patches (96 px, gap 48, jitter 7, colour dropping, a third
 of the patches downsampled) cut from 398 px images; colorization on 128 px images with targets on a
 32x32 grid (out_stride 4), the 313 bins, the rebalancing weights of a prior.
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from mtssl_nb.core import keep_cpu_memory
 from mtssl_nb.tasks.color import Colorization, color_targets_reference
 from mtssl_nb.tasks.relpos import RelPos, grid_extent, relpos_reference
 
@@ -97,37 +102,42 @@ def main(argv=None):
     color.fit_prior([images(a.batch, 128, seed=1)], n_images=a.batch, progress=False)
     rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
-    for task in tasks:
-        size = grid_extent(task.cfg) if task.name == "relpos" else 128
-        img_cpu = images(a.batch, size)
-        ref = reference_fn(task, img_cpu)
-        t_ref = None
-        for dev in devices:
-            device = torch.device(dev)
-            img = img_cpu.to(device)
-            g = torch.Generator(device=device).manual_seed(0)
-            if device.type == "cpu":  # batched and reference alternate, round by round
-                t_fast, t_ref, ratio = timed_pair(lambda: task.make_batch(img, g), ref, repeats)
-            else:
-                t_ref = t_ref or timed(ref, max(1, repeats // 2))
-                t_fast = timed(lambda: task.make_batch(img, g), repeats, torch.cuda.synchronize)
-                ratio = t_ref / t_fast
-            row = dict(task=task.name, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", batch=a.batch, image_px=size,
-                       batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(ratio, 1))
-            if device.type == "cuda":
-                torch.backends.cudnn.benchmark = True
-                tb = task.make_batch(img, g)
-                t_model = timed(model_step_fn(task, tb, device), repeats, torch.cuda.synchronize)
-                row.update(model_ms=round(t_model * 1e3, 2), pretext_ms=round(t_fast * 1e3, 2), share=round(t_fast / t_model, 3))
-            rows.append(row)
-            print(f"{row['task']:>7} {row['device'][:22]:>22}: batched {row['batched_img_s']:>9.1f} img/s, reference {row['reference_img_s']:>7.1f} img/s (CPU), "
-                  f"ratio {row['ratio']:>7.1f}x" + (f", pretext {row['pretext_ms']} ms = {row['share']:.1%} of a ResNet-101 step ({row['model_ms']} ms)" if "share" in row else ""), flush=True)
+    inputs = {t.name: images(a.batch, grid_extent(t.cfg) if t.name == "relpos" else 128) for t in tasks}
+    refs = {t.name: reference_fn(t, inputs[t.name]) for t in tasks}
+    t_refs = {}
+
+    def measure(task, device, allocator):
+        img_cpu = inputs[task.name]
+        img, g = img_cpu.to(device), torch.Generator(device=device).manual_seed(0)
+        if device.type == "cpu":  # batched and reference alternate, round by round
+            t_fast, t_ref, ratio = timed_pair(lambda: task.make_batch(img, g), refs[task.name], repeats)
+            t_refs[task.name] = t_ref
+        else:  # the reference is CPU code: its time from the CPU rows, or measured here
+            t_ref = t_refs.get(task.name) or timed(refs[task.name], max(1, repeats // 2))
+            t_fast = timed(lambda: task.make_batch(img, g), repeats, torch.cuda.synchronize)
+            ratio = t_ref / t_fast
+        row = dict(task=task.name, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", allocator=allocator, batch=a.batch,
+                   image_px=img.shape[-1], batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(ratio, 1))
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            t_model = timed(model_step_fn(task, task.make_batch(img, g), device), repeats, torch.cuda.synchronize)
+            row.update(model_ms=round(t_model * 1e3, 2), pretext_ms=round(t_fast * 1e3, 2), share=round(t_fast / t_model, 3))
+        print(f"{row['task']:>7} {row['device'][:22]:>22} ({allocator}): batched {row['batched_img_s']:>9.1f} img/s, reference {row['reference_img_s']:>7.1f} img/s (CPU), "
+              f"ratio {row['ratio']:>7.1f}x" + (f", pretext {row['pretext_ms']} ms = {row['share']:.1%} of a ResNet-101 step ({row['model_ms']} ms)" if "share" in row else ""), flush=True)
+        return row
+
+    if "cpu" in devices:
+        rows += [measure(t, torch.device("cpu"), "default") for t in tasks]
+        if keep_cpu_memory(): rows += [measure(t, torch.device("cpu"), "kept") for t in tasks]
+        else: print("keep_cpu_memory: not a glibc system, the second CPU rows are left out")
+    if "cuda" in devices:
+        rows += [measure(t, torch.device("cuda"), "-") for t in tasks]
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
-    print("\n| task | device | batch | batched img/s | reference img/s | ratio |" + (" share of a ResNet-101 step |" if any("share" in r for r in rows) else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if any("share" in r for r in rows) else ""))
+    print("\n| task | device | allocator | batch | batched img/s | reference img/s | ratio |" + (" share of a ResNet-101 step |" if any("share" in r for r in rows) else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|" if any("share" in r for r in rows) else ""))
     for r in rows:
-        print(f"| {r['task']} | {r['device']} | {r['batch']} | {r['batched_img_s']} | {r['reference_img_s']} | {r['ratio']}x |" + (f" {r['share']:.1%} |" if "share" in r else (" - |" if any("share" in x for x in rows) else "")))
+        print(f"| {r['task']} | {r['device']} | {r['allocator']} | {r['batch']} | {r['batched_img_s']} | {r['reference_img_s']} | {r['ratio']}x |" + (f" {r['share']:.1%} |" if "share" in r else (" - |" if any("share" in x for x in rows) else "")))
     print(f"\nwrote {out}")
     return rows
 

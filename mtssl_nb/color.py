@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 # %% auto #0
-__all__ = ['XYZ_FROM_RGB', 'WHITE_D65', 'BIN_GRID', 'PAPER_BIN_ROWS', 'BIN_KINDS', 'srgb_to_linear', 'linear_to_srgb',
+__all__ = ['XYZ_FROM_RGB', 'WHITE_D65', 'Y_BITS', 'BIN_GRID', 'PAPER_BIN_ROWS', 'BIN_KINDS', 'srgb_to_linear', 'linear_to_srgb',
            'rgb_to_lab', 'lab_to_rgb', 'lightness', 'lightness_u8', 'lab_u8', 'to_gray', 'srgb_surface_ab',
            'bins_from_ab', 'ab_bins', 'SoftEncoder', 'chroma', 'sample_ab', 'ColorPrior', 'estimate_prior',
            'annealed_mean', 'decode_lab']
@@ -76,19 +76,24 @@ def _linear_lut(device: torch.device) -> torch.Tensor:
     "The sRGB curve of each 8-bit value, float32 `(256,)`."
     return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)
 
+Y_BITS = 18  # lightness_u8 sums the channels' shares of Y in units of 2^-Y_BITS
+
 @functools.lru_cache(maxsize=None)
-def _luminance_luts(device: torch.device) -> torch.Tensor:
-    "Per channel, Y's share of each 8-bit value: `(3, 256)`, the sRGB curve and the luminance row in one table."
-    return XYZ_FROM_RGB[1].float()[:, None].to(device) * _linear_lut(device)[None]
+def _luminance_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per channel, Y's share of each 8-bit value as int32 `(3, 256)` in units of 2^-Y_BITS; and L*/100 of every sum `(n,)`."
+    one = 1 << Y_BITS
+    shares = (XYZ_FROM_RGB[1].double()[:, None] * _linear_lut(torch.device("cpu")).double()[None] * one).round().int()
+    l = _y_to_l(torch.arange(int(shares[:, -1].sum()) + 1, dtype=torch.float64) / one).float()
+    return shares.to(device), l.to(device)
 
 def lightness_u8(img: torch.Tensor) -> torch.Tensor:
-    "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`, through 256-entry tables."
+    "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`: integer shares of Y, then one table of L."
     if img.dtype != torch.uint8: raise TypeError(f"lightness_u8 takes uint8 images, not {img.dtype}")
-    luts = _luminance_luts(img.device)
+    shares, l = _luminance_tables(img.device)
     ch = img.unbind(-3)
-    y = luts[0].index_select(0, ch[0].reshape(-1).int())  # int32 indices: cheaper than int64 to make
-    for c in (1, 2): y += luts[c].index_select(0, ch[c].reshape(-1).int())
-    return _y_to_l(y.view(*img.shape[:-3], 1, *img.shape[-2:]))
+    y = shares[0].index_select(0, ch[0].reshape(-1).int())  # int32 indices: cheaper than int64 to make
+    for c in (1, 2): y += shares[c].index_select(0, ch[c].reshape(-1).int())
+    return l.index_select(0, y).view(*img.shape[:-3], 1, *img.shape[-2:])
 
 def lab_u8(img: torch.Tensor) -> torch.Tensor:
     "Lab `(..., 3, H, W)` of uint8 RGB, the sRGB curve through a 256-entry table."

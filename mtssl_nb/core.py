@@ -15,8 +15,9 @@ import torch
 import yaml
 
 # %% auto #0
-__all__ = ['ConfigError', 'config_from_dict', 'config_to_dict', 'save_config', 'apply_overrides', 'load_config', 'derive_seed',
-           'make_generator', 'seed_everything', 'seed_worker', 'pick_device', 'TaskBatch']
+__all__ = ['M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'ConfigError', 'config_from_dict', 'config_to_dict',
+           'save_config', 'apply_overrides', 'load_config', 'derive_seed', 'make_generator', 'seed_everything',
+           'seed_worker', 'pick_device', 'keep_cpu_memory', 'TaskBatch']
 
 # %% ../nbs/00_core.ipynb #79430e63
 class ConfigError(ValueError):
@@ -212,6 +213,18 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 # %% ../nbs/00_core.ipynb #6b828bd4
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MMAP_THRESHOLD_MAX = 32 << 20  # glibc's upper limit for M_MMAP_THRESHOLD on 64-bit machines
+
+def keep_cpu_memory(keep_mb: int = 1024) -> bool:
+    "Ask glibc to serve blocks up to 32 MB from its heap and keep up to `keep_mb` MB freed; True when it took the settings."
+    import ctypes, platform
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc": return False
+    mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and mallopt(M_TRIM_THRESHOLD, int(keep_mb) << 20) == 1
+
+# %% ../nbs/00_core.ipynb #0c56d973
 @dataclass
 class TaskBatch:
     "What a pretext task hands the network: input, target and what is needed to show them."

@@ -19,8 +19,9 @@ from .core import PretextTask, images_of, register_task
 
 # %% auto #0
 __all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'NOISE_FIELDS', 'GREEN_MAGENTA', 'DROPPED', 'RelPosConfig', 'grid_extent',
-           'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'gather_patches', 'normalize_patches',
-           'relpos_patches', 'RelPos', 'RelPosHead', 'patch_image', 'show_relpos', 'relpos_reference']
+           'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'gather_patches', 'resize_u8',
+           'normalize_patches', 'relpos_patches', 'RelPos', 'RelPosHead', 'patch_image', 'show_relpos',
+           'relpos_reference']
 
 # %% ../../nbs/11_tasks.relpos.ipynb #7299bdae
 NEIGHBOURS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))  # (row, col) in the 3x3 grid, by label
@@ -93,13 +94,20 @@ def gather_patches(img: torch.Tensor, boxes: torch.Tensor, patch: int) -> torch.
     b = torch.arange(B, device=img.device)[:, None].expand(B, boxes.shape[1])
     return windows[b, boxes[..., 0], boxes[..., 1]]
 
+def resize_u8(x: torch.Tensor, size: int, native: bool | None = None) -> torch.Tensor:
+    "Bilinear, antialiased resize of uint8 patches `(N, C, h, w)` to `size x size`, rounded to uint8."
+    if native is None: native = x.device.type == "cpu"
+    if native:  # the CPU has vectorised uint8 kernels, fastest on channels-last memory
+        return F.interpolate(x.contiguous(memory_format=torch.channels_last), size=(size, size), mode="bilinear", antialias=True)
+    # other devices resize floats; rounding after the resize gives the same values within one level
+    return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True).round_().clamp_(0, 255).to(torch.uint8)
+
 def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
-    "Patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
+    "uint8 patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
     P = p.shape[-1]
     for s in size[down].unique().tolist():
         sel = (down & (size == s)).nonzero()[:, 0]
-        small = F.interpolate(p[sel], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        p[sel] = F.interpolate(small, size=(P, P), mode="bilinear", align_corners=False)
+        p[sel] = resize_u8(resize_u8(p[sel], s), P)
     return p
 
 def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Tensor, amount: float) -> torch.Tensor:
@@ -132,11 +140,11 @@ def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str
     d = {k: v.to(img.device) for k, v in d.items()}
     boxes = patch_boxes(cfg, d)
     B, P = img.shape[0], cfg.patch
-    p = gather_patches(img, boxes, P).view(B * 2, 3, P, P).float()
+    p = gather_patches(img, boxes, P).view(B * 2, 3, P, P)  # a fresh uint8 tensor
+    p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1)).float()  # in uint8, as images are resized
     # per-patch normalisation ignores the scale, so 0-255 values need no division unless gray or unnormalised
     scaled = treatment == "gray" or not cfg.normalize
     if scaled: p.mul_(1 / 255)
-    p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1))
     noise = noise_bank(P, img.device).index_select(0, d["noise"].reshape(-1)) if treatment == "drop" else None  # a copy
     p = _color(p, treatment, d["keep"].reshape(-1), noise, cfg.noise)
     if cfg.normalize: p = normalize_patches(p, 1e-3 if scaled else 255e-3)
@@ -235,7 +243,7 @@ def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/11_tasks.relpos.ipynb #a681920c
+# %% ../../nbs/11_tasks.relpos.ipynb #29f0a385
 def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> dict:
     "One image's random choices with numpy, as per-image code draws them (the noise itself, not a bank index)."
     span, J = 3 * cfg.patch + 2 * cfg.gap, cfg.jitter
@@ -258,11 +266,10 @@ def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict | None = None
         nb = NEIGHBOURS[int(o["label"])]
         for j, (r, c) in enumerate(((1, 1), nb)):
             t, l = o["origin"] + np.array([r, c]) * step + o["jitter"][j]
-            p = im[:, t:t + P, l:l + P].astype(np.float32) / 255
+            p = im[:, t:t + P, l:l + P]
             if o["down"][j]:
-                s = int(o["size"][j])
-                small = F.interpolate(torch.from_numpy(p)[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-                p = F.interpolate(small, size=(P, P), mode="bilinear", align_corners=False)[0].numpy()
+                p = resize_u8(resize_u8(torch.from_numpy(p)[None], int(o["size"][j])), P)[0].numpy()
+            p = p.astype(np.float32) / 255
             if treatment == "gray":
                 p = np.repeat(rgb2lab(p.transpose(1, 2, 0))[None, :, :, 0] / 100, 3, 0).astype(np.float32)
             elif treatment == "project":
