@@ -257,24 +257,24 @@ class RandomResizedCrops(Dataset):
         self.scale, self.ratio, self.seed, self.epoch = scale, ratio, seed, 0
     def set_epoch(self, epoch: int): self.epoch = epoch
     def __len__(self): return len(self.source)
-    def __getitem__(self, key):  # an index, or (epoch, index) from an EpochSampler
-        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
+    def __getitem__(self, key):  # an index, or (epoch, draw, index) from an EpochSampler
+        epoch, *draw, i = key if isinstance(key, tuple) else (self.epoch, key)
         item = self.source[i]
         item = item if isinstance(item, tuple) else (item,)
         h, w = item[0].shape[-2:]
-        box = crop_params(h, w, self.scale, self.ratio, make_generator(derive_seed(self.seed, epoch, i)))
+        box = crop_params(h, w, self.scale, self.ratio, make_generator(derive_seed(self.seed, epoch, i, *draw)))
         crop = lambda x: TF.resized_crop(x, *box, self.size, antialias=True).as_subclass(torch.Tensor) if isinstance(x, torch.Tensor) and x.ndim >= 3 else x
         return tuple(crop(x) for x in item)
 
 # %% ../nbs/01_data.ipynb #1f6b17cd
 class EpochSampler(Sampler):
-    "Wrap `sampler` so it yields `(epoch, index)`: the epoch reaches the dataset in any worker."
+    "Wrap `sampler` so it yields `(epoch, draw, index)`: the epoch (and which draw of the epoch it is) reach the dataset in any worker."
     def __init__(self, sampler: Sampler):
         self.sampler, self.epoch = sampler, 0
     def set_epoch(self, epoch: int):
         self.epoch = epoch
         if hasattr(self.sampler, "set_epoch"): self.sampler.set_epoch(epoch)  # e.g. a DistributedSampler
-    def __iter__(self): return ((self.epoch, i) for i in self.sampler)
+    def __iter__(self): return ((self.epoch, k, i) for k, i in enumerate(self.sampler))
     def __len__(self): return len(self.sampler)
 
 # %% ../nbs/01_data.ipynb #706d03d0

@@ -12,10 +12,12 @@ from mtssl_nb.models.lasso import LassoMixer
 from mtssl_nb.models.multitask import MultiTaskNet
 from mtssl_nb.models.trunk import ResNetV2Trunk
 from mtssl_nb.tasks.core import BUILTIN_TASKS, make_task, task_names
+from mtssl_nb.video import clip_loader
 
 # small settings per task, so that a 64 px crop suffices on the CPU
-SMALL = {"relpos": dict(patch=16, gap=8, jitter=2, hidden=32), "color": dict(mid=16)}
-SIZE = {"relpos": 68, "color": 64}
+SMALL = {"relpos": dict(patch=16, gap=8, jitter=2, hidden=32), "color": dict(mid=16),
+         "exemplar": dict(size=32, hidden=32, dim=16), "motion": dict(mid=16)}
+SIZE = {"relpos": 68, "color": 64, "exemplar": 64, "motion": 64}
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,8 @@ def pool():
 
 
 def batch_for(name, pool, n=4, seed=0):
+    "Images and labels; frames and masks of synthetic clips for motion."
+    if name == "motion": return next(iter(clip_loader("synthetic", size=SIZE[name], batch_size=n, seed=seed)))
     return next(iter(image_loader(pool, size=SIZE[name], batch_size=n, seed=seed)))
 
 
@@ -59,22 +63,23 @@ def test_contract_end_to_end(name, pool):
 @pytest.mark.parametrize("name", list(BUILTIN_TASKS))
 def test_batches_follow_the_generator(name, pool):
     task = make_task(name, **SMALL[name])
-    images, _ = batch_for(name, pool)
-    a, b = (task.make_batch(images, torch.Generator().manual_seed(7)) for _ in range(2))
-    c = task.make_batch(images, torch.Generator().manual_seed(8))
+    batch = batch_for(name, pool)
+    a, b = (task.make_batch(batch, torch.Generator().manual_seed(7)) for _ in range(2))
+    c = task.make_batch(batch, torch.Generator().manual_seed(8))
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
-    if name == "relpos":  # colorization has no randomness of its own
+    if name != "color":  # colorization has no randomness of its own
         assert not torch.equal(a.x, c.x)
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_TASKS))
 def test_bad_input_is_named(name, pool):
     task = make_task(name, **SMALL[name])
-    images, _ = batch_for(name, pool)
+    images, second = batch_for(name, pool)  # labels, or masks for motion
     with pytest.raises(ValueError, match=f"{name}: expected uint8 images"):
-        task.make_batch(images.float())
+        task.make_batch((images.float(), second))
+    small = (images[:, :, :8, :8], second[..., :8, :8] if second.ndim == 4 else second)
     with pytest.raises(ValueError, match=f"{name}: images of 8x8 px are too small; it needs at least"):
-        task.make_batch(images[:, :, :8, :8])
+        task.make_batch(small)
     with pytest.raises(ConfigError, match=f"unknown setting '{name}.nope'"):
         make_task(name, nope=1)
 

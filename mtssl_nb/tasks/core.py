@@ -66,7 +66,7 @@ class PretextTask:
 
 # %% ../../nbs/10_tasks.core.ipynb #b6b1c92f
 TASKS: dict[str, type[PretextTask]] = {}
-BUILTIN_TASKS = {"relpos": "mtssl_nb.tasks.relpos", "color": "mtssl_nb.tasks.color"}  # imported when first asked for
+BUILTIN_TASKS = {"relpos": "mtssl_nb.tasks.relpos", "color": "mtssl_nb.tasks.color", "exemplar": "mtssl_nb.tasks.exemplar", "motion": "mtssl_nb.tasks.motion"}  # imported when first asked for
 
 def register_task(cls: type[PretextTask]) -> type[PretextTask]:
     "Class decorator: add a `PretextTask` subclass to `TASKS` under its `name`."
@@ -141,8 +141,8 @@ def fit_task(task: PretextTask,
         for _ in bar:
             try: batch = next(it)
             except StopIteration: raise ValueError(f"fit_task ran out of batches after {len(history)} steps; pass an endless stream (forever(loader))") from None
-            img = images_of(batch, task.name).to(device)
-            tb = task.make_batch(img, g)
+            batch = [b.to(device) if torch.is_tensor(b) else b for b in batch] if isinstance(batch, (tuple, list)) else batch.to(device)
+            tb = task.make_batch(batch, g)  # the whole batch: images and labels, or frames and masks
             loss, metrics = task.loss(net(tb), tb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
