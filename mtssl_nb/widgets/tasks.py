@@ -82,8 +82,8 @@ class PatchExplorer(_Explorer):
         "Choose the image, the draw, and any relative-position setting (patch, gap, jitter, color, ...)."
         if index is not None: self._check_index(index); self.index = index
         if seed is not None: self.seed = seed
-        self.cfg = dataclasses.replace(self.cfg, **settings)
-        self.task = RelPos(self.cfg)  # checks the settings
+        cfg = dataclasses.replace(self.cfg, **settings)
+        self.task, self.cfg = RelPos(cfg), cfg  # checked before it is kept: a bad value leaves the explorer as it was
         return self
 
     def batch(self) -> TaskBatch:
