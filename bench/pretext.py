@@ -16,6 +16,10 @@ The CPU rows run twice: first with the C library's default allocator, then after
 `mtssl_nb.core.keep_cpu_memory()` (glibc keeps freed blocks up to 32 MB for reuse instead of returning
 them to the system; the trainer does this on the CPU). The row's `allocator` says which.
 
+Exemplar: 2 views of 96 px per 128 px image, every augmentation on; the reference warps each view with
+OpenCV, converts it to HSV and back with OpenCV and applies the colour axes with numpy. Motion: 128 px
+frames and masks of synthetic clips; the reference warps frame and mask with OpenCV per image.
+
 Settings: relative position with the paper's patches (96 px, gap 48, jitter 7, colour dropping, a third
 of the patches downsampled) cut from 398 px images; colorization on 128 px images with targets on a
 32x32 grid (out_stride 4), the 313 bins, the rebalancing weights of a prior.
@@ -32,6 +36,8 @@ import torch
 
 from mtssl_nb.core import keep_cpu_memory
 from mtssl_nb.tasks.color import Colorization, color_targets_reference
+from mtssl_nb.tasks.exemplar import Exemplar, exemplar_reference
+from mtssl_nb.tasks.motion import MotionSegmentation, motion_reference
 from mtssl_nb.tasks.relpos import RelPos, grid_extent, relpos_reference
 
 
@@ -65,12 +71,25 @@ def timed_pair(fast, ref, repeats: int) -> tuple[float, float, float]:
     return statistics.median(tf), statistics.median(tr), statistics.median(r / f for f, r in zip(tf, tr))
 
 
-def reference_fn(task, img):
+def reference_fn(task, batch):
     if task.name == "relpos":
-        def run(): return relpos_reference(img, task.cfg, None, task.treatment)  # draws per image, with numpy
+        def run(): return relpos_reference(batch, task.cfg, None, task.treatment)  # draws per image, with numpy
+    elif task.name == "color":
+        def run(): return color_targets_reference(batch, task.encoder.bins, task.cfg.out_stride, task.grid(*batch.shape[-2:]))
+    elif task.name == "exemplar":
+        def run(): return exemplar_reference(batch, task.cfg)  # per image and view: OpenCV warps and HSV, numpy PCA
     else:
-        def run(): return color_targets_reference(img, task.encoder.bins, task.cfg.out_stride, task.grid(*img.shape[-2:]))
+        def run(): return motion_reference(*batch, task)  # per image: OpenCV warps of frame and mask, area resize
     return run
+
+
+def task_input(task, batch: int):
+    "The uint8 batch a task starts from: photo crops (relpos: 398 px, others 128 px), or frames and masks of synthetic clips."
+    if task.name == "motion":
+        from mtssl_nb.video import clip_loader
+        frames, masks = next(iter(clip_loader("synthetic", size=128, batch_size=batch, seed=0)))
+        return frames, masks.as_subclass(torch.Tensor)
+    return images(batch, grid_extent(task.cfg) if task.name == "relpos" else 128)
 
 
 def model_step_fn(task, tb, device):
@@ -97,18 +116,19 @@ def main(argv=None):
     a = ap.parse_args(argv)
     repeats = 3 if a.quick else a.repeats
     devices = {"all": ["cpu"] + (["cuda"] if torch.cuda.is_available() else []), "cpu": ["cpu"], "cuda": ["cuda"]}[a.device]
-    tasks = [RelPos(), Colorization(out_stride=4)]
+    tasks = [RelPos(), Colorization(out_stride=4), Exemplar(), MotionSegmentation()]
     color = tasks[1]
     color.fit_prior([images(a.batch, 128, seed=1)], n_images=a.batch, progress=False)
     rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads" + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
-    inputs = {t.name: images(a.batch, grid_extent(t.cfg) if t.name == "relpos" else 128) for t in tasks}
+    inputs = {t.name: task_input(t, a.batch) for t in tasks}
     refs = {t.name: reference_fn(t, inputs[t.name]) for t in tasks}
     t_refs = {}
 
     def measure(task, device, allocator):
-        img_cpu = inputs[task.name]
-        img, g = img_cpu.to(device), torch.Generator(device=device).manual_seed(0)
+        cpu_batch = inputs[task.name]
+        img = tuple(t.to(device) for t in cpu_batch) if isinstance(cpu_batch, tuple) else cpu_batch.to(device)
+        g = torch.Generator(device=device).manual_seed(0)
         if device.type == "cpu":  # batched and reference alternate, round by round
             t_fast, t_ref, ratio = timed_pair(lambda: task.make_batch(img, g), refs[task.name], repeats)
             t_refs[task.name] = t_ref
@@ -117,7 +137,7 @@ def main(argv=None):
             t_fast = timed(lambda: task.make_batch(img, g), repeats, torch.cuda.synchronize)
             ratio = t_ref / t_fast
         row = dict(task=task.name, device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu", allocator=allocator, batch=a.batch,
-                   image_px=img.shape[-1], batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(ratio, 1))
+                   image_px=(img[0] if isinstance(img, tuple) else img).shape[-1], batched_img_s=round(a.batch / t_fast, 1), reference_img_s=round(a.batch / t_ref, 1), ratio=round(ratio, 1))
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             t_model = timed(model_step_fn(task, task.make_batch(img, g), device), repeats, torch.cuda.synchronize)

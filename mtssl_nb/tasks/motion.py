@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,7 +18,8 @@ from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, images_of, register_task
 
 # %% auto #0
-__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'soft_iou', 'MotionSegmentation', 'overlay', 'show_motion']
+__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'soft_iou', 'MotionSegmentation', 'overlay', 'show_motion',
+           'motion_reference']
 
 # %% ../../nbs/14_tasks.motion.ipynb #6b927fbb
 @dataclass
@@ -135,3 +137,24 @@ def show_motion(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4, thr
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/14_tasks.motion.ipynb #557e4234
+def motion_reference(frames: torch.Tensor, masks: torch.Tensor, task: MotionSegmentation, d: dict | None = None, seed: int = 0):
+    "Per-image OpenCV implementation of `MotionSegmentation.make_batch`: frames `(B, 3, H, W)` in [0, 1] and targets `(B, 1, h, w)`, numpy."
+    import cv2
+    B, _, H, W = frames.shape
+    d = {k: v.cpu().numpy() for k, v in (d or draw_motion(task.cfg, B, torch.Generator().manual_seed(seed))).items()}
+    h, w = task.grid(H, W)
+    xs, ys = np.empty((B, 3, H, W), np.float32), np.empty((B, 1, h, w), np.float32)
+    for b in range(B):
+        ax = (-1.0 if d["flip"][b] else 1.0) / d["zoom"][b]
+        ay = 1.0 / d["zoom"][b]
+        tx, ty = d["shift"][b]
+        # output pixel j -> input pixel a*j + c (both as indices), from grid_sample's [-1, 1] convention
+        M = np.array([[ax, 0, ax * 0.5 - ax * W / 2 + (tx + 1) * W / 2 - 0.5],
+                      [0, ay, ay * 0.5 - ay * H / 2 + (ty + 1) * H / 2 - 0.5]])
+        warp = lambda a: cv2.warpAffine(a, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        xs[b] = warp(frames[b].permute(1, 2, 0).numpy().astype(np.float32) / 255).transpose(2, 0, 1)
+        m = (warp(masks[b, 0].numpy().astype(np.float32)) >= 0.5).astype(np.float32)
+        ys[b, 0] = cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA)
+    return xs, ys

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
