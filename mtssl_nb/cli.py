@@ -16,7 +16,7 @@ from .samples import build_samples, gallery
 from .tasks.core import task_class, task_names
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'make_parser', 'main']
+__all__ = ['USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'make_parser', 'main']
 
 # %% ../nbs/32_cli.ipynb #41e829d4
 def cmd_samples(args) -> int:
@@ -43,7 +43,21 @@ def cmd_tasks(args) -> int:
             print(f"  {name}.{k} = {v!r}")
     return 0
 
-# %% ../nbs/32_cli.ipynb #8c6ee185
+# %% ../nbs/32_cli.ipynb #7c4dbfa5
+def cmd_motion_masks(args) -> int:
+    "Motion masks of the videos in `args.source`, cached under `args.out`."
+    from mtssl_nb.core import apply_overrides
+    from mtssl_nb.motion import MotionConfig, motion_masks
+    cfg = apply_overrides(MotionConfig(), args.settings).check()
+    s = motion_masks(args.source, args.out, cfg, progress=not args.quiet, overwrite=args.overwrite)
+    skipped = ", ".join(f"{k} {v}" for k, v in s["skipped"].items() if v) or "none"
+    print(f"{len(s['done'])} video(s) segmented, {len(s['cached'])} already cached, {len(s['failed'])} failed, in {s['seconds']:.1f} s; "
+          f"frames: {s['kept']} kept of {s['frames']}, skipped: {skipped}")
+    for path, err in s["failed"].items(): print(f"  failed: {path}: {err}", file=sys.stderr)
+    print(f"masks written to {args.out} (read them with clip_loader('{args.out}'))")
+    return 1 if s["failed"] else 0
+
+# %% ../nbs/32_cli.ipynb #e01387ba
 def make_parser() -> argparse.ArgumentParser:
     "The `mtssl` argument parser with one subcommand per job."
     p = argparse.ArgumentParser(prog="mtssl", description="Multi-task self-supervised visual learning (Doersch & Zisserman, ICCV 2017).")
@@ -61,9 +75,16 @@ def make_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="list the pretext tasks and their settings")
     t.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")
     t.set_defaults(run=cmd_tasks)
+    m = sub.add_parser("motion-masks", help="compute motion masks of real videos and cache them for the motion task")
+    m.add_argument("source", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+    m.add_argument("out", metavar="OUT_DIR", help="folder for NAME.mp4 + NAME.masks.npz + NAME.motion.json")
+    m.add_argument("settings", nargs="*", metavar="key=value", help="segmenter settings (MotionConfig fields), e.g. method=farneback")
+    m.add_argument("--overwrite", action="store_true", help="recompute videos already cached with the same settings")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(run=cmd_motion_masks)
     return p
 
-# %% ../nbs/32_cli.ipynb #7c4dbfa5
+# %% ../nbs/32_cli.ipynb #2a5c28fc
 USER_ERRORS = (OSError, ConfigError, ValueError)  # missing/unreadable files, wrong settings or values
 
 def main(argv=None) -> int:
@@ -75,5 +96,5 @@ def main(argv=None) -> int:
         print(f"mtssl {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-# %% ../nbs/32_cli.ipynb #2a5c28fc
+# %% ../nbs/32_cli.ipynb #79dc9cf6
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())
