@@ -15,6 +15,7 @@ import torch
 from ..core import TaskBatch
 from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_mask, mask_iou, optical_flow, pair_motion, residual_flow
 from ..video import Clip, load_clip, read_video, synthetic_clip
+from .tasks import display_controls
 
 # %% auto #0
 __all__ = ['explorer_clip', 'MotionExplorer']
@@ -140,21 +141,4 @@ class MotionExplorer:
                     threshold=W.FloatSlider(value=self.cfg.high, min=0.2, max=5.0, step=0.1, description="threshold"),
                     method=W.Dropdown(options=list(FLOW_METHODS), value=self.cfg.method, description="flow"))
 
-    def _ipython_display_(self):
-        import ipywidgets as W
-        from IPython.display import display
-        out, ctl = W.Output(), self.widgets(W)
-        def redraw(*_):
-            try:
-                self.set(**{k: w.value for k, w in ctl.items()})
-                fig = self.figure()
-            except ValueError as e:
-                with out: out.clear_output(wait=True); print(f"cannot show this: {e}")
-                return
-            with out:
-                out.clear_output(wait=True)
-                display(fig)
-            plt.close(fig)
-        for w in ctl.values(): w.observe(redraw, names="value")
-        redraw()
-        display(W.VBox([W.HBox(list(ctl.values())), out]))
+    def _ipython_display_(self): display_controls(self)

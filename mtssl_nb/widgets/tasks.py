@@ -18,7 +18,7 @@ from ..tasks.color import Colorization
 from ..tasks.relpos import COLOR_TREATMENTS, NEIGHBOURS, RelPos, RelPosConfig, patch_image
 
 # %% auto #0
-__all__ = ['explorer_images', 'PatchExplorer', 'ColorExplorer']
+__all__ = ['explorer_images', 'display_controls', 'PatchExplorer', 'ColorExplorer']
 
 # %% ../../nbs/50_widgets.tasks.ipynb #1c7ed632
 def explorer_images(images=None, max_images: int = 32) -> list[tuple[str, torch.Tensor]]:
@@ -47,27 +47,30 @@ class _Explorer:
     def _check_index(self, i):
         if not 0 <= i < len(self.images): raise ValueError(f"image index {i} is out of range: there are {len(self.images)} images")
 
-    def _ipython_display_(self):
-        import ipywidgets as W
-        from IPython.display import display
-        out = W.Output()
-        ctl = self.widgets(W)
-        def redraw(*_):
-            try:
-                self.set(**{k: w.value for k, w in ctl.items() if hasattr(w, "value")})
-                fig = self.figure()
-            except ValueError as e:  # a combination the task cannot make: say so, keep the controls
-                with out: out.clear_output(wait=True); print(f"cannot show this: {e}")
-                return
-            with out:
-                out.clear_output(wait=True)
-                display(fig)
-            plt.close(fig)
-        for w in ctl.values():
-            if hasattr(w, "value"): w.observe(redraw, names="value")
-            elif hasattr(w, "on_click"): w.on_click(lambda b: (self.set(seed=self.seed + 1), redraw()))
-        redraw()
-        display(W.VBox([W.HBox(list(ctl.values())[:4]), W.HBox(list(ctl.values())[4:]), out]))
+    def _ipython_display_(self): display_controls(self)
+
+def display_controls(explorer, rows: int = 4):
+    "Show `explorer.widgets(W)` (up to `rows` controls a row) above its figure, redrawn on every change; a button asks for a new draw."
+    import ipywidgets as W
+    from IPython.display import display
+    out, ctl = W.Output(), explorer.widgets(W)
+    def redraw(*_):
+        try:
+            explorer.set(**{k: w.value for k, w in ctl.items() if hasattr(w, "value")})
+            fig = explorer.figure()
+        except ValueError as e:  # a combination the task cannot make: say so, keep the controls
+            with out: out.clear_output(wait=True); print(f"cannot show this: {e}")
+            return
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+    for w in ctl.values():
+        if hasattr(w, "value"): w.observe(redraw, names="value")
+        elif hasattr(w, "on_click"): w.on_click(lambda b: (explorer.set(seed=explorer.seed + 1), redraw()))
+    redraw()
+    items = list(ctl.values())
+    display(W.VBox([W.HBox(items[i:i + rows]) for i in range(0, len(items), rows)] + [out]))
 
 # %% ../../nbs/50_widgets.tasks.ipynb #65cc2000
 class PatchExplorer(_Explorer):
