@@ -21,7 +21,7 @@ from .video import read_video, synthetic_clip, video_info, write_video
 
 # %% auto #0
 __all__ = ['FLOW_METHODS', 'DIS_PRESETS', 'GLOBAL_MODELS', 'COMBINE', 'SKIP_REASONS', 'TUNE_SEED', 'EVAL_SEED', 'VIDEO_EXTS',
-           'to_gray', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion', 'model_flow',
+           'luma_u8', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion', 'model_flow',
            'residual_flow', 'MotionConfig', 'motion_config', 'hist_distance', 'warp_error_share', 'PairMotion',
            'pair_motion', 'clean_mask', 'frame_mask', 'working_size', 'MotionMasks', 'segment_motion', 'mask_iou',
            'eval_clips', 'frame_difference_masks', 'median_flow_masks', 'evaluate_segmenter', 'segment_video',
@@ -32,7 +32,7 @@ FLOW_METHODS = ("dis", "farneback", "tvl1")
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
-def to_gray(img: np.ndarray) -> np.ndarray:
+def luma_u8(img: np.ndarray) -> np.ndarray:
     "uint8 RGB `(H, W, 3)` -> luma `(H, W)`; a 2-D image is returned as it is."
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
@@ -50,7 +50,7 @@ def optical_flow(a: np.ndarray,  # uint8 (H, W, 3) RGB or (H, W) gray: the first
                  ) -> np.ndarray:
     "Dense flow `(H, W, 2)` float32 `(x, y)` in pixels from `a` to `b`: a[y, x] ~ b[y + fy, x + fx]."
     if method not in FLOW_METHODS: raise ConfigError(f"setting 'method' must be one of {', '.join(FLOW_METHODS)}, got {method!r}")
-    ga, gb = to_gray(np.asarray(a)), to_gray(np.asarray(b))
+    ga, gb = luma_u8(np.asarray(a)), luma_u8(np.asarray(b))
     if ga.shape != gb.shape or ga.dtype != np.uint8 or gb.dtype != np.uint8:
         raise ValueError(f"optical_flow needs two uint8 frames of one size, got {ga.dtype} {ga.shape} and {gb.dtype} {gb.shape}")
     if method == "dis":
@@ -190,7 +190,7 @@ def pair_motion(a: np.ndarray, b: np.ndarray, cfg: MotionConfig) -> PairMotion:
     "Residual speeds of uint8 RGB frames `a` and `b` both ways after camera compensation, or why there is no reliable motion."
     st = dict(hist=hist_distance(a, b))
     if st["hist"] > cfg.cut_hist: return PairMotion("cut", stats=st)
-    ga, gb = to_gray(a), to_gray(b)
+    ga, gb = luma_u8(a), luma_u8(b)
     f = optical_flow(ga, gb, cfg.method, cfg.dis_preset, cfg.dis_scale)
     st["warp"] = warp_error_share(ga, gb, f, cfg.warp_err)
     if st["warp"] > cfg.cut_warp: return PairMotion("cut", stats=st)
@@ -287,7 +287,7 @@ def eval_clips(n_clips: int, seed: int = EVAL_SEED, size: int = 128, n_frames: i
 def frame_difference_masks(frames, thresh: int = 25, cfg: MotionConfig | None = None) -> np.ndarray:
     "Baseline: bool masks `(T, H, W)` where luma changes by more than `thresh` towards the next frame (the last frame: the previous)."
     cfg = cfg or MotionConfig()
-    g = np.stack([to_gray(x) for x in _frames_hwc(frames, cfg.size)])
+    g = np.stack([luma_u8(x) for x in _frames_hwc(frames, cfg.size)])
     nxt = np.concatenate([g[1:], g[-2:-1]])
     return np.stack([clean_mask(cv2.absdiff(a, b) > thresh, cfg) for a, b in zip(g, nxt)])
 
