@@ -137,13 +137,16 @@ def exemplar_views(img: torch.Tensor, cfg: ExemplarConfig, d: dict, gray: bool =
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #d0f55b0b
 class ExemplarHead(nn.Module):
-    "Pooled block3 -> MLP -> L2-normalised embedding; features `(B, K, C, h, w)` -> `(B, K, dim)`."
+    "block3 -> BN, ReLU, average pool -> MLP -> L2-normalised embedding; features `(B, K, C, h, w)` -> `(B, K, dim)`."
     def __init__(self, in_channels: int, hidden: int = 1024, dim: int = 128):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
+        self.pre = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True))  # the v2 trunk's output is pre-activation
+        self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.mlp(f.float().mean((-2, -1))), dim=-1)
+        lead = f.shape[:-3]
+        x = self.pre(f.reshape(-1, *f.shape[-3:])).float().mean((-2, -1))
+        return F.normalize(self.mlp(x), dim=-1).view(*lead, -1)
 
 def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     "Every rank's embeddings `(W*B, ...)` (gradients flow back to their rank) and the index of this rank's first row; `(z, 0)` without DDP."
