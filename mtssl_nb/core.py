@@ -219,6 +219,7 @@ MMAP_THRESHOLD_MAX = 32 << 20  # glibc's upper limit for M_MMAP_THRESHOLD on 64-
 def keep_cpu_memory(keep_mb: int = 1024) -> bool:
     "Ask glibc to serve blocks up to 32 MB from its heap and keep up to `keep_mb` MB freed; True when it took the settings."
     import ctypes, platform
+    if not 0 <= keep_mb < 2048: raise ValueError(f"keep_mb must be in [0, 2048) (glibc takes a C int of bytes), got {keep_mb}")
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc": return False
     mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
