@@ -23,9 +23,9 @@ from .video import read_video, synthetic_clip, video_info, write_video
 __all__ = ['FLOW_METHODS', 'DIS_PRESETS', 'GLOBAL_MODELS', 'COMBINE', 'SKIP_REASONS', 'TUNE_SEED', 'EVAL_SEED', 'VIDEO_EXTS',
            'luma_u8', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion', 'model_flow',
            'residual_flow', 'MotionConfig', 'motion_config', 'hist_distance', 'warp_error_share', 'PairMotion',
-           'pair_motion', 'clean_mask', 'frame_mask', 'working_size', 'MotionMasks', 'segment_motion', 'mask_iou',
-           'eval_clips', 'frame_difference_masks', 'median_flow_masks', 'evaluate_segmenter', 'segment_video',
-           'motion_masks']
+           'pair_motion', 'clean_mask', 'frame_mask', 'frame_verdict', 'working_size', 'MotionMasks', 'segment_motion',
+           'mask_iou', 'eval_clips', 'frame_difference_masks', 'median_flow_masks', 'evaluate_segmenter',
+           'segment_video', 'motion_masks']
 
 # %% ../nbs/04_motion.ipynb #0b9d3eed
 FLOW_METHODS = ("dis", "farneback", "tvl1")
@@ -87,6 +87,7 @@ def fit_global_motion(flow: np.ndarray,  # (H, W, 2)
     "Camera motion of `flow`: a 3x3 matrix mapping (x, y, 1) of frame a to frame b (None if the fit fails), and the share of samples it explains."
     h, w = flow.shape[:2]
     p = sample_points(h, w, step)
+    if len(p) < 4: return None, 0.0  # too few samples to fit any model (grid_step too large for the frame)
     q = p + flow[p[:, 1].astype(int), p[:, 0].astype(int)]
     if model == "homography":
         M, inl = cv2.findHomography(p, q, cv2.RANSAC, ransac_px, maxIters=500, confidence=0.995)
@@ -152,7 +153,8 @@ class MotionConfig:
         if self.size < 16: raise ConfigError(f"setting 'size' must be at least 16 px, got {self.size}")
         if self.fps is not None and self.fps <= 0: raise ConfigError(f"setting 'fps' must be positive (or None: the file's rate), got {self.fps}")
         if self.dis_scale is not None and self.dis_scale < 0: raise ConfigError(f"setting 'dis_scale' must be 0 or more (or None), got {self.dis_scale}")
-        if self.grid_step < 1: raise ConfigError(f"setting 'grid_step' must be at least 1, got {self.grid_step}")
+        if not 1 <= self.grid_step <= self.size // 2:
+            raise ConfigError(f"setting 'grid_step' must be between 1 and size/2 ({self.size // 2}) so that the camera model has samples to fit, got {self.grid_step}")
         for k in ("ransac_px", "low", "high", "static_px"):
             if getattr(self, k) <= 0: raise ConfigError(f"setting '{k}' must be positive, got {getattr(self, k)}")
         if self.low > self.high: raise ConfigError(f"setting 'low' ({self.low}) must not exceed 'high' ({self.high})")
@@ -221,6 +223,15 @@ def frame_mask(speeds: list, cfg: MotionConfig) -> np.ndarray:
     r = speeds[0] if len(speeds) == 1 else np.minimum(*speeds) if cfg.combine == "min" else (speeds[0] + speeds[1]) / 2
     return clean_mask(apply_hysteresis_threshold(r, cfg.low, cfg.high), cfg)
 
+def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray | None, str]:
+    "A frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or the reason it is skipped (with the untrusted mask, if any)."
+    speeds = ([before.bwd] if before is not None and before.status == "ok" else []) + ([after.fwd] if after is not None and after.status == "ok" else [])
+    if not speeds: return None, next(r for r in SKIP_REASONS if r in {p.status for p in (before, after) if p is not None})
+    m = frame_mask(speeds, cfg)
+    if m.mean() > cfg.max_area: return m, "too_much_motion"
+    if not m.any() and not cfg.keep_empty: return m, "empty"
+    return m, "ok"
+
 # %% ../nbs/04_motion.ipynb #089bd445
 SKIP_REASONS = ("static", "no_model", "cut", "too_much_motion", "empty")  # in order of precedence for a frame with no usable pair
 
@@ -231,7 +242,7 @@ def working_size(w: int, h: int, size: int) -> tuple[int, int]:
 
 def _frames_hwc(frames, size: int) -> np.ndarray:
     "uint8 (T, H, W, 3) frames at the working size from a (T, 3, H, W) tensor or a (T, H, W, 3) array."
-    f = frames.permute(0, 2, 3, 1).numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    f = frames.permute(0, 2, 3, 1).cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 (T, 3, H, W) (a tensor) or (T, H, W, 3) (an array), got {f.dtype} {f.shape}")
     H, W = working_size(f.shape[2], f.shape[1], size)
@@ -258,14 +269,8 @@ def segment_motion(frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array, T
     pairs = [pair_motion(f[t], f[t + 1], cfg) for t in range(T - 1)]
     masks, kept, skipped = [], [], dict.fromkeys(SKIP_REASONS, 0)
     for t in range(T):
-        near = pairs[max(t - 1, 0):t + 1]  # the pairs (t-1, t) and (t, t+1) that exist
-        speeds = ([pairs[t - 1].bwd] if t and pairs[t - 1].status == "ok" else []) + ([pairs[t].fwd] if t < T - 1 and pairs[t].status == "ok" else [])
-        if not speeds:
-            why = {p.status for p in near}
-            skipped[next(r for r in SKIP_REASONS if r in why)] += 1; continue
-        m = frame_mask(speeds, cfg)
-        if m.mean() > cfg.max_area: skipped["too_much_motion"] += 1; continue
-        if not m.any() and not cfg.keep_empty: skipped["empty"] += 1; continue
+        m, verdict = frame_verdict(pairs[t - 1] if t else None, pairs[t] if t < T - 1 else None, cfg)
+        if verdict != "ok": skipped[verdict] += 1; continue
         masks.append(m); kept.append(t)
     H, W = f.shape[1:3]
     return MotionMasks(np.array(masks, bool).reshape(-1, H, W), np.array(kept, np.int64), skipped, [p.status for p in pairs], T)
@@ -373,6 +378,9 @@ def _out_names(files: list[Path]) -> list[str]:
 def segment_video(path, out: Path, cfg: MotionConfig) -> dict:
     "Motion masks of one video file written to `out` (.mp4, .masks.npz, .motion.json); returns the json's record."
     path, t0 = Path(path), time.perf_counter()
+    if out.with_suffix(".mp4").resolve() == path.resolve():
+        raise ValueError(f"{path}: its masks would be written over the video itself; choose an out_dir other than the video's folder")
+    out.with_suffix(".motion.json").unlink(missing_ok=True)  # written last: until then the run does not count as cached
     info = video_info(path)
     H, W = working_size(info.width, info.height, cfg.size)
     frames = read_video(path, fps=cfg.fps, size=(H, W))  # uint8 (T, 3, H, W)

@@ -5,7 +5,6 @@
 # %% ../../nbs/12_tasks.color.ipynb #a5ba33c1
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +14,7 @@ from torch.nn import functional as F
 
 from ..color import BIN_KINDS, ColorPrior, SoftEncoder, annealed_mean, chroma, decode_lab, estimate_prior, lightness_u8, sample_ab
 from ..core import ConfigError, TaskBatch
-from .core import DenseHead, PretextTask, images_of, register_task
+from .core import DenseHead, PretextTask, dense_grid, images_of, register_task
 
 # %% auto #0
 __all__ = ['ColorConfig', 'Colorization', 'color_targets_reference', 'show_color']
@@ -63,8 +62,7 @@ class Colorization(PretextTask):
 
     def grid(self, H: int, W: int) -> tuple[int, int]:
         "The prediction grid for `H x W` inputs: the trunk's ceil(H / trunk_stride) cells, upsampled."
-        up = self.cfg.trunk_stride // self.cfg.out_stride
-        return math.ceil(H / self.cfg.trunk_stride) * up, math.ceil(W / self.cfg.trunk_stride) * up
+        return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
 
     # the rebalancing prior, estimated from data and saved with a run
     def fit_prior(self, batches, n_images: int = 2000, progress: bool = True) -> ColorPrior:

@@ -18,8 +18,8 @@ from ..core import ConfigError, TaskBatch, config_from_dict
 from ..harmonize import Harmonizer
 
 # %% auto #0
-__all__ = ['TASKS', 'BUILTIN_TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'images_of',
-           'DenseHead', 'fit_task']
+__all__ = ['TASKS', 'BUILTIN_TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'uniform',
+           'log_uniform', 'images_of', 'dense_grid', 'DenseHead', 'fit_task']
 
 # %% ../../nbs/10_tasks.core.ipynb #ff256a17
 class PretextTask:
@@ -95,6 +95,15 @@ def make_task(name: str, cfg=None, harmonize: str | Harmonizer = "none", **kwarg
     return task
 
 # %% ../../nbs/10_tasks.core.ipynb #91f10c83
+def uniform(lo: float, hi: float, shape, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Uniform draws in [lo, hi) of `shape`, on the generator's device."
+    dev = generator.device if generator is not None else torch.device("cpu")
+    return lo + (hi - lo) * torch.rand(shape, generator=generator, device=dev)
+
+def log_uniform(lo: float, hi: float, shape, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Draws in [lo, hi) whose logarithm is uniform (as likely to halve as to double), on the generator's device."
+    return torch.exp(uniform(math.log(lo), math.log(hi), shape, generator))
+
 def images_of(batch, task: str, min_size: int | tuple[int, int] | None = None, hint: str = "") -> torch.Tensor:
     "The uint8 images `(B, 3, H, W)` of a loader batch, checked for `task` (at least `min_size` pixels, with `hint` on how to fix)."
     img = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -108,6 +117,11 @@ def images_of(batch, task: str, min_size: int | tuple[int, int] | None = None, h
     return img
 
 # %% ../../nbs/10_tasks.core.ipynb #3cccebdc
+def dense_grid(H: int, W: int, trunk_stride: int = 16, out_stride: int = 8) -> tuple[int, int]:
+    "The prediction grid of a dense head for `H x W` inputs: the trunk's ceil(H / trunk_stride) cells, upsampled trunk_stride / out_stride times."
+    up = trunk_stride // out_stride
+    return math.ceil(H / trunk_stride) * up, math.ceil(W / trunk_stride) * up
+
 class DenseHead(nn.Module):
     "Per-location prediction from block3 features, upsampled by `upsample` (a power of 2) with learned layers."
     def __init__(self, in_channels: int, out_channels: int, mid: int = 256, upsample: int = 2):

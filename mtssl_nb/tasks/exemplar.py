@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from ..color import to_gray
 from ..core import ConfigError, TaskBatch
-from .core import PretextTask, images_of, register_task
+from .core import PretextTask, images_of, log_uniform, register_task, uniform
 
 # %% auto #0
 __all__ = ['MINING', 'ExemplarConfig', 'draw_exemplar', 'view_grids', 'sample_views', 'colour_axes', 'pca_contrast', 'rgb_to_hsv',
@@ -46,20 +46,18 @@ class ExemplarConfig:
     gather: bool = True  # under DDP, take negatives from every rank's batch
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #ca1bdb33
-def _uniform(lo, hi, shape, g, dev): return lo + (hi - lo) * torch.rand(shape, generator=g, device=dev)
-def _log_uniform(lo, hi, shape, g, dev): return torch.exp(_uniform(math.log(lo), math.log(hi), shape, g, dev))
-
 def draw_exemplar(cfg: ExemplarConfig, B: int, H: int, W: int, generator: torch.Generator | None = None) -> dict:
     "The random choices for `cfg.views` views of each of `B` images of `H x W` (on the generator's device); lengths in pixels."
-    dev = generator.device if generator is not None else torch.device("cpu")
     K, side = cfg.views, cfg.crop * min(H, W)
-    u = lambda lo, hi, *s: _uniform(lo, hi, s, generator, dev)
-    lu = lambda lo, hi, *s: _log_uniform(lo, hi, s, generator, dev)
+    u = lambda lo, hi, *s: uniform(lo, hi, s, generator)
+    lu = lambda lo, hi, *s: log_uniform(lo, hi, s, generator)
     base = torch.stack([u(side / 2, H - side / 2, B), u(side / 2, W - side / 2, B)], -1)  # (B, 2) region centre (y, x)
     t = cfg.translate * side
+    zoom = u(*cfg.scale, B, K)
     return dict(
         centre=base[:, None] + u(-t, t, B, K, 2),  # (B, K, 2) (y, x), continuous pixel coordinates
-        side=side / u(*cfg.scale, B, K),  # (B, K) side of the square the view samples
+        zoom=zoom,  # (B, K) the scale factor
+        side=side / zoom,  # (B, K) side of the square the view samples
         angle=u(-cfg.rotate, cfg.rotate, B, K),  # degrees
         pca=lu(*cfg.pca, B, K, 3),  # factors along the principal components, largest first
         power=lu(*cfg.power, B, K, 2), multiply=u(*cfg.multiply, B, K, 2), shift=u(-cfg.shift, cfg.shift, B, K, 2),  # (saturation, value)
@@ -157,6 +155,7 @@ def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def triplet_loss(z: torch.Tensor, margin: float = 0.5, mining: str = "semi-hard", anchors: slice | None = None) -> tuple[torch.Tensor, dict]:
     "Triplet loss over views `z` `(N, K, D)` (unit vectors; image n's views are positives of each other), anchors from `anchors` (images) only."
+    z = z.float()  # distances near 0 need more precision than bf16 autocast gives
     if mining not in MINING: raise ConfigError(f"exemplar.mining {mining!r} is not known; choose from {', '.join(MINING)}")
     N, K, D = z.shape
     if K < 2: raise ValueError(f"exemplar: the triplet loss needs at least 2 views per image, got {K}")
@@ -257,7 +256,7 @@ def show_exemplar(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
             ax = axes[b, k + 1]
             ax.imshow(tb.x[b, k].detach().float().cpu().permute(1, 2, 0).clamp(0, 1).numpy())
             for s in ax.spines.values(): s.set_edgecolor(colours[k % 10]); s.set_linewidth(3)
-            t = f"view {k}: {float(d['angle'][b, k]):+.0f}°, x{float(d['side'][b, 0] / d['side'][b, k]):.2f}"
+            t = f"view {k}: {float(d['angle'][b, k]):+.0f}°, zoom {float(d['zoom'][b, k]):.2f}"
             if dist is not None:
                 other = torch.cat([dist[b, k, :b], dist[b, k, b + 1:]]).min()
                 t += f"\nd(v0) {float(dist[b, k, b, 0]):.2f}, d(neg) {float(other):.2f}"

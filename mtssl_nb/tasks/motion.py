@@ -15,10 +15,10 @@ from torch.nn import functional as F
 
 from ..color import to_gray
 from ..core import ConfigError, TaskBatch
-from .core import DenseHead, PretextTask, images_of, register_task
+from .core import DenseHead, PretextTask, dense_grid, images_of, log_uniform, register_task, uniform
 
 # %% auto #0
-__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'soft_iou', 'MotionSegmentation', 'overlay', 'show_motion',
+__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'batch_iou', 'MotionSegmentation', 'overlay', 'show_motion',
            'motion_reference']
 
 # %% ../../nbs/14_tasks.motion.ipynb #6b927fbb
@@ -36,11 +36,8 @@ class MotionTaskConfig:
 # %% ../../nbs/14_tasks.motion.ipynb #c2cd9367
 def draw_motion(cfg: MotionTaskConfig, B: int, generator: torch.Generator | None = None) -> dict:
     "Zoom `(B,)`, shift `(B, 2)` (x, y in [-1, 1] units) and mirror flags `(B,)` for a batch."
-    dev = generator.device if generator is not None else torch.device("cpu")
-    r = lambda *s: torch.rand(s, generator=generator, device=dev)
-    lo, hi = math.log(cfg.scale[0]), math.log(cfg.scale[1])
-    return dict(zoom=torch.exp(lo + (hi - lo) * r(B)), shift=(2 * r(B, 2) - 1) * (2 * cfg.translate),
-                flip=(r(B) < 0.5) if cfg.flip else torch.zeros(B, dtype=torch.bool, device=dev))
+    return dict(zoom=log_uniform(*cfg.scale, (B,), generator), shift=uniform(-2 * cfg.translate, 2 * cfg.translate, (B, 2), generator),
+                flip=(uniform(0, 1, (B,), generator) < 0.5) & cfg.flip)
 
 def jitter(frames: torch.Tensor, masks: torch.Tensor, d: dict) -> tuple[torch.Tensor, torch.Tensor]:
     "Frames `(B, 3, H, W)` uint8 -> float [0, 1], masks `(B, 1, H, W)` -> bool, moved by the same zoom, shift and mirror."
@@ -55,7 +52,7 @@ def jitter(frames: torch.Tensor, masks: torch.Tensor, d: dict) -> tuple[torch.Te
     return x, m
 
 # %% ../../nbs/14_tasks.motion.ipynb #e145c6cf
-def soft_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def batch_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     "IoU of two boolean masks over the whole batch (1 when both are empty)."
     inter, union = (pred & target).sum(), (pred | target).sum()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones((), device=pred.device))
@@ -78,8 +75,14 @@ class MotionSegmentation(PretextTask):
 
     def grid(self, H: int, W: int) -> tuple[int, int]:
         "The prediction grid for `H x W` frames: the trunk's ceil(H / trunk_stride) cells, upsampled."
-        up = self.cfg.trunk_stride // self.cfg.out_stride
-        return math.ceil(H / self.cfg.trunk_stride) * up, math.ceil(W / self.cfg.trunk_stride) * up
+        return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
+
+    def target(self, m: torch.Tensor) -> torch.Tensor:
+        "The share of moving pixels in each `out_stride` cell of masks `(B, 1, H, W)`; cells past the frame's edge count as still."
+        h, w = self.grid(*m.shape[-2:])
+        s = self.cfg.out_stride
+        m = F.pad(m.float(), (0, w * s - m.shape[-1], 0, h * s - m.shape[-2]))  # the trunk's cells overhang the frame on the bottom and right
+        return F.avg_pool2d(m, s)
 
     def make_batch(self, batch, generator=None) -> TaskBatch:
         if not (isinstance(batch, (tuple, list)) and len(batch) >= 2 and torch.is_tensor(batch[1]) and batch[1].ndim == 4):
@@ -91,7 +94,7 @@ class MotionSegmentation(PretextTask):
             raise ValueError(f"motion: masks {tuple(masks.shape)} do not match frames {tuple(frames.shape)}; expected (B, 1, H, W) masks")
         d = {k: v.to(frames.device) for k, v in draw_motion(self.cfg, frames.shape[0], generator).items()}
         x, m = jitter(frames, masks.to(frames.device), d)
-        y = F.adaptive_avg_pool2d(m.float(), self.grid(*frames.shape[-2:]))  # share of moving pixels per cell
+        y = self.target(m)
         if self.gray_input: x = to_gray(x)
         return TaskBatch(self.name, x, y, dict(mask=m, params=d, gray=self.gray_input))
 
@@ -105,7 +108,7 @@ class MotionSegmentation(PretextTask):
         pred = pred.float()
         loss = F.binary_cross_entropy_with_logits(pred, tb.y)
         p, t = pred > math.log(self.cfg.threshold / (1 - self.cfg.threshold)), tb.y > self.cfg.threshold
-        return loss, dict(loss=loss.detach(), iou=soft_iou(p, t).detach(), acc=(p == t).float().mean().detach(), moving=t.float().mean().detach())
+        return loss, dict(loss=loss.detach(), iou=batch_iou(p, t).detach(), acc=(p == t).float().mean().detach(), moving=t.float().mean().detach())
 
     def show(self, tb: TaskBatch, pred=None, n: int = 4):
         return show_motion(tb, pred, n, self.cfg.threshold)
@@ -132,7 +135,7 @@ def show_motion(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4, thr
             p = torch.sigmoid(pred[i, 0].detach().float().cpu())
             axes[i, 2].imshow(p, vmin=0, vmax=1, cmap="magma"); axes[i, 2].set_title("predicted probability", fontsize=8)
             t = tb.y[i, 0].cpu() > threshold
-            iou = float(soft_iou(p > threshold, t))
+            iou = float(batch_iou(p > threshold, t))
             axes[i, 3].imshow(overlay(tb.x[i], p > threshold, (0.2, 0.9, 0.3))); axes[i, 3].set_title(f"predicted (IoU {iou:.2f})", fontsize=8)
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
@@ -156,5 +159,7 @@ def motion_reference(frames: torch.Tensor, masks: torch.Tensor, task: MotionSegm
         warp = lambda a: cv2.warpAffine(a, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
         xs[b] = warp(frames[b].permute(1, 2, 0).numpy().astype(np.float32) / 255).transpose(2, 0, 1)
         m = (warp(masks[b, 0].numpy().astype(np.float32)) >= 0.5).astype(np.float32)
+        s = task.cfg.out_stride
+        m = np.pad(m, ((0, h * s - H), (0, w * s - W)))  # cells past the frame's edge: still
         ys[b, 0] = cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA)
     return xs, ys

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..core import TaskBatch
-from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_mask, mask_iou, optical_flow, pair_motion, residual_flow
+from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow, pair_motion, residual_flow
 from ..video import Clip, load_clip, read_video, synthetic_clip
 from .tasks import display_controls
 
@@ -82,18 +82,10 @@ class MotionExplorer:
         return None if r is None else np.hypot(r[..., 0], r[..., 1])
 
     def mask(self) -> tuple[np.ndarray | None, str]:
-        "The segmenter's mask of the current frame (from both neighbouring pairs, as `segment_motion`) and its status."
-        t, T, speeds, status = self.t, len(self), [], []
-        if t > 0:
-            p = self.pair(t - 1); status.append(p.status)
-            if p.status == "ok": speeds.append(p.bwd)
-        if t < T - 1:
-            p = self.pair(t); status.append(p.status)
-            if p.status == "ok": speeds.append(p.fwd)
-        if not speeds: return None, "skipped: " + "/".join(sorted(set(status)))
-        m = frame_mask(speeds, self.cfg)
-        if m.mean() > self.cfg.max_area: return m, "skipped: too_much_motion"
-        return m, "ok" if m.any() else "skipped: empty"
+        "The segmenter's mask of the current frame (from both neighbouring pairs, as `segment_motion` makes it) and its verdict."
+        t = self.t
+        m, verdict = frame_verdict(self.pair(t - 1) if t > 0 else None, self.pair(t) if t < len(self) - 1 else None, self.cfg)
+        return m, verdict if verdict == "ok" else f"skipped: {verdict}"
 
     def predict(self) -> np.ndarray | None:
         "The model's moving probability `(h, w)` for the current frame alone, or None without a model."

@@ -77,8 +77,7 @@ class TripletExplorer(_Explorer):
                 ax = axs[b, k + 1]
                 ax.imshow(tb.x[b, k].permute(1, 2, 0).clamp(0, 1).numpy())
                 for s in ax.spines.values(): s.set_edgecolor(colours[k % 10]); s.set_linewidth(3)
-                zoom = float(d["side"][b].mean() / d["side"][b, k])
-                ax.set_title(f"{float(d['angle'][b, k]):+.0f}°, zoom {zoom:.2f}\ncontrast {float(d['pca'][b, k, 0]):.2f}, "
+                ax.set_title(f"{float(d['angle'][b, k]):+.0f}°, zoom {float(d['zoom'][b, k]):.2f}\ncontrast {float(d['pca'][b, k, 0]):.2f}, "
                              f"V^{float(d['power'][b, k, 1]):.2f}, hue {float(d['hue'][b, k]):+.2f}", fontsize=7)
         if dist is not None:
             gs = axs[0, -1].get_gridspec()
