@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools, json, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -17,15 +18,15 @@ from skimage.registration import optical_flow_tvl1
 from tqdm.auto import tqdm
 
 from .core import ConfigError, config_from_dict, config_to_dict, derive_seed
-from .video import read_video, synthetic_clip, video_info, write_video
+from .video import VideoWriter, iter_video, synthetic_clip, video_info
 
 # %% auto #0
 __all__ = ['FLOW_METHODS', 'DIS_PRESETS', 'GLOBAL_MODELS', 'COMBINE', 'SKIP_REASONS', 'TUNE_SEED', 'EVAL_SEED', 'VIDEO_EXTS',
            'luma_u8', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion', 'model_flow',
            'residual_flow', 'MotionConfig', 'motion_config', 'hist_distance', 'warp_error_share', 'PairMotion',
-           'pair_motion', 'clean_mask', 'frame_mask', 'frame_verdict', 'working_size', 'MotionMasks', 'segment_motion',
-           'mask_iou', 'eval_clips', 'frame_difference_masks', 'median_flow_masks', 'evaluate_segmenter',
-           'segment_video', 'motion_masks']
+           'pair_motion', 'clean_mask', 'frame_mask', 'frame_verdict', 'working_size', 'MotionMasks', 'segment_frames',
+           'segment_motion', 'mask_iou', 'eval_clips', 'frame_difference_masks', 'median_flow_masks',
+           'evaluate_segmenter', 'segment_video', 'motion_masks']
 
 # %% ../nbs/04_motion.ipynb #0b9d3eed
 FLOW_METHODS = ("dis", "farneback", "tvl1")
@@ -259,21 +260,41 @@ class MotionMasks:
     n_frames: int
     def __len__(self): return len(self.frames)
 
+def segment_frames(frames: Iterable,  # uint8 (H, W, 3) frames at the working size, e.g. from `iter_video`
+                   cfg: MotionConfig,
+                   source: str = "frames"  # named in errors
+                   ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, str, PairMotion | None]]:
+    "Frame by frame, holding two frames and one pair at a time: `(t, frame, mask, verdict, pair (t, t+1))`, one step behind the input."
+    prev_frame = before = None
+    n = 0
+    for n, frame in enumerate(frames, 1):
+        if prev_frame is not None:
+            after = pair_motion(prev_frame, frame, cfg)
+            yield (n - 2, prev_frame, *frame_verdict(before, after, cfg), after)
+            before = after
+        prev_frame = frame
+    if n < 2: raise ValueError(f"{source}: {n} frame(s); motion masks need at least 2 frames")
+    yield (n - 1, prev_frame, *frame_verdict(before, None, cfg), None)
+
+class _Collect:
+    "Gathers what `segment_frames` yields into a `MotionMasks`."
+    def __init__(self): self.masks, self.kept, self.skipped, self.pairs, self.n = [], [], dict.fromkeys(SKIP_REASONS, 0), [], 0
+    def add(self, t, mask, verdict, pair):
+        self.n += 1
+        if pair is not None: self.pairs.append(pair.status)
+        if verdict == "ok": self.masks.append(mask); self.kept.append(t)
+        else: self.skipped[verdict] += 1
+    def result(self, H: int, W: int) -> MotionMasks:
+        return MotionMasks(np.array(self.masks, bool).reshape(-1, H, W), np.array(self.kept, np.int64), self.skipped, self.pairs, self.n)
+
 def segment_motion(frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array, T >= 2
                    cfg: MotionConfig | None = None) -> MotionMasks:
     "Unsupervised motion masks of the frames with reliable motion; the others skipped and counted by reason."
     cfg = (cfg or MotionConfig()).check()
     f = _frames_hwc(frames, cfg.size)
-    T = len(f)
-    if T < 2: raise ValueError(f"motion masks need at least 2 frames, got {T}")
-    pairs = [pair_motion(f[t], f[t + 1], cfg) for t in range(T - 1)]
-    masks, kept, skipped = [], [], dict.fromkeys(SKIP_REASONS, 0)
-    for t in range(T):
-        m, verdict = frame_verdict(pairs[t - 1] if t else None, pairs[t] if t < T - 1 else None, cfg)
-        if verdict != "ok": skipped[verdict] += 1; continue
-        masks.append(m); kept.append(t)
-    H, W = f.shape[1:3]
-    return MotionMasks(np.array(masks, bool).reshape(-1, H, W), np.array(kept, np.int64), skipped, [p.status for p in pairs], T)
+    c = _Collect()
+    for t, _, mask, verdict, pair in segment_frames(f, cfg): c.add(t, mask, verdict, pair)
+    return c.result(*f.shape[1:3])
 
 # %% ../nbs/04_motion.ipynb #431561d2
 def mask_iou(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -383,11 +404,12 @@ def segment_video(path, out: Path, cfg: MotionConfig) -> dict:
     out.with_suffix(".motion.json").unlink(missing_ok=True)  # written last: until then the run does not count as cached
     info = video_info(path)
     H, W = working_size(info.width, info.height, cfg.size)
-    frames = read_video(path, fps=cfg.fps, size=(H, W))  # uint8 (T, 3, H, W)
-    if len(frames) < 2: raise ValueError(f"{path}: {len(frames)} frame(s) decoded; motion masks need at least 2")
-    res = segment_motion(frames, cfg)
     fps = cfg.fps or info.fps or 25.0
-    write_video(out.with_suffix(".mp4"), frames, fps=fps)
+    c = _Collect()
+    with VideoWriter(out.with_suffix(".mp4"), fps=fps) as w:  # streamed: a few frames in memory, whatever the video's length
+        for t, frame, mask, verdict, pair in segment_frames(iter_video(path, fps=cfg.fps, size=(H, W)), cfg, str(path)):
+            w.write(frame); c.add(t, mask, verdict, pair)
+    res = c.result(H, W)
     _save_masks(out.with_suffix(".masks.npz"), res, fps)
     record = dict(source=str(path), settings=config_to_dict(cfg), frames=res.n_frames, kept=len(res), skipped=res.skipped,
                   pairs={s: res.pairs.count(s) for s in sorted(set(res.pairs))}, cuts=[i for i, s in enumerate(res.pairs) if s == "cut"],

@@ -9,7 +9,7 @@ import functools, os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import av
 import cv2
@@ -22,9 +22,9 @@ from .core import derive_seed
 from .data import DEFAULT_PHOTOS, TEXTURES, crop_loader, load_photo
 
 # %% auto #0
-__all__ = ['VideoReadError', 'VideoInfo', 'video_info', 'read_video', 'rgb_to_yuv420p', 'write_video', 'random_blob',
-           'SyntheticObject', 'ClipScript', 'clip_script', 'render_frame', 'Clip', 'synthetic_clip', 'save_clip',
-           'load_clip', 'ClipFrames', 'SyntheticClipFrames', 'clip_loader']
+__all__ = ['VideoReadError', 'VideoInfo', 'video_info', 'iter_video', 'read_video', 'rgb_to_yuv420p', 'VideoWriter',
+           'write_video', 'random_blob', 'SyntheticObject', 'ClipScript', 'clip_script', 'render_frame', 'Clip',
+           'synthetic_clip', 'save_clip', 'load_clip', 'ClipFrames', 'SyntheticClipFrames', 'clip_loader']
 
 # %% ../nbs/01a_video.ipynb #738fd8da
 class VideoReadError(OSError):
@@ -70,15 +70,15 @@ def _out_size(w: int, h: int, size) -> tuple[int, int]:
         return max(1, round(w * s)), max(1, round(h * s))
     return int(size[1]), int(size[0])
 
-def read_video(path,
+def iter_video(path,
                start: int = 0,  # first frame kept (after resampling to `fps`)
                stop: int | None = None,  # frame to stop before (None: the end)
                step: int = 1,  # keep every `step`-th frame
                fps: float | None = None,  # resample to this frame rate first (None: the file's)
                size: int | tuple[int, int] | None = None  # shorter side, or (H, W); None keeps the size
-               ) -> torch.Tensor:
-    "Frames of the video at `path` as uint8 `(T, 3, H, W)`."
-    frames, k, tick = [], 0, 0  # k: frames of the (resampled) output so far; tick: next tick of the new rate
+               ) -> Iterator[np.ndarray]:
+    "The frames of the video at `path` one at a time, uint8 `(H, W, 3)`: what long videos need (memory for one frame)."
+    k, tick = 0, 0  # k: frames of the (resampled) output so far; tick: next tick of the new rate
     with _open_video(path) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
@@ -95,11 +95,19 @@ def read_video(path,
                     img = f.to_ndarray(format="rgb24", width=w, height=h)
                     for _ in range(copies):
                         if stop is not None and k >= stop: break
-                        if k >= start and (k - start) % step == 0: frames.append(img)
+                        if k >= start and (k - start) % step == 0: yield img
                         k += 1
                 if stop is not None and k >= stop: break
         except av.FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
-    if not frames: return torch.empty(0, 3, h, w, dtype=torch.uint8)
+
+def read_video(path, start: int = 0, stop: int | None = None, step: int = 1, fps: float | None = None,
+               size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    "Frames of the video at `path` as uint8 `(T, 3, H, W)` (the settings of `iter_video`)."
+    frames = list(iter_video(path, start, stop, step, fps, size))
+    if not frames:
+        info = video_info(path)
+        w, h = _out_size(info.width, info.height, size)
+        return torch.empty(0, 3, h, w, dtype=torch.uint8)
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
 # %% ../nbs/01a_video.ipynb #11304ed5
@@ -123,6 +131,52 @@ def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
 _CODEC_DEFAULTS = {"libx264": ("yuv420p", {"crf": "18", "preset": "medium"}), "ffv1": ("bgr0", {}),
                    "mpeg4": ("yuv420p", {"qscale": "3"}), "libvpx-vp9": ("yuv420p", {"crf": "30", "b": "0"})}
 
+class VideoWriter:
+    "Encode frames one at a time into `path`, written atomically: `with VideoWriter(path, fps) as w: w.write(frame)`."
+    def __init__(self, path, fps: float = 15,
+                 codec: str = "libx264",  # libx264, ffv1 (lossless, use .mkv), mpeg4, libvpx-vp9
+                 options: dict | None = None):  # encoder options (default per codec, e.g. crf 18 for libx264)
+        self.path = Path(path)
+        if codec not in _CODEC_DEFAULTS: raise ValueError(f"{self.path}: codec must be one of {', '.join(_CODEC_DEFAULTS)}, got {codec!r}")
+        self.fps, self.codec, self.options = fps, codec, options or {}
+        self.tmp, self._c, self._s, self.frames = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}"), None, None, 0
+
+    def write(self, frame):
+        "Add one uint8 frame, `(3, H, W)` (a tensor) or `(H, W, 3)` (an array); every frame has the first one's size."
+        a = frame.permute(1, 2, 0).cpu().numpy() if isinstance(frame, torch.Tensor) else np.asarray(frame)
+        if a.dtype != np.uint8 or a.ndim != 3 or a.shape[-1] != 3:
+            raise ValueError(f"{self.path}: a frame must be uint8 (3, H, W) (a tensor) or (H, W, 3) (an array), got {a.dtype} {a.shape}")
+        pix_fmt, opts = _CODEC_DEFAULTS[self.codec]
+        if self._s is None:  # the first frame sets the size
+            h, w = a.shape[:2]
+            if pix_fmt == "yuv420p" and (h % 2 or w % 2): raise ValueError(f"{self.path}: {self.codec} needs an even width and height, got {w}x{h}; crop a pixel or use codec='ffv1'")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._c = av.open(str(self.tmp), "w")
+            self._s = self._c.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
+            self._s.width, self._s.height, self._s.pix_fmt = w, h, pix_fmt
+            self._s.options = {**opts, **self.options}
+        elif a.shape[:2] != (self._s.height, self._s.width):
+            raise ValueError(f"{self.path}: frame {self.frames} is {a.shape[1]}x{a.shape[0]}, the video {self._s.width}x{self._s.height}")
+        for pkt in self._s.encode(_encoder_frame(a, pix_fmt)): self._c.mux(pkt)
+        self.frames += 1
+
+    def close(self, keep: bool = True) -> Path:
+        "Finish the file and move it into place (`keep=False`, or no frames written: discard it)."
+        try:
+            if self._c is not None:
+                if keep:
+                    for pkt in self._s.encode(): self._c.mux(pkt)
+                self._c.close()
+                if keep: os.replace(self.tmp, self.path)
+            elif keep: raise ValueError(f"{self.path}: no frames were written")
+        finally:
+            self._c = self._s = None
+            if self.tmp.exists(): self.tmp.unlink()
+        return self.path
+
+    def __enter__(self): return self
+    def __exit__(self, exc_type, *_): self.close(keep=exc_type is None)
+
 def write_video(path,
                 frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array
                 fps: float = 15,
@@ -133,26 +187,11 @@ def write_video(path,
     arr = frames.permute(0, 2, 3, 1).numpy() if isinstance(frames, torch.Tensor) and frames.ndim == 4 else np.asarray(frames)
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"{path}: frames must be uint8 (T, 3, H, W) (a tensor) or (T, H, W, 3) (an array), got {arr.dtype} {arr.shape}")
-    if codec not in _CODEC_DEFAULTS: raise ValueError(f"{path}: codec must be one of {', '.join(_CODEC_DEFAULTS)}, got {codec!r}")
-    pix_fmt, opts = _CODEC_DEFAULTS[codec]
-    h, w = arr.shape[1:3]
-    if pix_fmt == "yuv420p" and (h % 2 or w % 2): raise ValueError(f"{path}: {codec} needs an even width and height, got {w}x{h}; crop a pixel or use codec='ffv1'")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
-    try:
-        with av.open(str(tmp), "w") as c:
-            s = c.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-            s.width, s.height, s.pix_fmt = w, h, pix_fmt
-            s.options = {**opts, **(options or {})}
-            for a in arr:
-                for pkt in s.encode(_encoder_frame(a, pix_fmt)): c.mux(pkt)
-            for pkt in s.encode(): c.mux(pkt)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with VideoWriter(path, fps, codec, options) as w:
+        for a in arr: w.write(a)
     return path
 
-# %% ../nbs/01a_video.ipynb #29057a0d
+# %% ../nbs/01a_video.ipynb #cb488645
 def random_blob(rng: np.random.Generator, size: int, roughness: float = 0.2) -> np.ndarray:
     "Alpha `(size, size)` in [0, 1] of a smooth random blob filling most of the square, anti-aliased."
     k = np.arange(2, 6)
@@ -162,7 +201,7 @@ def random_blob(rng: np.random.Generator, size: int, roughness: float = 0.2) -> 
     radius = 0.42 * size * (1 + (amp[:, None, None] * np.cos(k[:, None, None] * theta + phase[:, None, None])).sum(0)) / (1 + amp.sum())
     return np.clip(radius - rho + 0.5, 0, 1).astype(np.float32)  # a one-pixel soft edge
 
-# %% ../nbs/01a_video.ipynb #8c7d7f3b
+# %% ../nbs/01a_video.ipynb #fb973c81
 @functools.lru_cache(maxsize=32)
 def _photo_hwc(name: str, max_side: int = 512) -> np.ndarray:
     "A pool photo (or texture) as a cached HxWx3 uint8 array"
@@ -177,7 +216,7 @@ def _random_patch(rng, name: str, h: int, w: int) -> np.ndarray:
     y, x = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)
     return cv2.resize(img[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
-# %% ../nbs/01a_video.ipynb #fb973c81
+# %% ../nbs/01a_video.ipynb #e131a0c1
 @dataclass
 class SyntheticObject:
     "A moving object: texture and alpha sprite, and its trajectory in frame coordinates."
@@ -198,7 +237,7 @@ class ClipScript:
     objects: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
-# %% ../nbs/01a_video.ipynb #e131a0c1
+# %% ../nbs/01a_video.ipynb #62a1902d
 def _background(rng, kind: str, photos, h: int, w: int):
     "A background image of h x w: a photo, or a texture tinted with two colours"
     if kind == "mixed": kind = ("photo", "texture")[rng.integers(2)]
@@ -211,7 +250,7 @@ def _background(rng, kind: str, photos, h: int, w: int):
     c1, c2 = rng.uniform(0, 255, (2, 3)).astype(np.float32)
     return c1 + (c2 - c1) * t, name
 
-# %% ../nbs/01a_video.ipynb #62a1902d
+# %% ../nbs/01a_video.ipynb #5a277e75
 def clip_script(seed: int = 0,
                 n_frames: int = 16,
                 size: int = 128,  # frames are size x size
@@ -247,7 +286,7 @@ def _unit(rng) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     return np.array([np.cos(a), np.sin(a)])
 
-# %% ../nbs/01a_video.ipynb #28e2768e
+# %% ../nbs/01a_video.ipynb #09fb907c
 def render_frame(script: ClipScript, t: int, objects: bool = True) -> tuple[np.ndarray, np.ndarray]:
     "Frame `t` of a clip as uint8 (H, W, 3) and its motion mask as bool (H, W); `objects=False` draws the background alone."
     n = script.size
@@ -264,7 +303,7 @@ def render_frame(script: ClipScript, t: int, objects: bool = True) -> tuple[np.n
         mask |= a[..., 0] >= 0.5
     return np.clip(np.round(frame), 0, 255).astype(np.uint8), mask
 
-# %% ../nbs/01a_video.ipynb #09fb907c
+# %% ../nbs/01a_video.ipynb #96dc940c
 @dataclass
 class Clip:
     "Frames of a clip with the motion mask of each."
@@ -280,7 +319,7 @@ def synthetic_clip(seed: int = 0, fps: float = 15.0, **kwargs) -> Clip:
     fr, ms = zip(*(render_frame(script, t) for t in range(script.n_frames)))
     return Clip(torch.from_numpy(np.stack(fr)).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(np.stack(ms)), fps, script.meta)
 
-# %% ../nbs/01a_video.ipynb #d6618e66
+# %% ../nbs/01a_video.ipynb #fc7894b4
 def save_clip(clip: Clip, path) -> Path:
     "Write `clip` as `path.mp4` + `path.masks.npz` (`path` without suffix); returns the .mp4 path."
     path = Path(path)
@@ -304,7 +343,7 @@ def load_clip(path) -> Clip:
     if masks.shape[1:] != tuple(frames.shape[2:]): raise ValueError(f"{mfile}: masks are {masks.shape[1]}x{masks.shape[2]} but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
     return Clip(frames, torch.from_numpy(masks.astype(bool)), fps, dict(path=str(video)))
 
-# %% ../nbs/01a_video.ipynb #b2504201
+# %% ../nbs/01a_video.ipynb #dc28955a
 def _frame_item(frame: torch.Tensor, mask: torch.Tensor):
     return frame, tv_tensors.Mask(mask.to(torch.uint8)[None])
 
@@ -323,7 +362,7 @@ class ClipFrames(Dataset):
         c, t = self.index[i]
         return _frame_item(self.clips[c].frames[t], self.clips[c].masks[t])
 
-# %% ../nbs/01a_video.ipynb #dc28955a
+# %% ../nbs/01a_video.ipynb #df7f37aa
 class SyntheticClipFrames(Dataset):
     "Frames of `n_clips` synthetic clips with their masks, drawn on demand (item i = clip i // n_frames)."
     def __init__(self, n_clips: int = 1000, seed: int = 0, **script_kwargs):
@@ -335,7 +374,7 @@ class SyntheticClipFrames(Dataset):
         fr, mk = render_frame(clip_script(derive_seed(self.seed, "clip", c), **self.kw), t)
         return _frame_item(torch.from_numpy(fr).permute(2, 0, 1), torch.from_numpy(mk))
 
-# %% ../nbs/01a_video.ipynb #df7f37aa
+# %% ../nbs/01a_video.ipynb #adb96c86
 def clip_loader(source="synthetic",  # 'synthetic', a clip folder, or a (frame, mask) dataset
                 size: int = 128,  # crop size S
                 batch_size: int = 32,
