@@ -14,7 +14,7 @@ per-round ratios.
 
 The CPU rows run twice: first with the C library's default allocator, then after
 `mtssl_nb.core.keep_cpu_memory()` (glibc keeps freed blocks up to 32 MB for reuse instead of returning
-them to the system; the trainer does this on the CPU). The row's `allocator` says which.
+them to the system; `fit_task` does this on the CPU). The row's `allocator` says which.
 
 Exemplar: 2 views of 96 px per 128 px image, every augmentation on; the reference warps each view with
 OpenCV, converts it to HSV and back with OpenCV and applies the colour axes with numpy. Motion: 128 px

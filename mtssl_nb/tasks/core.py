@@ -14,7 +14,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from ..core import ConfigError, TaskBatch, config_from_dict
+from ..core import ConfigError, TaskBatch, config_from_dict, keep_cpu_memory
 from ..harmonize import Harmonizer
 
 # %% auto #0
@@ -147,6 +147,7 @@ def fit_task(task: PretextTask,
              progress: bool = True) -> list[dict]:
     "Train `net` on `task` alone for `steps` steps with Adam; returns the metrics of every step (floats)."
     from tqdm.auto import tqdm
+    if torch.device(device).type == "cpu": keep_cpu_memory()  # reuse freed batch-sized blocks instead of faulting in fresh pages each step
     net.to(device).train()
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(seed)
