@@ -16,8 +16,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'ConfigError', 'config_from_dict', 'config_to_dict',
-           'save_config', 'apply_overrides', 'load_config', 'derive_seed', 'make_generator', 'seed_everything',
-           'seed_worker', 'pick_device', 'keep_cpu_memory', 'TaskBatch']
+           'save_config', 'apply_overrides', 'read_yaml', 'load_config', 'derive_seed', 'make_generator',
+           'seed_everything', 'seed_worker', 'pick_device', 'keep_cpu_memory', 'TaskBatch']
 
 # %% ../nbs/00_core.ipynb #79430e63
 class ConfigError(ValueError):
@@ -128,55 +128,81 @@ def _accepts_str(tp) -> bool:
 
 def _accepts_none(tp) -> bool: return tp is Any or (get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp))
 
+def _parse(raw: str, tp, key: str):
+    "The value an override's text stands for, checked against `tp`."
+    if raw.strip() in ("null", "None", "~") and _accepts_none(tp): value = None
+    elif _accepts_str(tp): value = raw  # text settings keep the text as typed
+    else:
+        try: value = yaml.safe_load(raw)
+        except yaml.YAMLError: value = raw
+    return _coerce(value, tp, key)
+
+def _with(value, tp, parts: list[str], raw: str, done: list[str]):
+    "A copy of `value` (of annotation `tp`) with the setting at `parts` below it set from `raw`."
+    key = ".".join(done)
+    if not parts: return _parse(raw, tp, key)
+    name, rest = parts[0], parts[1:]
+    if is_dataclass(value):
+        hints = _hints(type(value))
+        if name not in hints: raise _unknown(".".join(done + [name]), [".".join(done + [h]) for h in hints], key or type(value).__name__)
+        return dataclasses.replace(value, **{name: _with(getattr(value, name), hints[name], rest, raw, done + [name])})
+    if isinstance(value, dict):  # a mapping: the next part is a key, a new one starts from the value type's defaults
+        vt = (get_args(tp) or (Any, Any))[1] if get_origin(tp) is dict else Any
+        child = value.get(name)
+        if child is None and rest: child = vt() if is_dataclass(vt) else {}
+        return {**value, name: _with(child, vt, rest, raw, done + [name])}
+    raise ConfigError(f"setting '{key}' has no sub-settings, so '{'.'.join(done + parts)}' does not exist")
+
 def apply_overrides(cfg, overrides=()):
-    "A copy of `cfg` with each `key=value` in `overrides` applied and type-checked."
-    cfg = dataclasses.replace(cfg)
+    "A copy of `cfg` with each `key=value` in `overrides` applied and type-checked; dotted keys reach nested settings and mapping entries."
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
-        if not sep or not key: raise ConfigError(f"override {item!r} is not of the form key=value")
-        *path, name = key.split(".")
-        parent, where = cfg, type(cfg).__name__
-        for i, p in enumerate(path):
-            if p not in _hints(type(parent)): raise _unknown(".".join(path[:i + 1]), _hints(type(parent)), where)
-            if not is_dataclass(getattr(parent, p)): raise ConfigError(f"setting '{'.'.join(path[:i + 1])}' has no sub-settings, so '{key}' does not exist")
-            child = dataclasses.replace(getattr(parent, p))  # copy, so the caller's config is untouched
-            setattr(parent, p, child)
-            parent, where = child, ".".join(path[:i + 1])
-        hints = _hints(type(parent))
-        if name not in hints: raise _unknown(key, [".".join(path + [h]) for h in hints], where)
-        tp = hints[name]
-        if raw.strip() in ("null", "None", "~") and _accepts_none(tp): value = None
-        elif _accepts_str(tp): value = raw  # text settings keep the text as typed
-        else:
-            try: value = yaml.safe_load(raw)
-            except yaml.YAMLError: value = raw
-        setattr(parent, name, _coerce(value, tp, key))
-    return cfg
+        if not sep or not key or "" in key.split("."): raise ConfigError(f"override {item!r} is not of the form key=value")
+        cfg = _with(cfg, type(cfg), key.split("."), raw, [])
+    return dataclasses.replace(cfg)  # always a copy, even with no overrides
 
-# %% ../nbs/00_core.ipynb #eccfb0f4
-def load_config(cls, path, overrides=()):
-    "Read a `cls` config from the YAML file `path`, then apply `key=value` `overrides`."
+# %% ../nbs/00_core.ipynb #02f1bee3
+def _merge(base: dict, top: dict) -> dict:
+    "`top` over `base`: mappings merge key by key, anything else is replaced."
+    out = dict(base)
+    for k, v in top.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+def read_yaml(path, _chain: tuple = ()) -> dict:
+    "The settings in YAML file `path`; a top-level `base: OTHER.yaml` (relative to the file) starts from that file's settings."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"config file {path} " + ("is a folder, not a YAML file" if path.is_dir() else "does not exist"))
+    if not path.is_file(): raise FileNotFoundError(f"config file {path} " + ("is a folder, not a YAML file" if path.is_dir() else "does not exist")
+                                                   + (f" (the base of {_chain[-1]})" if _chain else ""))
+    if path.resolve() in [p.resolve() for p in _chain]: raise ConfigError(f"{path}: config files name each other as base in a loop: {' -> '.join(map(str, (*_chain, path)))}")
     try: data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict): raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None: return data
+    if not isinstance(base, str): raise ConfigError(f"{path}: 'base' must name a YAML file, got {base!r}")
+    return _merge(read_yaml(path.parent / base, (*_chain, path)), data)
+
+def load_config(cls, path, overrides=()):
+    "Read a `cls` config from the YAML file `path` (and its `base` files), then apply `key=value` `overrides`."
+    data = read_yaml(path)
     try: cfg = config_from_dict(cls, data)
     except ConfigError as e: raise ConfigError(f"{path}: {e}") from None
     return apply_overrides(cfg, overrides)
 
-# %% ../nbs/00_core.ipynb #50d318c0
+# %% ../nbs/00_core.ipynb #3be0d32f
 def derive_seed(seed: int, *keys) -> int:
     "A 63-bit seed derived from `seed` and `keys` (ints or strings), the same on every machine."
     ints = [k % 2**64 if isinstance(k, int) else int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=8).digest(), "little") for k in (seed, *keys)]
     return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0] >> np.uint64(1))  # negative seeds work too
 
-# %% ../nbs/00_core.ipynb #bf09ecba
+# %% ../nbs/00_core.ipynb #cb2d3761
 def make_generator(seed: int, device="cpu") -> torch.Generator:
     "A `torch.Generator` on `device`, seeded with `seed`."
     return torch.Generator(device=device).manual_seed(int(seed))
 
-# %% ../nbs/00_core.ipynb #cb2d3761
+# %% ../nbs/00_core.ipynb #d42764d0
 def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
     "Seed Python, NumPy and torch's global generators; return an explicit generator for `seed`."
     random.seed(seed)
@@ -187,14 +213,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
         torch.use_deterministic_algorithms(True, warn_only=True)
     return make_generator(seed)
 
-# %% ../nbs/00_core.ipynb #10ccb3fe
+# %% ../nbs/00_core.ipynb #d7fff4cc
 def seed_worker(worker_id: int):
     "DataLoader `worker_init_fn`: seed NumPy and `random` in each worker from the seed torch gave it."
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
 
-# %% ../nbs/00_core.ipynb #410ae183
+# %% ../nbs/00_core.ipynb #e0381ec8
 def pick_device(device: str | torch.device = "auto") -> torch.device:
     "`'auto'` picks CUDA, then Apple MPS, then the CPU; a named device that is not there is an error."
     if isinstance(device, torch.device): device = str(device)
@@ -212,7 +238,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available(): raise ConfigError("setting 'device' asks for 'mps' but Apple MPS is not available; use device=cpu or device=auto")
     return dev
 
-# %% ../nbs/00_core.ipynb #6b828bd4
+# %% ../nbs/00_core.ipynb #8ed1059f
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc's upper limit for M_MMAP_THRESHOLD on 64-bit machines
 
@@ -225,7 +251,7 @@ def keep_cpu_memory(keep_mb: int = 1024) -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and mallopt(M_TRIM_THRESHOLD, int(keep_mb) << 20) == 1
 
-# %% ../nbs/00_core.ipynb #0c56d973
+# %% ../nbs/00_core.ipynb #fb0dc42f
 @dataclass
 class TaskBatch:
     "What a pretext task hands the network: input, target and what is needed to show them."

@@ -274,7 +274,8 @@ class EpochSampler(Sampler):
     def set_epoch(self, epoch: int):
         self.epoch = epoch
         if hasattr(self.sampler, "set_epoch"): self.sampler.set_epoch(epoch)  # e.g. a DistributedSampler
-    def __iter__(self): return ((self.epoch, k, i) for k, i in enumerate(self.sampler))
+    def __iter__(self):  # a sampler resumed part-way through an epoch (a `start`) keeps counting draws from there
+        return ((self.epoch, k, i) for k, i in enumerate(self.sampler, start=getattr(self.sampler, "start", 0)))
     def __len__(self): return len(self.sampler)
 
 # %% ../nbs/01_data.ipynb #706d03d0

@@ -48,7 +48,9 @@ class MultiTaskNet(nn.Module):
         f = self.mixer(o.units, task) if mix else o.out  # (B*K, C, h, w)
         return f.reshape(*lead, *f.shape[1:])
 
-    def forward(self, tb: TaskBatch):
+    def forward(self, tb: TaskBatch | Mapping[str, TaskBatch]):
+        "The head's prediction for a task batch; for a mapping of them (task -> batch), a dict of predictions from one call."
+        if not isinstance(tb, TaskBatch): return {t: self(b) for t, b in tb.items()}  # one forward call for several tasks (what DDP wants)
         if tb.task not in self.heads: raise KeyError(f"no head for task {tb.task!r}; this network has {', '.join(self.tasks)}")
         tb = self.harmonizer(tb)
         return self.heads[tb.task](self.features(tb.x, tb.task))

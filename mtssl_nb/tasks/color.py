@@ -33,6 +33,7 @@ class ColorConfig:
     rebalance: bool = True  # weight pixels by the rarity of their colour (needs a prior: `fit_prior`)
     lam: float = 0.5  # rebalancing: mixing with the uniform distribution
     prior_sigma: float = 5.0  # rebalancing: smoothing of the colour distribution
+    prior_images: int = 2000  # rebalancing: images the trainer's `prepare` estimates the prior from
     T: float = 0.38  # annealed-mean temperature for pictures
     mid: int = 256  # head width
 
@@ -56,6 +57,7 @@ class Colorization(PretextTask):
             raise ConfigError(f"color.out_stride {c.out_stride} must divide color.trunk_stride {c.trunk_stride} by a power of 2 (e.g. 16, 8, 4)")
         if not 0 <= c.lam <= 1: raise ConfigError(f"color.lam must be in [0, 1], got {c.lam}")
         if c.T <= 0: raise ConfigError(f"color.T must be positive, got {c.T}")
+        if c.prior_images < 1: raise ConfigError(f"color.prior_images must be at least 1, got {c.prior_images}")
 
     @property
     def Q(self) -> int: return self.encoder.Q
@@ -75,6 +77,10 @@ class Colorization(PretextTask):
         if len(prior.bins) != self.Q or not torch.equal(prior.bins.float(), self.encoder.bins):
             raise ValueError(f"the colour prior has {len(prior.bins)} bins that differ from this task's {self.Q} '{self.cfg.bins}' bins")
         self.prior, self._weights = prior, {}
+
+    def prepare(self, batches, progress: bool = True):
+        "Fit the rebalancing prior on `prior_images` images (nothing to do without rebalancing)."
+        if self.cfg.rebalance: self.fit_prior(batches, self.cfg.prior_images, progress)
 
     def state(self) -> dict: return {"prior": self.prior.to_dict()}
 

@@ -54,6 +54,16 @@ class PretextTask:
         "A matplotlib figure of the first `n` examples of `tb` (with `pred`, the head's output, when given)."
         raise NotImplementedError(f"{type(self).__name__} has no picture yet")
 
+    min_batch: int = 1  # images a batch needs (per process under DDP)
+    data_kind: str = "images"  # what its loader yields: 'images' (uint8 images, labels) or 'clips' (frames, masks)
+
+    def min_size(self) -> int:
+        "The smallest image side (pixels) `make_batch` accepts with these settings."
+        return 1
+
+    def prepare(self, batches, progress: bool = True):
+        "Anything to learn from data before training (e.g. colorization's colour prior), from a stream of loader batches."
+
     def state(self) -> dict:
         "What must be saved with a run besides the settings (e.g. the colour prior); plain data."
         return {}

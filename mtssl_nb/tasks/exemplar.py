@@ -193,6 +193,10 @@ class Exemplar(PretextTask):
     "Exemplar: embed K augmented views of each image so that views of one image are closer than views of others."
     name, Config = "exemplar", ExemplarConfig
 
+    min_batch = 2  # the other images of the batch are the negatives
+
+    def min_size(self) -> int: return 16
+
     def check(self):
         c = self.cfg
         if c.views < 2: raise ConfigError(f"exemplar.views must be at least 2 (anchor and positive), got {c.views}")

@@ -61,6 +61,7 @@ def batch_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class MotionSegmentation(PretextTask):
     "Motion segmentation: predict, from one frame, the mask of what moves in it."
     name, Config = "motion", MotionTaskConfig
+    data_kind = "clips"  # frames with their motion masks
 
     def check(self):
         c = self.cfg

@@ -164,6 +164,8 @@ class RelPos(PretextTask):
         if c.gap < 0 or c.jitter < 0: raise ConfigError(f"relpos.gap and relpos.jitter must not be negative (got {c.gap}, {c.jitter})")
         if not 0 <= c.downsample_p <= 1: raise ConfigError(f"relpos.downsample_p must be in [0, 1], got {c.downsample_p}")
 
+    def min_size(self) -> int: return 1 if self.cfg.upscale else grid_extent(self.cfg)
+
     @property
     def treatment(self) -> str: return "gray" if self.gray_input else self.cfg.color
 
