@@ -150,7 +150,10 @@ def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     "Every rank's embeddings `(W*B, ...)` (gradients flow back to their rank) and the index of this rank's first row; `(z, 0)` without DDP."
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return z, 0
-    from torch.distributed.nn.functional import all_gather
+    from torch.distributed import _functional_collectives as fc
+    gather = getattr(fc, "all_gather_single_autograd", None)  # torch's current gather with gradients (its backward sums into each rank's rows)
+    if gather is not None: return gather(z.contiguous(), 0, dist.group.WORLD), dist.get_rank() * z.shape[0]
+    from torch.distributed.nn.functional import all_gather  # older torch: the same through the (now deprecated) public API
     return torch.cat(all_gather(z.contiguous())), dist.get_rank() * z.shape[0]
 
 def triplet_loss(z: torch.Tensor, margin: float = 0.5, mining: str = "semi-hard", anchors: slice | None = None) -> tuple[torch.Tensor, dict]:
