@@ -270,9 +270,13 @@ def task_loader(spec: TaskSpec, task: PretextTask, source: Dataset, rank: int = 
 
 # %% ../nbs/30_train.ipynb #5bf925ab
 def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet:
-    "The shared trunk, one head per task and, with `lasso`, the mixer."
+    "The shared trunk, one head per task and, with `lasso`, the mixer; each part initialised from its own seed."
+    torch.manual_seed(derive_seed(cfg.seed, "trunk"))
     trunk = ResNetV2Trunk(cfg.trunk)
-    heads = {n: t.make_head(trunk.out_channels) for n, t in tasks.items()}
+    heads = {}
+    for n, t in tasks.items():  # a task's head starts the same whichever tasks share the run: single-task and combined runs compare fairly
+        torch.manual_seed(derive_seed(cfg.seed, "head", n))
+        heads[n] = t.make_head(trunk.out_channels)
     mixer = LassoMixer(list(tasks), trunk.n_units) if cfg.lasso else None
     return MultiTaskNet(trunk, heads, mixer, Harmonizer(cfg.harmonize))
 
@@ -493,7 +497,7 @@ class Trainer:
         self.start = ckpt[1]["step"] if ckpt else 0
         if self.start >= cfg.steps: raise ConfigError(f"the run in {self.out} is already at step {self.start} of steps={cfg.steps}; raise steps to go on")
         if dev.type == "cpu": keep_cpu_memory()
-        random.seed(cfg.seed); np.random.seed(cfg.seed % 2**32); torch.manual_seed(cfg.seed)  # the same initial model on every rank
+        random.seed(cfg.seed); np.random.seed(cfg.seed % 2**32); torch.manual_seed(cfg.seed)  # the same start on every rank
         if cfg.deterministic:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -652,26 +656,28 @@ class Trainer:
                    img_s=self.images_per_step * count / max(seconds, 1e-9), **dict(zip(keys, vals.tolist())))
         return row
 
-    def run(self) -> "Trainer":
-        "Train from the current step to `cfg.steps`; returns the trainer (its `history` holds the logged rows)."
+    def run(self, until: int | None = None) -> "Trainer":
+        "Train from the current step to `until` (default: `cfg.steps`) and save a checkpoint there; returns the trainer (`history` holds the logged rows)."
         from tqdm.auto import tqdm
         cfg, p = self.cfg, self.procs
-        self.log = RunLog(self.out, self.start, enabled=p.main)
-        self.log.event(f"{'resume at step ' + str(self.start) + ' from ' + str(self.last_ckpt) if self.start else 'start'}: "
+        until = cfg.steps if until is None else until
+        if not self.step < until <= cfg.steps: raise ValueError(f"run(until={until}): the run is at step {self.step} of {cfg.steps}")
+        self.log = RunLog(self.out, self.step, enabled=p.main)  # rows past this step (from a crashed run) are dropped
+        self.log.event(f"{'continue at step ' + str(self.step) + ' from ' + str(self.last_ckpt) if self.step else 'start'}: "
                        f"{p.world} process(es) on {p.device}, tasks {', '.join(self.tasks)}, mode {cfg.optim.mode}")
         self.model.train()
         sums, count, t_log = {}, 0, time.perf_counter()
-        bar = tqdm(total=cfg.steps, initial=self.start, desc=f"train {'+'.join(self.tasks)}", unit="step", disable=not (self.progress and p.main),
+        bar = tqdm(total=until, initial=self.step, desc=f"train {'+'.join(self.tasks)}", unit="step", disable=not (self.progress and p.main),
                    dynamic_ncols=True)
         try:
             with stop_signals(self._on_signal):
-                for step in range(self.start, cfg.steps):
+                for step in range(self.step, until):
                     metrics, skipped = self.train_step(step)
                     self.step = step + 1
                     for k, v in metrics.items(): sums[k] = sums.get(k, 0) + v
                     count += 1
                     self._check_bad(skipped)
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    if self.step % cfg.log_every == 0 or self.step == until:
                         row = self._log_row(sums, count, time.perf_counter() - t_log)
                         self.history.append(row)
                         if p.main:
@@ -685,11 +691,11 @@ class Trainer:
                     if stop:
                         path = self.save()
                         raise TrainingStopped(self.signal or signal.SIGTERM, self.step, path)
-                    if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps: self.save()
+                    if self.step % cfg.ckpt_every == 0 or self.step == until: self.save()
         finally:
             bar.close()
             if self.log is not None: self.log.close()
-        self.log.event(f"finished at step {self.step}")
+        self.log.event(f"{'finished' if self.step == cfg.steps else 'paused'} at step {self.step}")
         return self
 
     def _on_signal(self, signum: int):

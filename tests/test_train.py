@@ -1,0 +1,228 @@
+"""The trainer: the two optimiser modes, resuming, faults (kill -9, SIGTERM, damaged checkpoints, non-finite losses), config errors, logs."""
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mtssl_nb.core import ConfigError, TaskBatch
+from mtssl_nb.tasks.core import PretextTask, register_task
+from mtssl_nb.train import (CheckpointError, Trainer, TrainingDiverged, checkpoint_files, latest_checkpoint, load_checkpoint,
+                            load_train_config, read_metrics)
+
+ROOT = Path(__file__).resolve().parents[1]
+# the tiny preset made smaller still: a few seconds for a handful of steps on two cores
+SMALL = ["workers=0", "log_every=1", "optim.warmup=0", "tasks.color.settings.prior_images=32"] + [
+    f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
+
+
+def config(out, *overrides):
+    return load_train_config("tiny", [f"out_dir={out}", *SMALL, *overrides])
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "mtssl_nb.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT, **kw)
+
+
+def losses(rows):
+    return [{k: v for k, v in r.items() if k.endswith("/loss")} for r in rows]
+
+
+# ---- the two ways of combining tasks
+
+def trunk_update(out, *overrides):
+    "The change of the trunk's parameters in one step (the same initial trunk in every run)."
+    tr = Trainer(config(out, "steps=1", *overrides), progress=False)
+    before = torch.cat([p.detach().flatten().clone() for p in tr.net.trunk.parameters()])
+    tr.run()
+    return torch.cat([p.detach().flatten() for p in tr.net.trunk.parameters()]) - before
+
+
+def test_loss_scale_dominates_sum_but_not_per_task_rmsprop(tmp_path):
+    two = "use=[relpos,color]"
+    d = {}
+    for mode in ("sum", "per_task_rmsprop"):
+        for w in (1, 100):
+            d[mode, w] = trunk_update(tmp_path / f"{mode}{w}", two, f"optim.mode={mode}", f"tasks.color.weight={w}")
+    color_alone = trunk_update(tmp_path / "color", "use=[color]")
+    cos = lambda a, b: float(F.cosine_similarity(a, b, dim=0))
+    # sum: the 100x loss takes over the trunk's update...
+    assert cos(d["sum", 100], color_alone) > 0.9 > cos(d["sum", 1], color_alone) + 0.1
+    assert not torch.allclose(d["sum", 100], d["sum", 1], atol=1e-6)
+    # ...per-task RMSProp normalises each task's gradient, so the loss scale does not matter
+    a, b = d["per_task_rmsprop", 100], d["per_task_rmsprop", 1]
+    assert (a - b).norm() < 0.01 * b.norm()  # equal but for parameters whose gradient is near RMSProp's eps
+    assert (d["sum", 100] - d["sum", 1]).norm() > 0.5 * d["sum", 1].norm()
+    assert cos(d["per_task_rmsprop", 100], color_alone) < 0.8  # relative position still has its say
+
+
+# ---- resuming
+
+def test_resume_gives_the_losses_of_an_uninterrupted_run(tmp_path):
+    whole = Trainer(config(tmp_path / "whole", "steps=6"), progress=False).run()
+    first = Trainer(config(tmp_path / "parts", "steps=6"), progress=False).run(until=3)  # stops with a checkpoint at step 3
+    rest = Trainer(config(tmp_path / "parts", "steps=6"), resume=True, progress=False).run()
+    assert rest.start == 3
+    assert losses(first.history + rest.history) == losses(whole.history)  # every step's losses, exactly
+    for a, b in zip(whole.net.state_dict().values(), rest.net.state_dict().values()): assert torch.equal(a, b)
+    assert [r["step"] for r in read_metrics(tmp_path / "parts")] == list(range(1, 7))  # one log, no repeated steps
+
+
+def test_a_run_folder_is_never_overwritten(tmp_path):
+    Trainer(config(tmp_path, "steps=2", "ckpt_every=2"), progress=False).run()
+    with pytest.raises(ConfigError, match="already holds a run .*--resume"):
+        Trainer(config(tmp_path, "steps=4"), progress=False)
+    with pytest.raises(ConfigError, match="already at step 2 of steps=2; raise steps"):
+        Trainer(config(tmp_path, "steps=2"), resume=True, progress=False)
+
+
+def wait_for(cond, proc, timeout=120):
+    t0 = time.time()
+    while not cond():
+        if proc.poll() is not None: raise AssertionError(f"the run ended early ({proc.returncode}): {proc.stderr.read()}")
+        if time.time() - t0 > timeout: proc.kill(); raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def start_run(out, *overrides):
+    return subprocess.Popen([sys.executable, "-m", "mtssl_nb.cli", "train", "--config", "tiny", f"out_dir={out}", *SMALL, *overrides, "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_then_resume(tmp_path):
+    out = tmp_path / "run"
+    proc = start_run(out, "steps=1000", "ckpt_every=2", "optim.schedule=constant")  # the rate must not depend on steps, which the resume changes
+    wait_for(lambda: len(checkpoint_files(out / "checkpoints")) >= 2, proc)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: the checkpoints on disk must be whole anyway
+    proc.wait()
+    step, state = latest_checkpoint(out / "checkpoints")[1]["step"], None
+    assert step >= 4 and not list((out / "checkpoints").glob(".*"))  # no half-written files in sight
+    r = cli("train", "--resume", out, f"steps={step + 3}", "--quiet")
+    assert r.returncode == 0, r.stderr
+    rows = read_metrics(out)
+    assert [x["step"] for x in rows] == list(range(1, step + 4))  # steps past the checkpoint, logged before the kill, were dropped
+    ref = Trainer(config(tmp_path / "ref", f"steps={step + 3}", "ckpt_every=1000", "optim.schedule=constant"), progress=False).run()
+    assert losses(rows) == losses(ref.history)  # the interrupted and resumed run is the uninterrupted one
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+    out = tmp_path / "run"
+    proc = start_run(out, "steps=1000", "ckpt_every=1000")
+    wait_for(lambda: (out / "metrics.csv").is_file() and len((out / "metrics.csv").read_text().splitlines()) >= 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM at step" in err and "continue with --resume" in err
+    (ckpt,) = checkpoint_files(out / "checkpoints")
+    state = load_checkpoint(ckpt)
+    assert 2 <= state["step"] < 1000 and "received SIGTERM" in (out / "events.log").read_text()
+
+
+def test_damaged_checkpoint_is_detected_and_resume_falls_back(tmp_path):
+    out = tmp_path / "run"
+    Trainer(config(out, "steps=4", "ckpt_every=2"), progress=False).run()
+    newest = out / "checkpoints" / "step_0000004.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    with pytest.raises(CheckpointError, match="step_0000004.pt is truncated or damaged"):
+        load_checkpoint(newest)
+    with pytest.warns(UserWarning, match="falling back to the previous checkpoint"):
+        tr = Trainer(config(out, "steps=5", "ckpt_every=2"), resume=True, progress=False)
+    assert tr.start == 2
+    for p in checkpoint_files(out / "checkpoints"): p.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning), pytest.raises(CheckpointError, match="no checkpoint in .* can be read"):
+        Trainer(config(out, "steps=5"), resume=True, progress=False)
+
+
+def test_last_k_checkpoints_kept(tmp_path):
+    Trainer(config(tmp_path, "steps=5", "ckpt_every=1", "keep_ckpts=2"), progress=False).run()
+    assert [p.name for p in checkpoint_files(tmp_path / "checkpoints")] == ["step_0000004.pt", "step_0000005.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.b2")) == ["step_0000004.pt.b2", "step_0000005.pt.b2"]
+
+
+# ---- non-finite losses
+
+@register_task
+class Flaky(PretextTask):
+    "A test task: mean brightness regression whose loss turns NaN at the steps listed in `nan_at` (by the count of its batches)."
+    name = "flaky"
+    calls = 0
+    nan_at: set = set()
+
+    def make_batch(self, batch, generator=None):
+        img = batch[0]
+        return TaskBatch(self.name, img.float() / 255, img.float().mean((1, 2, 3)) / 255)
+
+    def make_head(self, in_channels):
+        return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(in_channels, 1))
+
+    def loss(self, pred, tb):
+        Flaky.calls += 1
+        loss = F.mse_loss(pred[:, 0], tb.y)
+        if Flaky.calls in Flaky.nan_at: loss = loss * math.nan
+        return loss, {"loss": loss.detach()}
+
+
+def test_nan_step_is_skipped_and_too_many_stop_the_run(tmp_path):
+    over = ("tasks.flaky.size=32", "tasks.flaky.batch_size=8", "use=[flaky,color]")
+    Flaky.calls, Flaky.nan_at = 0, {3}
+    tr = Trainer(config(tmp_path / "one", "steps=5", *over), progress=False)
+    before = [p.detach().clone() for p in tr.net.heads["flaky"].parameters()]
+    with pytest.warns(RuntimeWarning, match="step 3: non-finite loss or gradient in flaky: update skipped"):
+        tr.run()
+    assert tr.step == 5 and all(torch.isfinite(p).all() for p in tr.net.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.net.heads["flaky"].parameters()))
+    Flaky.calls, Flaky.nan_at = 0, set(range(2, 100))
+    tr = Trainer(config(tmp_path / "many", "steps=20", "max_bad_steps=3", *over), progress=False)
+    with pytest.warns(RuntimeWarning), pytest.raises(TrainingDiverged, match="3 steps in a row had a non-finite loss"):
+        tr.run()
+    assert tr.step == 4 and all(torch.isfinite(p).all() for p in tr.net.parameters())
+
+
+# ---- config errors come first
+
+@pytest.mark.parametrize("override, message", [
+    ("tasks.relpos.size=64", "tasks.relpos.size is 64 px, but relpos with its settings needs images of at least 102 px"),
+    ("tasks.exemplar.batch_size=1", "tasks.exemplar.batch_size is 1, but exemplar needs at least 2 images"),
+    ("use=[relpos,jigsaw]", "use names 'jigsaw', which is not among the configured tasks"),
+    ("tasks.jigsaw.size=64", "no pretext task named 'jigsaw'"),
+    ("tasks.color.settings.bin=gamut", "did you mean 'tasks.color.settings.bins'?"),
+    ("optim.mode=async", "optim.mode 'async' is not known"),
+    ("tasks.motion.data=no/such/clips", "clip folder no/such/clips does not exist"),
+])
+def test_bad_configs_fail_before_any_work(tmp_path, override, message):
+    out = tmp_path / "run"
+    r = cli("train", "--config", "tiny", f"out_dir={out}", override)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and not out.exists()  # one line, nothing written
+
+
+def test_config_files_and_presets(tmp_path):
+    r = cli("train", "--config", "no_such_preset")
+    assert r.returncode == 2 and "presets: " in r.stderr and "tiny" in r.stderr
+    for p in sorted((ROOT / "configs").rglob("*.yaml")):
+        cfg = load_train_config(p)  # every preset parses and names known tasks
+        from mtssl_nb.train import build_tasks
+        build_tasks(cfg, world=1)
+
+
+# ---- logs
+
+def test_logs_are_readable_by_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    tr = Trainer(config(tmp_path, "steps=3", "lasso=true"), progress=False).run()
+    acc = EventAccumulator(str(tmp_path / "tb")).Reload()
+    tags = acc.Tags()["scalars"]
+    assert {"relpos/loss", "color/loss", "exemplar/loss", "motion/loss", "motion/iou", "img_s"} <= set(tags)
+    assert [e.step for e in acc.Scalars("color/loss")] == [1, 2, 3]
+    assert abs(acc.Scalars("color/loss")[-1].value - tr.history[-1]["color/loss"]) < 1e-5
+    with open(tmp_path / "lasso.csv") as f: rows = list(csv.DictReader(f))
+    assert {r["task"] for r in rows} == {"relpos", "color", "exemplar", "motion"} and len(rows) == 12
+    assert (tmp_path / "config.yaml").read_text() == (tmp_path / "config.yaml").read_text() and "lasso: true" in (tmp_path / "config.yaml").read_text()
