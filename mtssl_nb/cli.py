@@ -142,5 +142,5 @@ def main(argv=None) -> int:
         print(f"mtssl {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-# %% ../nbs/32_cli.ipynb #d638ea8b
+# %% ../nbs/32_cli.ipynb #715c7716
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())

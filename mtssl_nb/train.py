@@ -542,7 +542,8 @@ class Trainer:
         self.bad_steps = ckpt[1].get("bad_steps", 0) if ckpt else 0
         self.step, self.history, self.signal, self.last_ckpt = self.start, [], None, ckpt[0] if ckpt else None
         self.images_per_step = sum(cfg.tasks[n].batch_size for n in self.tasks)
-        self.timers = dict(data=0.0, make_batch=0.0, update=0.0)
+        self.timers = dict(data=0.0, make_batch=0.0, update=0.0)  # seconds spent loading, making pretext batches, and in forward/backward/step
+        self.sync_timing = False  # synchronise the GPU around the timers (exact shares, a little slower)
         self.log = None
         if p.main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -566,13 +567,15 @@ class Trainer:
     def _batches(self, step: int) -> dict[str, TaskBatch]:
         "Every task's batch of `step`, made on the device with generators seeded by (seed, task, rank, step)."
         out, dev = {}, self.procs.device
+        sync = torch.cuda.synchronize if self.sync_timing and dev.type == "cuda" else (lambda: None)  # exact timers cost a sync
         for n, t in self.tasks.items():
             t0 = time.perf_counter()
             batch = next(self.streams[n])
             batch = [b.to(dev, non_blocking=True) if torch.is_tensor(b) else b for b in batch]
-            t1 = time.perf_counter()
+            sync(); t1 = time.perf_counter()
             g = self.gens[n].manual_seed(derive_seed(self.cfg.seed, "task", n, self.procs.rank, step))
             out[n] = t.make_batch(batch, g)
+            sync()
             self.timers["data"] += t1 - t0
             self.timers["make_batch"] += time.perf_counter() - t1
         return out
