@@ -116,7 +116,7 @@ def main():
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak (default: looked up by name)")
     p.add_argument("--out", default="runs/bench/train_step.json")
     a = p.parse_args()
-    rounds, steps = (3, 3) if a.quick else (7, 5)
+    rounds, steps = (3, 3) if a.quick else (9, 8)
     has_gpu = torch.cuda.is_available() and a.device != "cpu"
     out = dict(device="cpu", torch=torch.__version__, threads=torch.get_num_threads(), single_step_s=None, combined_step_s=None, combined_over_sum=None,
                img_s=None, mfu=None, pretext_share=None)
