@@ -226,3 +226,16 @@ def test_logs_are_readable_by_tensorboard(tmp_path):
     with open(tmp_path / "lasso.csv") as f: rows = list(csv.DictReader(f))
     assert {r["task"] for r in rows} == {"relpos", "color", "exemplar", "motion"} and len(rows) == 12
     assert (tmp_path / "config.yaml").read_text() == (tmp_path / "config.yaml").read_text() and "lasso: true" in (tmp_path / "config.yaml").read_text()
+
+
+def test_sigint_in_process_saves_and_restores_the_handler(tmp_path):
+    "Ctrl-C in a notebook (SIGINT to the kernel's main thread): the step finishes, a checkpoint is saved, the old handler is back."
+    import threading
+    from mtssl_nb.train import TrainingStopped
+    old = signal.getsignal(signal.SIGINT)
+    tr = Trainer(config(tmp_path, "steps=1000", "ckpt_every=1000"), progress=False,
+                 callbacks=[lambda row: row["step"] == 3 and threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()])
+    with pytest.raises(TrainingStopped, match="stopped by SIGINT at step") as e:
+        tr.run()
+    assert e.value.signum == signal.SIGINT and e.value.checkpoint.is_file() and load_checkpoint(e.value.checkpoint)["step"] == tr.step >= 3
+    assert signal.getsignal(signal.SIGINT) is old
