@@ -64,8 +64,8 @@ def _train_config(args):
     from mtssl_nb.core import load_config
     if args.config: return load_train_config(args.config, args.settings)
     if isinstance(args.resume, str):
-        r = Path(args.resume)
-        run = r if r.is_dir() else r.parent.parent  # a run folder, or RUN/checkpoints/step_N.pt
+        from mtssl_nb.train import run_folder
+        run = run_folder(args.resume)  # a run folder, its checkpoints/, or RUN/checkpoints/step_N.pt
         if (run / "config.yaml").is_file(): return load_config(TrainConfig, run / "config.yaml", args.settings)
         raise FileNotFoundError(f"{run / 'config.yaml'} does not exist: give --config with --resume {args.resume}")
     raise ConfigError("give --config CONFIG (a YAML file or a preset: tiny, paper, ...), or --resume RUN_FOLDER")
@@ -77,8 +77,12 @@ def cmd_train(args) -> int:
         argv = (["--config", args.config] if args.config else []) + list(args.settings) + (["--quiet"] if args.quiet else [])
         if args.resume: argv += ["--resume"] + ([] if args.resume is True else [args.resume])
         return launch(torchrun_command(argv, args.nproc))
-    from mtssl_nb.train import Trainer, TrainingDiverged, TrainingStopped
+    from mtssl_nb.train import Trainer, TrainingDiverged, TrainingStopped, run_folder
+    if isinstance(args.resume, str) and "=" in args.resume and not Path(args.resume).exists():
+        args.settings, args.resume = [*args.settings, args.resume], True  # `--resume steps=600`: an override, not a run folder
     cfg = _train_config(args)
+    if isinstance(args.resume, str) and not any(s.strip().startswith("out_dir=") for s in args.settings):
+        cfg.out_dir = run_folder(args.resume)  # the run goes on in its own folder, wherever its config says it was
     trainer = Trainer(cfg, resume=args.resume or False, progress=not args.quiet)
     try: trainer.run()
     except TrainingStopped as e:

@@ -215,10 +215,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
 
 # %% ../nbs/00_core.ipynb #d7fff4cc
 def seed_worker(worker_id: int):
-    "DataLoader `worker_init_fn`: seed NumPy and `random` in each worker from the seed torch gave it."
+    "DataLoader `worker_init_fn`: seed NumPy and `random` in each worker from the seed torch gave it; leave Ctrl-C and SIGTERM to the trainer."
+    import signal
     s = torch.initial_seed() % 2**32
     np.random.seed(s)
     random.seed(s)
+    # a terminal's Ctrl-C reaches every process of the group: a worker that quit on it would take away the batches the
+    # trainer needs to finish its step and save a checkpoint (a worker still ends when the main process does)
+    for sig in (signal.SIGINT, signal.SIGTERM): signal.signal(sig, signal.SIG_IGN)
 
 # %% ../nbs/00_core.ipynb #e0381ec8
 def pick_device(device: str | torch.device = "auto") -> torch.device:

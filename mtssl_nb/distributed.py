@@ -29,7 +29,8 @@ def launch(cmd: Sequence[str], write: Callable[[str], None] | None = None, env: 
     "Run `cmd`, streaming its merged stdout/stderr to `write` (default: this process's stdout); on interrupt, stop it gracefully."
     write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    # its own session (process group): signals reach it only through us, and a second interrupt can kill the whole group
+    proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
     fd, interrupted = proc.stdout.fileno(), None
     while True:
         try:
@@ -37,9 +38,10 @@ def launch(cmd: Sequence[str], write: Callable[[str], None] | None = None, env: 
             if not chunk: break
             write(chunk.decode(errors="replace"))
         except KeyboardInterrupt as e:  # the notebook's stop button or Ctrl-C: let the run save a checkpoint, then stop
-            if interrupted is not None: proc.kill(); raise
+            if interrupted is not None:  # a second one: stop everything now, torchrun and its workers
+                os.killpg(proc.pid, signal.SIGKILL); proc.wait(); raise
             interrupted = e
-            proc.send_signal(signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)  # every rank gets it, finishes its step, and rank 0 saves
     rc = proc.wait()
     if interrupted is not None: raise interrupted
     return rc

@@ -33,9 +33,9 @@ from .video import ClipFrames, SyntheticClipFrames
 __all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'TaskSpec', 'paper_tasks', 'OptimConfig', 'TrainConfig',
            'config_path', 'load_train_config', 'task_names_of', 'check_config', 'build_tasks', 'Processes',
            'init_processes', 'ResumableSampler', 'TaskStream', 'task_source', 'task_loader', 'build_model',
-           'own_params', 'make_optimizers', 'lr_factor', 'CheckpointError', 'atomic_write', 'save_checkpoint',
-           'load_checkpoint', 'checkpoint_files', 'latest_checkpoint', 'RunLog', 'read_metrics', 'TrainingStopped',
-           'TrainingDiverged', 'stop_signals', 'Trainer', 'train']
+           'own_params', 'make_optimizers', 'make_optimizers_keys', 'lr_factor', 'CheckpointError', 'atomic_write',
+           'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'run_folder', 'set_aside', 'latest_checkpoint',
+           'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train']
 
 # %% ../nbs/30_train.ipynb #b88de100
 @dataclass
@@ -130,9 +130,12 @@ def check_config(cfg: TrainConfig, world: int = 1):
     _need(o.mode in OPTIM_MODES, f"optim.mode {o.mode!r} is not known; choose from {', '.join(OPTIM_MODES)}")
     _need(o.schedule in SCHEDULES, f"optim.schedule {o.schedule!r} is not known; choose from {', '.join(SCHEDULES)}")
     _need(o.lr > 0, f"optim.lr must be positive, got {o.lr}")
-    _need(0 <= o.decay < 1 and 0 <= o.momentum < 1, f"optim.decay and optim.momentum must be in [0, 1), got {o.decay} and {o.momentum}")
+    _need(0 <= o.decay < 1, f"optim.decay must be in [0, 1), got {o.decay}")
+    _need(0 <= o.momentum < 1, f"optim.momentum must be in [0, 1), got {o.momentum}")
     _need(o.clip is None or o.clip > 0, f"optim.clip must be positive or null, got {o.clip}")
-    _need(o.warmup >= 0 and 0 <= o.min_lr <= 1 and o.gamma > 0, "optim.warmup must be >= 0, optim.min_lr in [0, 1] and optim.gamma > 0")
+    _need(o.warmup >= 0, f"optim.warmup must not be negative, got {o.warmup}")
+    _need(0 <= o.min_lr <= 1, f"optim.min_lr must be in [0, 1], got {o.min_lr}")
+    _need(o.gamma > 0, f"optim.gamma must be positive, got {o.gamma}")
     _need(all(0 < m < 1 for m in o.milestones), f"optim.milestones are shares of the run in (0, 1), got {o.milestones}")
     _need(cfg.precision in PRECISIONS, f"precision {cfg.precision!r} is not known; choose from {', '.join(PRECISIONS)}")
     _need(cfg.harmonize in HARMONIZE_MODES, f"harmonize {cfg.harmonize!r} is not known; choose from {', '.join(HARMONIZE_MODES)}")
@@ -143,10 +146,12 @@ def check_config(cfg: TrainConfig, world: int = 1):
     for k in ("steps", "log_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
         _need(getattr(cfg, k) >= 1, f"{k} must be at least 1, got {getattr(cfg, k)}")
     _need(cfg.workers >= 0, f"workers must not be negative, got {cfg.workers}")
+    _need(not (world > 1 and cfg.device.startswith("cuda:")), f"device={cfg.device} would put every process on one GPU; under torchrun use device=cuda (process i takes cuda:LOCAL_RANK)")
     names = task_names_of(cfg)
     _need(len(names) > 0, "no tasks to train: `tasks` is empty or `use` names none")
     _need(len(set(names)) == len(names), f"use names a task twice: {names}")
     for n in names: _need(n in cfg.tasks, f"use names {n!r}, which is not among the configured tasks ({', '.join(cfg.tasks)}); add tasks.{n} or drop it from use")
+    for n in cfg.tasks: task_class(n)  # a misspelt task fails even when `use` leaves it out
 
 def build_tasks(cfg: TrainConfig, world: int = 1) -> dict[str, PretextTask]:
     "Every task the run trains, made from its settings and checked against its batch and crop sizes (per process)."
@@ -297,6 +302,10 @@ def make_optimizers(cfg: TrainConfig, net: MultiTaskNet) -> dict[str, torch.opti
         return {"sum": torch.optim.RMSprop(groups, **kw)}
     return {n: torch.optim.RMSprop([dict(params=trunk + own_params(net, n), lr=lr(n), base_lr=lr(n), name=n)], **kw) for n in net.tasks}
 
+def make_optimizers_keys(cfg: TrainConfig, tasks) -> list[str]:
+    "The names `make_optimizers` gives its optimisers."
+    return ["sum"] if cfg.optim.mode == "sum" else list(tasks)
+
 def lr_factor(o: OptimConfig, step: int, steps: int) -> float:
     "The share of the base learning rate used at `step` (0-based) of `steps`."
     if step < o.warmup: return (step + 1) / o.warmup
@@ -365,6 +374,23 @@ def checkpoint_files(folder) -> list[Path]:
     "The checkpoints `step_NNNNNNN.pt` in `folder`, oldest first."
     folder = Path(folder)
     return sorted(folder.glob("step_*.pt"), key=lambda p: int(p.stem.removeprefix("step_"))) if folder.is_dir() else []
+
+def run_folder(path) -> Path:
+    "The run folder of `path`: a run folder itself, its checkpoints/ folder, or a checkpoint file in it."
+    p = Path(path)
+    if p.is_file(): p = p.parent
+    return p.parent if p.name == "checkpoints" else p
+
+def set_aside(folder, after: int) -> list[Path]:
+    "Rename the checkpoints past step `after` (a resumed run's abandoned future, or damaged files) to `*.pt.stale`: kept, no longer found."
+    moved = []
+    for p in checkpoint_files(folder):
+        if int(p.stem.removeprefix("step_")) > after:
+            for q in (p, Path(f"{p}.b2")):
+                if q.exists(): q.rename(q.with_name(q.name.replace(".pt", ".pt.stale", 1)))
+            moved.append(p)
+    for tmp in Path(folder).glob(".step_*.pt*.tmp*"): tmp.unlink()  # a write that a crash interrupted
+    return moved
 
 def latest_checkpoint(folder, warn: bool = True) -> tuple[Path, dict] | None:
     "The newest checkpoint in `folder` that loads, with its state (damaged ones are skipped with a warning); None if none."
@@ -457,6 +483,11 @@ class TrainingStopped(Exception):
 class TrainingDiverged(RuntimeError):
     "Too many steps in a row had a non-finite loss."
 
+def _native_bf16() -> bool:
+    "Does this GPU compute in bf16 natively (not emulated)?"
+    try: return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError: return torch.cuda.is_bf16_supported()  # older torch: no emulation to exclude
+
 def _rng_state() -> dict:
     "This process's global random states (Python, NumPy, torch CPU and CUDA)."
     st = np.random.get_state()
@@ -493,9 +524,14 @@ class Trainer:
         p, dev = self.procs, self.procs.device
         self.tasks = build_tasks(cfg, p.world)  # config errors before any work
         self.out = Path(cfg.out_dir)
+        if cfg.sync_bn and p.world > 1 and dev.type != "cuda": raise ConfigError("sync_bn=true works with GPUs (NCCL) only; on CPUs leave it off")
         ckpt = self._find_resume(resume)
         self.start = ckpt[1]["step"] if ckpt else 0
         if self.start >= cfg.steps: raise ConfigError(f"the run in {self.out} is already at step {self.start} of steps={cfg.steps}; raise steps to go on")
+        if ckpt: _need(set(ckpt[1]["optim"]) == set(make_optimizers_keys(cfg, self.tasks)),
+                       f"checkpoint {ckpt[0]} holds optimisers for {sorted(ckpt[1]['optim'])}, this config needs {sorted(make_optimizers_keys(cfg, self.tasks))}: "
+                       "optim.mode and the tasks (use) must stay as they were")
+        if ckpt and p.main: set_aside(self.out / "checkpoints", self.start)  # later (or damaged) checkpoints would be found instead of this run's
         if dev.type == "cpu": keep_cpu_memory()
         random.seed(cfg.seed); np.random.seed(cfg.seed % 2**32); torch.manual_seed(cfg.seed)  # the same start on every rank
         if cfg.deterministic:
@@ -521,25 +557,31 @@ class Trainer:
             except RuntimeError as e: raise ConfigError(f"checkpoint {ckpt[0]} does not fit this config: {str(e).splitlines()[0]}") from None
         on_gpu = dev.type == "cuda"
         if cfg.channels_last if cfg.channels_last is not None else on_gpu: self.net.to_channels_last()
-        if cfg.sync_bn and p.world > 1:
-            if not on_gpu: raise ConfigError("sync_bn=true works with GPUs (NCCL) only; on CPUs leave it off")
-            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and on_gpu and torch.cuda.is_bf16_supported())
+        if cfg.sync_bn and p.world > 1: self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and on_gpu and _native_bf16())
         self.autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
         self.opts = make_optimizers(cfg, self.net)
         if ckpt:
-            for k, o in self.opts.items(): o.load_state_dict(ckpt[1]["optim"][k])
+            for k, o in self.opts.items():
+                fresh = [{h: g[h] for h in ("lr", "base_lr", "alpha", "eps", "momentum", "weight_decay")} for g in o.param_groups]
+                o.load_state_dict(ckpt[1]["optim"][k])  # the statistics; the settings stay the config's (a resumed run may change lr)
+                for g, f in zip(o.param_groups, fresh): g.update(f)
         if cfg.compile: self.net.trunk.compile()
         self.model = self.net if p.world == 1 else DistributedDataParallel(
             self.net, find_unused_parameters=cfg.optim.mode == "per_task_rmsprop")  # per-task updates leave the other heads unused
-        # per-rank random streams: task draws are re-seeded each step; the global generators differ by rank
-        self.gens = {n: torch.Generator(device=dev) for n in self.tasks}
+        # per-rank random streams: task draws are re-seeded each step; the global generators differ by rank. The draws are
+        # few numbers per image, made on the CPU (and moved by the task), so a run draws the same on a CPU and on a GPU.
+        self.gens = {n: torch.Generator() for n in self.tasks}
         rng = ckpt[1].get("rng") if ckpt else None
         if rng and len(rng) == p.world: _set_rng_state(rng[p.rank])
         else:
             r = derive_seed(cfg.seed, "rank", p.rank)
             random.seed(r); np.random.seed(r % 2**32); torch.manual_seed(r)
         self.bad_steps = ckpt[1].get("bad_steps", 0) if ckpt else 0
+        acc = (ckpt[1].get("log_acc") or [None] * p.world)[p.rank] if ckpt and len(ckpt[1].get("log_acc") or []) == p.world else None
+        self._sums = {k: torch.tensor(v, device=dev) for k, v in acc["sums"].items()} if acc else {}  # metrics since the last log row
+        self._count = acc["count"] if acc else 0
+        self._bufs = [b for b in self.net.buffers() if b.dtype.is_floating_point]  # BatchNorm statistics: restored when a step is skipped
         self.step, self.history, self.signal, self.last_ckpt = self.start, [], None, ckpt[0] if ckpt else None
         self.images_per_step = sum(cfg.tasks[n].batch_size for n in self.tasks)
         self.timers = dict(data=0.0, make_batch=0.0, update=0.0)  # seconds spent loading, making pretext batches, and in forward/backward/step
@@ -551,6 +593,7 @@ class Trainer:
 
     # ---- resuming
     def _find_resume(self, resume):
+        "The checkpoint to continue from (or None for a new run); a run goes on in its own folder only."
         folder = self.out / "checkpoints"
         if not resume:
             if checkpoint_files(folder):
@@ -559,7 +602,10 @@ class Trainer:
         if resume is True: found = latest_checkpoint(folder, warn=self.procs.main)
         else:
             r = Path(resume)
-            found = latest_checkpoint(r / "checkpoints" if (r / "checkpoints").is_dir() else r, warn=self.procs.main) if r.is_dir() else (r, load_checkpoint(r))
+            run = run_folder(r)
+            if run.resolve() != self.out.resolve():
+                raise ConfigError(f"resuming {resume}, but out_dir is {self.out}: a run continues in its own folder; set out_dir={run}")
+            found = (r, load_checkpoint(r)) if r.is_file() else latest_checkpoint(run / "checkpoints", warn=self.procs.main)
         if found is None: raise CheckpointError(f"nothing to resume: no checkpoint in {folder if resume is True else resume}")
         return found
 
@@ -591,15 +637,19 @@ class Trainer:
             total = total + self.cfg.tasks[n].weight * losses[n]
         return total, losses, metrics
 
-    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor, finite_losses: bool, step: int) -> bool:
-        "Backward, clip, and step `opt` unless any rank saw a non-finite loss or gradient; True if it stepped."
+    def _update(self, opt: torch.optim.Optimizer, loss: torch.Tensor, finite_losses: bool, step: int, bufs: list) -> bool:
+        "Backward, clip, and step `opt` unless any rank saw a non-finite loss or gradient (then BatchNorm statistics go back to `bufs`); True if it stepped."
         opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [q for g in opt.param_groups for q in g["params"] if q.grad is not None]
         clip = self.cfg.optim.clip if self.cfg.optim.clip is not None else math.inf
         norm = torch.nn.utils.clip_grad_norm_(params, clip) if params else torch.zeros(())
         (bad,) = self.procs.agree(not finite_losses or not bool(torch.isfinite(norm)))
-        if bad: opt.zero_grad(set_to_none=True); return False
+        if bad:  # the step leaves no trace: no update, and the forward's running statistics undone
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for b, old in zip(self._bufs, bufs): b.copy_(old)
+            return False
         f = lr_factor(self.cfg.optim, step, self.cfg.steps)
         for g in opt.param_groups: g["lr"] = g["base_lr"] * f
         opt.step()
@@ -610,32 +660,36 @@ class Trainer:
         batches = self._batches(step)
         t0 = time.perf_counter()
         lam, mixer, skipped = self.cfg.lasso_lambda, self.net.mixer, []
+        snapshot = lambda: [b.clone() for b in self._bufs]  # BatchNorm statistics before a forward, for a step that must be undone
         if self.cfg.optim.mode == "sum":
+            bufs = snapshot()
             total, losses, metrics = self._losses(batches)
             if mixer is not None: total = total + lam * mixer.l1()
-            if not self._update(self.opts["sum"], total, all(bool(torch.isfinite(l)) for l in losses.values()), step):
+            if not self._update(self.opts["sum"], total, all(bool(torch.isfinite(l)) for l in losses.values()), step, bufs):
                 skipped = [n for n, l in losses.items() if not torch.isfinite(l)] or list(losses)
         else:  # each task its own RMSProp, applied in turn: the next task sees the parameters this one left
             metrics = {}
             for n, tb in batches.items():
+                bufs = snapshot()
                 total, losses, m = self._losses({n: tb})
                 metrics.update(m)
                 if mixer is not None: total = total + lam * mixer.alpha[n].abs().sum()
-                if not self._update(self.opts[n], total, bool(torch.isfinite(losses[n])), step): skipped.append(n)
+                if not self._update(self.opts[n], total, bool(torch.isfinite(losses[n])), step, bufs): skipped.append(n)
         self.timers["update"] += time.perf_counter() - t0
         return metrics, skipped
 
     # ---- checkpoints
     def state(self) -> dict:
         "Everything a resumed run needs (collects every rank's random state: call on all ranks)."
-        rng = _rng_state()
+        mine = dict(rng=_rng_state(), log_acc=dict(sums={k: float(v) for k, v in self._sums.items()}, count=self._count))
         if self.procs.world > 1:
-            rngs = [None] * self.procs.world
-            dist.all_gather_object(rngs, rng)
-        else: rngs = [rng]
+            every = [None] * self.procs.world
+            dist.all_gather_object(every, mine)
+        else: every = [mine]
         return dict(format=CKPT_FORMAT, version=mtssl_nb.__version__, step=self.step, config=config_to_dict(self.cfg), model=self.net.state_dict(),
                     optim={k: o.state_dict() for k, o in self.opts.items()}, tasks={n: t.state() for n, t in self.tasks.items()},
-                    rng=rngs, bad_steps=self.bad_steps, world=self.procs.world)
+                    rng=[e["rng"] for e in every], log_acc=[e["log_acc"] for e in every],  # per rank: random states, metrics since the last log row
+                    bad_steps=self.bad_steps, world=self.procs.world)
 
     def save(self) -> Path | None:
         "Write a checkpoint of the current step (rank 0) and keep the last `keep_ckpts`; every rank must call it."
@@ -652,12 +706,12 @@ class Trainer:
         return path
 
     # ---- the loop
-    def _log_row(self, sums: dict, count: int, seconds: float) -> dict:
+    def _log_row(self, sums: dict, count: int, timed: int, seconds: float) -> dict:
+        "The metrics averaged over `count` steps and over the ranks; images/s over the `timed` steps of `seconds`."
         keys = sorted(sums)
         vals = self.procs.mean(torch.stack([sums[k] / count for k in keys])) if keys else torch.zeros(0)
-        row = dict(step=self.step, lr=self.cfg.optim.lr * lr_factor(self.cfg.optim, self.step - 1, self.cfg.steps),
-                   img_s=self.images_per_step * count / max(seconds, 1e-9), **dict(zip(keys, vals.tolist())))
-        return row
+        return dict(step=self.step, lr=self.cfg.optim.lr * lr_factor(self.cfg.optim, self.step - 1, self.cfg.steps),
+                    img_s=self.images_per_step * timed / max(seconds, 1e-9), **dict(zip(keys, vals.tolist())))
 
     def run(self, until: int | None = None) -> "Trainer":
         "Train from the current step to `until` (default: `cfg.steps`) and save a checkpoint there; returns the trainer (`history` holds the logged rows)."
@@ -669,7 +723,7 @@ class Trainer:
         self.log.event(f"{'continue at step ' + str(self.step) + ' from ' + str(self.last_ckpt) if self.step else 'start'}: "
                        f"{p.world} process(es) on {p.device}, tasks {', '.join(self.tasks)}, mode {cfg.optim.mode}")
         self.model.train()
-        sums, count, t_log = {}, 0, time.perf_counter()
+        t_log, timed = time.perf_counter(), 0
         bar = tqdm(total=until, initial=self.step, desc=f"train {'+'.join(self.tasks)}", unit="step", disable=not (self.progress and p.main),
                    dynamic_ncols=True)
         try:
@@ -677,18 +731,18 @@ class Trainer:
                 for step in range(self.step, until):
                     metrics, skipped = self.train_step(step)
                     self.step = step + 1
-                    for k, v in metrics.items(): sums[k] = sums.get(k, 0) + v
-                    count += 1
+                    for k, v in metrics.items(): self._sums[k] = self._sums.get(k, 0) + v
+                    self._count += 1; timed += 1
                     self._check_bad(skipped)
-                    if self.step % cfg.log_every == 0 or self.step == until:
-                        row = self._log_row(sums, count, time.perf_counter() - t_log)
+                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:  # a pause (until) logs nothing: its checkpoint keeps the sums
+                        row = self._log_row(self._sums, self._count, timed, time.perf_counter() - t_log)
                         self.history.append(row)
                         if p.main:
                             self.log.row(row)
                             self.log.lasso(self.step, self.net.mixer)
                             for cb in self.callbacks: cb(row)
                             bar.set_postfix({**{n: f"{row[f'{n}/loss']:.3f}" for n in self.tasks if f"{n}/loss" in row}, "img/s": f"{row['img_s']:.0f}"})
-                        sums, count, t_log = {}, 0, time.perf_counter()
+                        self._sums, self._count, t_log, timed = {}, 0, time.perf_counter(), 0
                     bar.update(1)
                     (stop,) = p.agree(self.signal is not None)
                     if stop:

@@ -34,7 +34,13 @@ class GatheredEmbeddings(torch.autograd.Function):
 def reference(cfg):
     """One process playing both ranks, step for step as DDP computes: each rank's batch through its own forward and backward
     (BatchNorm statistics per rank), exemplar negatives from both ranks' embeddings, then the ranks' gradients averaged."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each torchrun process: the same kernels, so the same rounding
+    try: return _reference(cfg)
+    finally: torch.set_num_threads(threads)
+
+
+def _reference(cfg):
     tasks = build_tasks(cfg, WORLD)
     srcs = {n: task_source(cfg.tasks[n], t, cfg.seed) for n, t in tasks.items()}
     for n, t in tasks.items(): t.prepare(iter(TaskStream(task_loader(cfg.tasks[n], t, srcs[n], 0, 1, derive_seed(cfg.seed, "prepare")))), progress=False)
