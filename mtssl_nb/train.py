@@ -35,7 +35,8 @@ __all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'TaskSpec', 
            'init_processes', 'ResumableSampler', 'TaskStream', 'task_source', 'task_loader', 'build_model',
            'own_params', 'make_optimizers', 'make_optimizers_keys', 'lr_factor', 'CheckpointError', 'atomic_write',
            'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'run_folder', 'set_aside', 'latest_checkpoint',
-           'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train']
+           'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train', 'Run',
+           'load_run']
 
 # %% ../nbs/30_train.ipynb #b88de100
 @dataclass
@@ -566,7 +567,9 @@ class Trainer:
                 fresh = [{h: g[h] for h in ("lr", "base_lr", "alpha", "eps", "momentum", "weight_decay")} for g in o.param_groups]
                 o.load_state_dict(ckpt[1]["optim"][k])  # the statistics; the settings stay the config's (a resumed run may change lr)
                 for g, f in zip(o.param_groups, fresh): g.update(f)
-        if cfg.compile: self.net.trunk.compile()
+        # static shapes: each task's input size compiles once (about one graph per task); dynamic shapes sent inductor's CPU
+        # code generation into minutes of symbolic simplification here
+        if cfg.compile: self.net.trunk.compile(dynamic=False)
         self.model = self.net if p.world == 1 else DistributedDataParallel(
             self.net, find_unused_parameters=cfg.optim.mode == "per_task_rmsprop")  # per-task updates leave the other heads unused
         # per-rank random streams: task draws are re-seeded each step; the global generators differ by rank. The draws are
@@ -778,3 +781,26 @@ class Trainer:
 def train(cfg: TrainConfig, resume: bool | str | Path = False, progress: bool = True, callbacks=()) -> Trainer:
     "Build a `Trainer` for `cfg` and run it; returns the trainer (`net`, `history`, `out`)."
     return Trainer(cfg, resume, progress, callbacks).run()
+
+# %% ../nbs/30_train.ipynb #351c1456
+@dataclass
+class Run:
+    "A trained run, loaded: its settings, tasks, network (eval mode) and the checkpoint it came from."
+    cfg: TrainConfig
+    tasks: dict
+    net: MultiTaskNet
+    step: int
+    checkpoint: Path
+
+def load_run(path, device: str | torch.device = "cpu") -> Run:
+    "The run in folder `path` (its newest good checkpoint) or in checkpoint file `path`."
+    p = Path(path)
+    found = (p, load_checkpoint(p)) if p.is_file() else latest_checkpoint(run_folder(p) / "checkpoints")
+    if found is None: raise CheckpointError(f"no checkpoint in {run_folder(p) / 'checkpoints'}: is {path} a training run?")
+    ckpt, state = found
+    cfg = config_from_dict(TrainConfig, state["config"])
+    tasks = build_tasks(cfg)
+    for n, t in tasks.items(): t.load_state(state["tasks"].get(n, {}))
+    net = build_model(cfg, tasks)
+    net.load_state_dict(state["model"])
+    return Run(cfg, tasks, net.to(device).eval(), state["step"], ckpt)
