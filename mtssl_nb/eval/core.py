@@ -248,9 +248,8 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
 @torch.no_grad()
 def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
     "IoU and pixel accuracy of a trained motion head on `n` frames of held-out synthetic clips (no jitter)."
-    from mtssl_nb.tasks.motion import MotionSegmentation, batch_iou
     from mtssl_nb.video import SyntheticClipFrames, clip_loader
-    steady = MotionSegmentation(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # frames as they are
+    steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
     steady.gray_input = task.gray_input
     net.eval().to(device)
     loader = clip_loader(SyntheticClipFrames(n_clips=max(1, n // 16), seed=seed, size=size), size=size, batch_size=batch_size, scale=(1.0, 1.0),
