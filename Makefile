@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install export clean-venv
 
-demo: $(STAMP)  ## run the demo on the embedded data (writes runs/demo/)
+demo: $(STAMP)  ## train, probe and report on the embedded data (writes runs/demo/report.html)
 	$(BIN)/mtssl demo
 
 test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in tests/

@@ -16,8 +16,8 @@ from .samples import build_samples, gallery
 from .tasks.core import task_class, task_names
 
 # %% auto #0
-__all__ = ['USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval', 'make_parser',
-           'main']
+__all__ = ['DEMO_QUICK', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
+           'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #2a0e5d6a
 def cmd_samples(args) -> int:
@@ -26,12 +26,33 @@ def cmd_samples(args) -> int:
     print(f"sample data written to {out}")
     return 0
 
+DEMO_QUICK = ["steps=6", "log_every=2", "tasks.color.settings.prior_images=64"] + [f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
+
 def cmd_demo(args) -> int:
-    "Build the sample data and the gallery figure under `args.out`."
+    "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
+    import shutil
+    from mtssl_nb.eval.core import evaluate_run, results_table
+    from mtssl_nb.report import write_report
+    from mtssl_nb.train import Trainer, load_run, load_train_config
     t0, out = time.time(), Path(args.out)
+    quick = args.quick or bool(os.environ.get("IN_TEST"))  # tests: a few steps and small probes
     samples = build_samples(out / "data_samples", seed=args.seed)
     plt.close(gallery(samples, out / "gallery.png"))
-    print(f"gallery written to {out / 'gallery.png'} ({time.time() - t0:.1f} s)")
+    print(f"sample data and their gallery written to {out} ({time.time() - t0:.0f} s)")
+    run_dir = out / "run"
+    if (run_dir / "config.yaml").is_file():  # the demo's own earlier run: the demo starts afresh
+        shutil.rmtree(run_dir)
+    cfg = load_train_config("tiny", [f"out_dir={run_dir}", f"seed={args.seed}"] + (DEMO_QUICK if quick else []))
+    trainer = Trainer(cfg, progress=not args.quiet)
+    try: trainer.run()
+    finally: trainer.close()
+    print(f"trained {', '.join(trainer.tasks)} for {trainer.step} steps ({time.time() - t0:.0f} s)")
+    run = load_run(run_dir)
+    res = evaluate_run(run, ("linear", "knn", "motion", "color"), ("shapes", "photos"), *((300, 200) if quick else (2000, 1000)), seed=args.seed,
+                       progress=None if args.quiet else print)
+    page = write_report(run, res, out, title="mtssl_nb demo: four pretext tasks on one trunk")
+    print(results_table(res))
+    print(f"report written to {page} ({time.time() - t0:.0f} s); open it in a browser")
     return 0
 
 # %% ../nbs/90_cli.ipynb #7fd7b475
@@ -130,9 +151,11 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="data_samples", help="folder to write (default: data_samples)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(run=cmd_samples)
-    d = sub.add_parser("demo", help="run the demo on the embedded data and write its figures")
+    d = sub.add_parser("demo", help="the showcase: train the tiny four-task model on the embedded data, probe it, write runs/demo/report.html")
     d.add_argument("--out", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quick", action="store_true", help="a few steps and small probes (seconds; what the tests run)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(run=cmd_demo)
     t = sub.add_parser("tasks", help="list the pretext tasks and their settings")
     t.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")

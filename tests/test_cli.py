@@ -66,11 +66,20 @@ def test_committed_samples_match_a_rebuild(rebuilt):
         assert (v_old.float() - v_new.float()).abs().mean() < 2
 
 
-def test_demo_writes_the_gallery(tmp_path):
-    out = run("demo", "--out", str(tmp_path / "demo"))
+def test_demo_writes_the_report(tmp_path):
+    """The demo with a reduced budget (--quick: what IN_TEST does too): samples, a trained run, the probe table, report.html."""
+    out = run("demo", "--out", str(tmp_path / "demo"), "--quick", "--quiet")
     assert out.returncode == 0, out.stderr
-    png = tmp_path / "demo" / "gallery.png"
-    assert f"gallery written to {png}" in out.stdout
+    demo = tmp_path / "demo"
+    assert f"report written to {demo / 'report.html'}" in out.stdout and "| shapes | trained |" in out.stdout
     from PIL import Image
-    with Image.open(png) as im:
+    with Image.open(demo / "gallery.png") as im:
         assert im.size[0] >= 1000 and np.asarray(im.convert("L")).std() > 20  # a real picture, not a blank canvas
+    page = (demo / "report.html").read_text()
+    imgs = [p.split("'")[0] for p in page.split("<img src='")[1:]]
+    assert {"figures/task_relpos.png", "figures/task_color.png", "figures/task_exemplar.png", "figures/task_motion.png", "figures/curves.png"} <= set(imgs)
+    for p in imgs:
+        with Image.open(demo / p) as im:  # every figure the page shows exists and holds a picture
+            assert im.size[0] > 200 and np.asarray(im.convert("L")).std() > 10, p
+    again = run("demo", "--out", str(demo), "--quick", "--quiet")  # a second demo replaces its own earlier run
+    assert again.returncode == 0, again.stderr

@@ -22,7 +22,7 @@ from ..models.trunk import ResNetV2Trunk
 # %% auto #0
 __all__ = ['SHAPES', 'LAYERS', 'PROBES', 'ProbeData', 'which_photo', 'shape_masks', 'shapes_on_photos', 'probe_data', 'features',
            'topk', 'linear_probe', 'knn_probe', 'lasso_probe', 'all_features', 'probe_trunk', 'random_trunk_like',
-           'motion_quality', 'color_quality', 'evaluate_run', 'results_table']
+           'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
 
 # %% ../../nbs/40_eval.ipynb #f1c6daac
 @dataclass
@@ -307,15 +307,19 @@ def evaluate_run(run, probes=("linear", "knn"), data=("shapes", "photos"), n_tra
         out["color"] = color_quality(run.net, run.tasks["color"], imgs, device=device)
     return out
 
+def result_rows(res: dict) -> tuple[list[str], list[list]]:
+    "The probe results as a header and rows (data, trunk, then a value or None per column); columns no probe filled are left out."
+    cols = [("linear top-1", lambda r: r["linear"]["top1"]), ("linear top-5", lambda r: r["linear"]["top5"]), ("kNN top-1", lambda r: r.get("knn", {}).get("top1")),
+            *[(b, lambda r, b=b: r.get("layers", {}).get(b, {}).get("top1")) for b in LAYERS], ("lasso", lambda r: r.get("lasso", {}).get("top1"))]
+    rows = [[spec, name, *[get(r) for _, get in cols]] for spec, by in res.get("probes", {}).items() for name, r in by.items()]
+    keep = [j for j in range(len(cols)) if any(row[2 + j] is not None for row in rows)]
+    return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]
+
 def results_table(res: dict) -> str:
     "A Markdown table of `evaluate_run`'s results: a row per probe dataset and trunk."
-    lines = ["| data | trunk | linear top-1 | linear top-5 | kNN top-1 | block1 | block2 | block3 | lasso |", "|---|---|---|---|---|---|---|---|---|"]
-    f = lambda v: f"{v:.3f}" if isinstance(v, float) else "-"
-    for spec, by in res.get("probes", {}).items():
-        for name, r in by.items():
-            layers = r.get("layers", {})
-            lines.append(f"| {spec} | {name} | {f(r['linear']['top1'])} | {f(r['linear']['top5'])} | {f(r.get('knn', {}).get('top1'))} | "
-                         + " | ".join(f(layers.get(b, {}).get("top1")) for b in LAYERS) + f" | {f(r.get('lasso', {}).get('top1'))} |")
+    head, rows = result_rows(res)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
     if "motion" in res: lines.append(f"\nmotion head on held-out clips: IoU {res['motion']['iou']:.3f}, pixel accuracy {res['motion']['acc']:.3f}")
     if "color" in res:
         c = res["color"]
