@@ -20,9 +20,9 @@ from ..data import DEFAULT_PHOTOS, PhotoPool, image_source
 from ..models.trunk import ResNetV2Trunk
 
 # %% auto #0
-__all__ = ['SHAPES', 'LAYERS', 'PROBES', 'ProbeData', 'which_photo', 'shape_masks', 'shapes_on_photos', 'probe_data', 'features',
-           'topk', 'linear_probe', 'knn_probe', 'lasso_probe', 'all_features', 'probe_trunk', 'random_trunk_like',
-           'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
+__all__ = ['SHAPES', 'LAYERS', 'PROBES', 'ProbeData', 'which_photo', 'shape_masks', 'shapes_on_photos', 'probe_data',
+           'all_features', 'features', 'topk', 'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk',
+           'random_trunk_like', 'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
 
 # %% ../../nbs/40_eval.ipynb #f1c6daac
 @dataclass
@@ -124,13 +124,12 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
 LAYERS = ("block1", "block2", "block3")
 
 @torch.no_grad()
-def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", pool: int = 3, batch_size: int = 256,
-             device: str | torch.device = "cpu", gray: bool = False, units: bool = False) -> torch.Tensor:
-    "Pooled features `(N, C * pool * pool)` of uint8 images from `layer` of a frozen trunk; with `units`, `(U, N, C * pool * pool)` of block3's units."
-    if layer not in LAYERS: raise ValueError(f"layer {layer!r} is not one of {', '.join(LAYERS)}")
+def all_features(trunk: ResNetV2Trunk, images: torch.Tensor, pool: int = 3, batch_size: int = 256, device="cpu", gray: bool = False,
+                 units: bool = False) -> dict:
+    "One pass: every block pooled to `pool x pool`, block3 pooled globally ('global'), and with `units` every block3 unit `(U, N, D)`."
     was = trunk.training
     trunk.eval().to(device)
-    out = []
+    parts = []
     try:
         for i in range(0, len(images), batch_size):
             x = images[i:i + batch_size].to(device).float() / 255
@@ -138,10 +137,19 @@ def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", 
                 from mtssl_nb.color import to_gray
                 x = to_gray(x)
             o = trunk(x, units=units)
-            if units: out.append(torch.stack([F.adaptive_avg_pool2d(u, pool).flatten(1) for u in o.units]).float().cpu())
-            else: out.append(F.adaptive_avg_pool2d(o.blocks[layer], pool).flatten(1).float().cpu())
+            d = {b: F.adaptive_avg_pool2d(o.blocks[b], pool).flatten(1).float().cpu() for b in LAYERS}
+            d["global"] = o.blocks["block3"].float().mean((-2, -1)).cpu()
+            if units: d["units"] = torch.stack([F.adaptive_avg_pool2d(u, pool).flatten(1) for u in o.units]).float().cpu()
+            parts.append(d)
     finally: trunk.train(was)
-    return torch.cat(out, 1 if units else 0)
+    return {k: torch.cat([p[k] for p in parts], 1 if k == "units" else 0) for k in parts[0]}
+
+def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", pool: int = 3, batch_size: int = 256,
+             device: str | torch.device = "cpu", gray: bool = False, units: bool = False) -> torch.Tensor:
+    "Pooled features `(N, C * pool * pool)` of uint8 images from `layer` of a frozen trunk; with `units`, `(U, N, C * pool * pool)` of block3's units."
+    if layer not in LAYERS: raise ValueError(f"layer {layer!r} is not one of {', '.join(LAYERS)}")
+    f = all_features(trunk, images, pool, batch_size, device, gray, units)
+    return f["units"] if units else f[layer]
 
 # %% ../../nbs/40_eval.ipynb #8d1e86c5
 def _standardise(train: torch.Tensor, *others: torch.Tensor):
@@ -207,26 +215,6 @@ def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tens
     with torch.no_grad(): logits = clf(mix(te))
     return dict(top1=topk(logits, y_test, 1), top5=topk(logits, y_test, 5), alpha=[round(float(a), 4) for a in alpha.detach()])
 
-@torch.no_grad()
-def all_features(trunk: ResNetV2Trunk, images: torch.Tensor, pool: int = 3, batch_size: int = 256, device="cpu", gray: bool = False,
-                 units: bool = False) -> dict:
-    "One pass: every block pooled to `pool x pool`, block3 pooled globally ('global'), and with `units` every block3 unit `(U, N, D)`."
-    was = trunk.training
-    trunk.eval().to(device)
-    parts = []
-    try:
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].to(device).float() / 255
-            if gray:
-                from mtssl_nb.color import to_gray
-                x = to_gray(x)
-            o = trunk(x, units=units)
-            d = {b: F.adaptive_avg_pool2d(o.blocks[b], pool).flatten(1).float().cpu() for b in LAYERS}
-            d["global"] = o.blocks["block3"].float().mean((-2, -1)).cpu()
-            if units: d["units"] = torch.stack([F.adaptive_avg_pool2d(u, pool).flatten(1) for u in o.units]).float().cpu()
-            parts.append(d)
-    finally: trunk.train(was)
-    return {k: torch.cat([p[k] for p in parts], 1 if k == "units" else 0) for k in parts[0]}
 
 def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, lasso: bool = False, knn: bool = True,
                 device: str | torch.device = "cpu", gray: bool = False) -> dict:
