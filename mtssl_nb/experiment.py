@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .core import config_to_dict
 from .eval.core import evaluate_run, probe_data, probe_trunk, random_trunk_like
 from .train import Trainer, checkpoint_files, latest_checkpoint, load_run, load_train_config
 
@@ -35,6 +36,8 @@ def train_row(name: str, preset: str, out: Path, extra=(), progress: bool = True
     base, over = EXPERIMENT_PRESETS[preset]
     cfg = load_train_config(base, [*over, *ROWS[name], *extra, f"out_dir={out / slug(name)}"])
     found = latest_checkpoint(Path(cfg.out_dir) / "checkpoints", warn=progress) if checkpoint_files(Path(cfg.out_dir) / "checkpoints") else None
+    if found and found[1]["config"] != config_to_dict(cfg):  # only the same settings may be reused: another preset needs another folder
+        raise ValueError(f"{cfg.out_dir} holds a run of other settings (another preset or overrides); give the experiment another out folder")
     if found and found[1]["step"] >= cfg.steps: return Path(cfg.out_dir)
     tr = Trainer(cfg, resume=bool(found), progress=progress)
     try: tr.run()
