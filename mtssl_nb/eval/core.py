@@ -269,7 +269,7 @@ def color_quality(net, task, images: torch.Tensor, batch_size: int = 64, thresho
     n = max(n_px, 1)
     return dict(acc=acc / n, auc=float((hits / n).mean()), auc_gray=float((hits_gray / n).mean()), pixels=n_px)
 
-# %% ../../nbs/40_eval.ipynb #c0eba18e
+# %% ../../nbs/40_eval.ipynb #dbf7dce8
 PROBES = ("linear", "knn", "layers", "lasso", "motion", "color")
 
 def evaluate_run(run, probes=("linear", "knn"), data=("shapes", "photos"), n_train: int = 2000, n_test: int = 1000, size: int = 64,
