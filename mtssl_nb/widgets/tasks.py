@@ -211,7 +211,7 @@ class ColorExplorer(_Explorer):
         cols = _bin_colors(self.task.encoder.bins)
         fig, axs = plt.subplots(1, 5, figsize=(15, 3.3))
         y, x = self.row * s + s // 2, self.col * s + s // 2
-        axs[0].imshow(tb.x[0].permute(1, 2, 0).numpy()); axs[0].plot(x, y, "r+", ms=12, mew=2); axs[0].set_title("input L and the location", fontsize=9)
+        axs[0].imshow(tb.x[0].clamp(0, 1).permute(1, 2, 0).numpy()); axs[0].plot(x, y, "r+", ms=12, mew=2); axs[0].set_title("input L and the location", fontsize=9)
         axs[1].imshow(tb.info["images"][0].permute(1, 2, 0).numpy()); axs[1].set_title(f"ground truth ({self.images[self.index][0]})", fontsize=9)
         hist = self.histogram(tb).numpy()
         axs[2].scatter(bins[:, 1], bins[:, 0], s=4, c=[[0.85] * 3])
@@ -227,7 +227,7 @@ class ColorExplorer(_Explorer):
         axs[3].set(xlim=(ab[1] - 30, ab[1] + 30), ylim=(ab[0] - 30, ab[0] + 30), xlabel="b", ylabel="a", aspect="equal")
         masked = "" if tb.info["valid"][0, self.row, self.col] else " (gray: masked)"
         axs[3].set_title(f"soft target at ({self.row}, {self.col}){masked}", fontsize=9)
-        axs[4].imshow(self.decoded(tb, pred).permute(1, 2, 0).numpy())
+        axs[4].imshow(self.decoded(tb, pred).clamp(0, 1).permute(1, 2, 0).numpy())
         axs[4].set_title(("prediction" if pred is not None else "targets") + f" decoded, T = {self.T:.2f}", fontsize=9)
         for a in (axs[0], axs[1], axs[4]): a.axis("off")
         fig.tight_layout()
