@@ -52,27 +52,38 @@ def read_alphas(out_dir) -> tuple[int, list[str], list[list[float]]] | None:
 # %% ../../nbs/53_widgets.monitor.ipynb #0c2af28d
 class TrainingMonitor:
     "Live per-task loss and metric curves (and lasso alphas) of a training run, as a plotly `FigureWidget`."
-    def __init__(self, cfg=None, out_dir=None, steps: int | None = None, every: float = 1.0, height: int = 420):
-        # cfg: a TrainConfig (gives out_dir and steps); out_dir: the run folder (for lasso.csv, and rows when following files)
-        # steps: the run's length, for the time left; every: seconds between reads of the files when following a launched run
+    def __init__(self, cfg=None, out_dir=None, steps: int | None = None, lasso: bool | None = None, every: float = 1.0, height: int = 420):
+        # cfg: a TrainConfig (gives out_dir, steps and lasso); out_dir: the run folder (for lasso.csv, and rows when following files)
+        # steps: the run's length, for the time left; lasso: draw the alphas (None: from cfg, or the run's config.yaml when it exists)
+        # every: seconds between reads of the files when following a launched run
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
         self.out_dir = Path(out_dir if out_dir is not None else cfg.out_dir) if (out_dir is not None or cfg is not None) else None
         self.steps = steps if steps is not None else (cfg.steps if cfg is not None else None)
-        self.every, self.height = every, height
+        if lasso is None: lasso = bool(cfg.lasso) if cfg is not None else bool(self._saved_config().get("lasso", False))
+        self.lasso, self.every, self.height = lasso, every, height
         self.rows: list[dict] = []
         self.tasks: list[str] = []
         self.alpha_step = None
         self._t_read, self._t0, self._step0 = 0.0, None, None
-        fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.62, 0.38],
-                            subplot_titles=("loss, by step", "metric (accuracy; IoU for motion), by step", "lasso alphas over block3 units"),
-                            vertical_spacing=0.16, horizontal_spacing=0.08)
+        # the layout is fixed here: plotly's widget does not redraw clip regions when subplot domains change later
+        titles = ("loss, by step", "metric (accuracy; IoU for motion), by step")
+        fig = (make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.6, 0.4], vertical_spacing=0.18,
+                             subplot_titles=titles + ("lasso alphas over block3 units",), horizontal_spacing=0.08) if lasso else
+               make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08))
         self.fig = go.FigureWidget(fig)
-        self.fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.12),
-                               template="plotly_white")
-        self.fig.add_heatmap(z=[[0.0]], x=["-"], y=["-"], colorscale="RdBu_r", row=2, col=1, visible=False, name="alpha",
-                             colorbar=dict(len=0.35, y=0.17, thickness=12))
+        self.fig.update_layout(height=height if lasso else int(height * 0.65), margin=dict(l=50, r=20, t=40, b=40),
+                               legend=dict(orientation="h", y=-0.12 if lasso else -0.2), template="plotly_white")
+        if lasso:
+            self.fig.add_heatmap(z=[[0.0]], x=["-"], y=["-"], colorscale="RdBu_r", zmin=-1, zmax=1, row=2, col=1, name="alpha", meta="alpha",
+                                 colorbar=dict(len=0.35, y=0.17, thickness=12))
         self._status = None
+
+    def _saved_config(self) -> dict:
+        "The run's config.yaml as a dict ({} when there is none yet)."
+        if self.out_dir is None or not (self.out_dir / "config.yaml").is_file(): return {}
+        from mtssl_nb.core import read_yaml
+        return read_yaml(self.out_dir / "config.yaml")
 
     # ---- feeding it
     def __call__(self, row: dict):
@@ -105,6 +116,7 @@ class TrainingMonitor:
         self._t_read = time.time()
         self.update(_read_csv(self.out_dir / "metrics.csv"))
         self._alphas(read_alphas(self.out_dir))
+        self._show_status()  # the time left moves on even without a new row
         return self
 
     def writer(self, write: Callable[[str], None] | None = None) -> Callable[[str], None]:
@@ -121,11 +133,9 @@ class TrainingMonitor:
         out_dir = Path(out_dir)
         if not (out_dir / "metrics.csv").is_file():
             raise FileNotFoundError(f"{out_dir / 'metrics.csv'} does not exist: is {out_dir} a run folder (out_dir of `mtssl train`), and has it logged a row yet?")
-        steps = kw.pop("steps", None)
-        if steps is None and (out_dir / "config.yaml").is_file():
-            from mtssl_nb.core import read_yaml
-            steps = read_yaml(out_dir / "config.yaml").get("steps")
-        return cls(out_dir=out_dir, steps=steps, **kw).refresh()
+        mon = cls(out_dir=out_dir, **kw)
+        if mon.steps is None: mon.steps = mon._saved_config().get("steps")
+        return mon.refresh()
 
     # ---- drawing
     def _add_task(self, t: str):
@@ -143,9 +153,10 @@ class TrainingMonitor:
     def _alphas(self, found):
         if found is None or found[0] == self.alpha_step: return
         self.alpha_step, (step, tasks, w) = found[0], found
-        hm = self.fig.data[0]
+        hm = self._trace("alpha")
+        if hm is None: return  # made without a lasso panel (TrainingMonitor(..., lasso=True) draws one)
         with self.fig.batch_update():
-            hm.z, hm.y, hm.x, hm.visible = w, tasks, [f"unit {u + 1}" for u in range(len(w[0]))], True
+            hm.z, hm.y, hm.x = w, tasks, [f"unit {u + 1}" for u in range(len(w[0]))]
             lim = max(max(abs(v) for r in w for v in r), 1e-6)
             hm.zmin, hm.zmax = -lim, lim
             self.fig.layout.annotations[2].text = f"lasso alphas over block3 units (step {step})"

@@ -1,6 +1,6 @@
-"""Each widget notebook in a real JupyterLab (Chromium through Playwright): every cell runs without error, every widget
-renders, moving a slider changes the figure it drives, and plotly figures draw their traces. Screenshots go to
-runs/screenshots/ for a person to look at."""
+"""Each widget notebook and each walkthrough in a real JupyterLab (Chromium through Playwright): every cell runs without
+error, every widget renders, moving a slider changes the figure it drives, and plotly figures draw their traces.
+Screenshots of every widget go to runs/screenshots/ for a person to look at."""
 import re
 import time
 from pathlib import Path
@@ -10,6 +10,7 @@ import pytest
 from lab import ROOT, SHOTS, problems, run_all, saved_errors
 
 WIDGET_NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs").glob("5*_widgets.*.ipynb"))
+WALKTHROUGHS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs" / "tutorials").glob("[0-9]*.ipynb"))
 
 
 def _images(area) -> list:
@@ -40,6 +41,17 @@ def shot(area, name: str):
 @pytest.mark.parametrize("notebook", WIDGET_NOTEBOOKS, ids=lambda p: Path(p).stem)
 def test_widget_notebook(lab, page, notebook):
     assert WIDGET_NOTEBOOKS, "no widget notebooks found"
+    check_notebook(lab, page, notebook, need_widgets=True)
+
+
+@pytest.mark.parametrize("notebook", WALKTHROUGHS, ids=lambda p: Path(p).stem)
+def test_walkthrough(lab, page, notebook):
+    assert len(WALKTHROUGHS) >= 8, WALKTHROUGHS
+    check_notebook(lab, page, notebook, need_widgets=False)
+
+
+def check_notebook(lab, page, notebook: str, need_widgets: bool):
+    "Run `notebook` in the lab; no errors; every slider moves its figure; every plotly figure has points."
     stem = Path(notebook).stem
     run_all(page, lab, notebook)
     assert not (errs := saved_errors(page, lab.work / notebook)), f"{notebook}: cells raised:\n" + "\n".join(errs)
@@ -49,7 +61,8 @@ def test_widget_notebook(lab, page, notebook):
     areas = [outputs.nth(i) for i in range(outputs.count())]
     with_sliders = [a for a in areas if a.locator(".widget-slider .noUi-handle").count()]
     with_plotly = [a for a in areas if a.locator(".js-plotly-plot").count()]
-    assert with_sliders or with_plotly, f"{notebook}: no slider and no plotly figure rendered"
+    assert with_sliders or with_plotly or not need_widgets, f"{notebook}: no slider and no plotly figure rendered"
+    assert page.locator(".jp-OutputArea-output img").count() > 0 or with_plotly, f"{notebook}: no figure rendered"
 
     for k, area in enumerate(with_sliders):
         name = f"{stem}_{k}"
