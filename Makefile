@@ -5,13 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install export clean-venv
+.PHONY: demo test lab install export clean-venv
 
 demo: $(STAMP)  ## train, probe and report on the embedded data (writes runs/demo/report.html)
 	$(BIN)/mtssl demo
 
 test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in tests/
 	$(BIN)/python -m pytest -n 2
+
+lab: $(STAMP)  ## JupyterLab on the first walkthrough (nbs/tutorials/)
+	$(BIN)/jupyter lab nbs/tutorials/00_overview.ipynb
 
 install: $(STAMP)
 
