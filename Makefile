@@ -13,8 +13,9 @@ demo: $(STAMP)  ## train, probe and report on the embedded data (writes runs/dem
 test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in tests/
 	$(BIN)/python -m pytest -n 2
 
-lab: $(STAMP)  ## JupyterLab on the first walkthrough (nbs/tutorials/)
-	$(BIN)/jupyter lab nbs/tutorials/00_overview.ipynb
+lab: $(STAMP)  ## JupyterLab on the first walkthrough (nbs/tutorials/); as root (containers) it needs --allow-root
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/nbs/tutorials/00_overview.ipynb $(LAB_ARGS)
 
 install: $(STAMP)
 
