@@ -31,10 +31,10 @@ from .transfer import TransferConfig, fine_tune
 from ..models.trunk import BottleneckV2, ResNetV2Trunk, _ch
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'box_iou_voc', 'voc07_ap', 'Detections', 'class_ap', 'voc07_map', 'TrunkBackbone',
-           'Block4Head', 'DetectorConfig', 'faster_rcnn', 'voc_boxes', 'DetectionSet', 'VOCSet', 'shape_scenes',
-           'write_voc', 'show_detections', 'detection_batch', 'detection_loss', 'detect', 'evaluate_detector',
-           'fit_detector']
+__all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'DETECTION_DEFAULTS', 'box_iou_voc', 'voc07_ap', 'Detections', 'class_ap',
+           'voc07_map', 'TrunkBackbone', 'Block4Head', 'DetectorConfig', 'faster_rcnn', 'voc_boxes', 'DetectionSet',
+           'VOCSet', 'shape_scenes', 'write_voc', 'show_detections', 'detection_batch', 'detection_loss', 'detect',
+           'evaluate_detector', 'fit_detector', 'detection_data', 'detection_probe', 'detection_table']
 
 # %% ../../nbs/41_eval.detection.ipynb #0595a514
 def box_iou_voc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -333,3 +333,46 @@ def fit_detector(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None =
 SMALL_DETECTOR = DetectorConfig(min_size=96, max_size=96, anchor_sizes=[16, 32, 64], roi_size=8, head_units=1, rpn_pre_nms_top_n_train=200,
                                 rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=50, rpn_batch_size_per_image=64,
                                 box_batch_size_per_image=32)  # CPU-sized: 96 px images, 8x8 RoIs, one head unit
+
+# %% ../../nbs/41_eval.detection.ipynb #4e0677e2
+DETECTION_DEFAULTS = {  # spec kind -> (TransferConfig, DetectorConfig) settings to start from
+    "shapes": (dict(steps=300, batch_size=8, lr=2e-3, optimizer="adam", warmup=20), SMALL_DETECTOR.__dict__),
+    "voc": (dict(steps=15000, batch_size=4, lr=0.005, warmup=500, ckpt_every=1000), {}),
+}
+
+def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, size: int = 96, seed: int = 0):
+    "Train and test detection data from a spec: 'shapes', 'voc:ROOT' (2007 trainval / test) or 'voc2012:ROOT' (train / val)."
+    kind, _, rest = spec.partition(":")
+    if kind == "shapes": return shape_scenes(n_train, size, seed=derive_seed(seed, "train")), shape_scenes(n_test, size, seed=derive_seed(seed, "test"))
+    if kind in ("voc", "voc2012"):
+        if not rest: raise ValueError(f"detection data spec {spec!r} needs a folder: {kind}:ROOT")
+        return (VOCSet(rest, "2007", "trainval"), VOCSet(rest, "2007", "test")) if kind == "voc" else (VOCSet(rest, "2012", "train"), VOCSet(rest, "2012", "val"))
+    raise ValueError(f"detection data spec {spec!r} is not understood; use shapes, voc:ROOT or voc2012:ROOT")
+
+def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
+    "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
+    from mtssl_nb.core import apply_overrides
+    from mtssl_nb.eval.transfer import split_settings, transfer_folder, trunk_of
+    kind = "voc" if spec.startswith("voc") else "shapes"
+    t_kw, d_kw = DETECTION_DEFAULTS[kind]
+    tset, dset = split_settings(settings, DetectorConfig, "detection")
+    cfg = apply_overrides(TransferConfig(**{**t_kw, "seed": seed}), tset).check()
+    det = apply_overrides(DetectorConfig(**d_kw), dset)
+    train, test = detection_data(spec, seed=seed, **data_kw)
+    out = dict(data=spec, n_train=len(train), n_test=len(test), classes=list(train.classes), settings=dict(transfer=cfg.__dict__, detector=det.__dict__), trunks={})
+    for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
+        trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
+        r = fit_detector(trunk, train, test, cfg, det, gray, transfer_folder(out_dir, spec, cfg, det) / name.replace(" ", "_") if out_dir else None, progress, desc=f"detection ({name})")
+        out["trunks"][name] = dict(map=r["map"], ap=r["ap"], img_per_s=r["img_per_s"], seconds=r["seconds"],
+                                   loss=r["history"][-1]["loss"] if r["history"] else None)
+    return out
+
+def detection_table(res: dict) -> str:
+    "A Markdown table of `detection_probe`'s results: AP per class and mAP, a column per trunk."
+    names = list(res["trunks"])
+    lines = [f"detection on {res['data']} ({res['n_train']} train / {res['n_test']} test images), VOC07 11-point AP", "",
+             "| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    fmt = lambda v: "-" if v is None or v != v else f"{v:.3f}"
+    for c in res["classes"]: lines.append(f"| {c} | " + " | ".join(fmt(res["trunks"][n]["ap"][c]) for n in names) + " |")
+    lines.append("| **mAP** | " + " | ".join(f"**{fmt(res['trunks'][n]['map'])}**" for n in names) + " |")
+    return "\n".join(lines)

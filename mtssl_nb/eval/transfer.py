@@ -19,7 +19,7 @@ from ..train import CKPT_FORMAT, checkpoint_files, latest_checkpoint, load_run, 
 from .core import random_trunk_like
 
 # %% auto #0
-__all__ = ['TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune']
+__all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'split_settings', 'transfer_folder']
 
 # %% ../../nbs/40a_eval.transfer.ipynb #89d614a7
 @dataclass
@@ -131,3 +131,28 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
     model.eval()
     secs = time.perf_counter() - t0
     return dict(history=history, seconds=secs, img_per_s=done * (images_per_step or cfg.batch_size) / max(secs, 1e-9), resumed_from=start)
+
+# %% ../../nbs/40a_eval.transfer.ipynb #52364002
+TRANSFER_PROBES = ("detection", "depth")
+
+def split_settings(settings, task_cls, probe: str) -> tuple[list[str], list[str]]:
+    "Split `key=value` texts into those for `TransferConfig` and those for `task_cls` (of transfer probe `probe`); unknown keys are refused."
+    import dataclasses
+    loop, task = {f.name for f in dataclasses.fields(TransferConfig)}, {f.name for f in dataclasses.fields(task_cls)}
+    a, b = [], []
+    for s in settings:
+        head, dot, rest = s.partition("=")[0].strip().partition(".")
+        if dot and head in TRANSFER_PROBES:
+            if head != probe: continue  # the other probe's
+            s, head = s.split(".", 1)[1], rest.partition(".")[0]
+        if head in loop: a.append(s)
+        elif head in task: b.append(s)
+        else: raise ConfigError(f"setting {head!r} is not known to the {probe} probe: fine-tuning takes {', '.join(sorted(loop))}; "
+                                f"{task_cls.__name__} takes {', '.join(sorted(task))} (with two probes, name each head's settings: {probe}.KEY=VALUE)")
+    return a, b
+
+def transfer_folder(out_dir, spec: str, *cfgs) -> Path:
+    "A checkpoint folder under `out_dir` for data `spec` and these settings (dataclasses): the same settings, the same folder."
+    import hashlib, json, re
+    key = json.dumps([c.__dict__ for c in cfgs], sort_keys=True, default=str)
+    return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}"
