@@ -143,7 +143,7 @@ def cmd_eval(args) -> int:
     dev = pick_device(args.device)
     run = load_run(args.checkpoint, dev)
     jobs = {p: _transfer_specs(p, data) for p in transfer}  # checked before any work
-    frozen_data = [d for d in (data or ["shapes", "photos"]) if not any(d in specs for specs in jobs.values())]
+    frozen_data = [d for d in data or [] if d.partition(":")[0] not in ("voc", "voc2012", "rooms", "nyu", "depthfolder")] or ["shapes", "photos"]
     res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev)
     print(f"{run.checkpoint} (step {run.step}; tasks {', '.join(run.tasks)})")
     if frozen: print(results_table(res))
