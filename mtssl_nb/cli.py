@@ -140,26 +140,34 @@ def cmd_eval(args) -> int:
     data = [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None
     transfer = [p for p in probes if p in ("detection", "depth")]
     frozen = [p for p in probes if p not in transfer]
+    from mtssl_nb.eval.depth import depth_configs, depth_probe, depth_table
+    from mtssl_nb.eval.detection import detection_configs, detection_probe, detection_table
+    from mtssl_nb.eval.transfer import json_ready
+    transfer_only = ("voc", "voc2012", "rooms", "nyu", "depthfolder")
+    frozen_data = [d for d in data or ["shapes", "photos"] if d.partition(":")[0] not in transfer_only]
+    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, photos, folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
+    settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
+    if settings and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
+    probes_of = {"detection": (detection_configs, detection_probe, detection_table), "depth": (depth_configs, depth_probe, depth_table)}
+    jobs = {p: _transfer_specs(p, data) for p in transfer}
+    for p, specs in jobs.items():  # every setting checked before any work
+        for spec in specs: probes_of[p][0](spec, settings)
     dev = pick_device(args.device)
     run = load_run(args.checkpoint, dev)
-    jobs = {p: _transfer_specs(p, data) for p in transfer}  # checked before any work
-    frozen_data = [d for d in data or [] if d.partition(":")[0] not in ("voc", "voc2012", "rooms", "nyu", "depthfolder")] or ["shapes", "photos"]
     res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev)
     print(f"{run.checkpoint} (step {run.step}; tasks {', '.join(run.tasks)})")
     if frozen: print(results_table(res))
-    if jobs:
-        from mtssl_nb.eval.depth import depth_probe, depth_table
-        from mtssl_nb.eval.detection import detection_probe, detection_table
-        settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
-        for probe, specs in jobs.items():
-            fn, table = (detection_probe, detection_table) if probe == "detection" else (depth_probe, depth_table)
-            for spec in specs:
-                r = fn(run, spec, settings, baseline=not args.no_baseline, out_dir=run_folder(args.checkpoint) / "transfer" / probe, progress=not args.quiet)
-                res.setdefault(probe, {})[spec] = r
-                print(); print(table(r))
     out = Path(args.out) if args.out else run_folder(args.checkpoint) / "eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1, default=str))
+    save = lambda: out.write_text(json.dumps(json_ready(res), indent=1, default=str))
+    save()
+    for probe, specs in jobs.items():
+        _, fn, table = probes_of[probe]
+        for spec in specs:
+            r = fn(run, spec, settings, baseline=not args.no_baseline, out_dir=run_folder(args.checkpoint) / "transfer" / probe, progress=not args.quiet)
+            res.setdefault(probe, {})[spec] = r
+            save()  # each probe's results kept as soon as they exist
+            print(); print(table(r))
     print(f"results written to {out}")
     return 0
 
@@ -167,10 +175,11 @@ def cmd_eval(args) -> int:
 def cmd_experiment(args) -> int:
     "Train every row of the experiment (finished runs are reused), probe, and write the table."
     from mtssl_nb.experiment import QUICK, run_experiment, write_experiment
+    if args.transfer and not (args.detection or args.depth): raise ValueError("--transfer sets the detection and depth columns' fine-tuning: give --detection or --depth with it")
     res = run_experiment(args.preset, args.out, args.rows or None, [d.strip() for d in args.data.split(",") if d.strip()],
                          *((200, 100) if args.quick else (args.n_train, args.n_test)), extra=(QUICK if args.quick else []) + list(args.settings),
                          progress=not args.quiet, detection=args.detection, depth=args.depth,
-                         transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick else []) + list(args.transfer or []))
+                         transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick and (args.detection or args.depth) else []) + list(args.transfer or []))
     files = write_experiment(res, args.out)
     print(files["md"].read_text())
     print(f"table written to {files['md']} and {files['html']} (bar chart {files['png']}); {res['seconds']:.0f} s")

@@ -55,7 +55,13 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
     if bad: raise ValueError(f"unknown row(s) {bad}; choose from {', '.join(ROWS)}")
     from mtssl_nb.eval.depth import depth_probe
     from mtssl_nb.eval.detection import detection_probe
+    from mtssl_nb.eval.depth import depth_configs
+    from mtssl_nb.eval.detection import detection_configs
+    from mtssl_nb.eval.transfer import json_ready
     jobs = {k: (fn, spec) for k, fn, spec in (("detection", detection_probe, detection), ("depth", depth_probe, depth)) if spec}
+    if transfer and not jobs: raise ValueError("transfer settings were given without a detection or depth column")
+    for check, spec in ((detection_configs, detection), (depth_configs, depth)):  # settings refused before any row trains
+        if spec: check(spec, transfer)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     results, t0 = {"preset": preset, "extra": list(extra), "transfer": {k: spec for k, (_, spec) in jobs.items()}, "rows": {}}, time.time()
     datasets = {spec: probe_data(spec, n_train, n_test) for spec in data}
@@ -73,7 +79,7 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
     for k, (fn, spec) in jobs.items():
         results["random init"][k] = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)["trunks"]["random init"]
     results["seconds"] = round(time.time() - t0, 1)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.json").write_text(json.dumps(json_ready(results), indent=1))
     return results
 
 TRANSFER_COLUMNS = (("detection", "detection mAP", "map"), ("depth", "depth < 1.25", "delta1"))

@@ -25,8 +25,8 @@ from ..models.trunk import ResNetV2Trunk
 # %% auto #0
 __all__ = ['LOSSES', 'DEPTH_DEFAULTS', 'valid_depth', 'DepthMeter', 'depth_metrics', 'UpProjection', 'DepthHead', 'DepthNet',
            'depth_at', 'depth_loss', 'DepthSet', 'NYULabeled', 'DepthFolder', 'write_nyu_like', 'write_depth_folder',
-           'room_scenes', 'show_depth', 'DepthConfig', 'depth_batch', 'evaluate_depth', 'constant_depth', 'fit_depth',
-           'depth_data', 'depth_probe', 'depth_table']
+           'room_scenes', 'show_depth', 'DepthConfig', 'depth_batch', 'crop_mask', 'evaluate_depth', 'constant_depth',
+           'fit_depth', 'depth_data', 'depth_configs', 'depth_probe', 'depth_table']
 
 # %% ../../nbs/42_eval.depth.ipynb #046026e0
 def valid_depth(target: torch.Tensor) -> torch.Tensor:
@@ -268,6 +268,7 @@ class DepthConfig:
     channels: list[int] = field(default_factory=lambda: [256, 128])  # up-projection widths (x trunk width); two take 1/16 to 1/4
     loss: str = "log_l1"  # 'log_l1' or 'berhu'
     flip: bool = True
+    eval_crop: list[int] | None = None  # evaluate only rows top:bottom, columns left:right of the data's own frames (NYU: Eigen's [45, 471, 41, 601])
 
 def _resize(img: torch.Tensor, depth: torch.Tensor, hw) -> tuple[torch.Tensor, torch.Tensor]:
     x = F.interpolate(img[None].float() / 255, size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
@@ -284,9 +285,17 @@ def depth_batch(data, step: int, g: torch.Generator, batch_size: int, hw, flip: 
         x[m], d[m] = x[m].flip(-1), d[m].flip(-1)
     return x.to(device), d.to(device)
 
+def crop_mask(shape, crop=None) -> torch.Tensor | None:
+    "A boolean mask of `shape` (H, W) that is True in rows top:bottom and columns left:right of `crop` (None: no mask)."
+    if crop is None: return None
+    top, bottom, left, right = crop
+    if not (0 <= top < bottom <= shape[0] and 0 <= left < right <= shape[1]): raise ValueError(f"eval_crop {list(crop)} does not fit frames of {tuple(shape)}")
+    m = torch.zeros(shape, dtype=torch.bool); m[top:bottom, left:right] = True
+    return m
+
 @torch.no_grad()
-def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu", keep: int = 8) -> dict:
-    "Depth metrics of `model` on `data` (inputs resized to `hw`, predictions compared at each item's own size), and `keep` predictions."
+def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu", keep: int = 8, crop=None) -> dict:
+    "Depth metrics of `model` on `data` (inputs resized to `hw`, predictions compared at each item's own size, within `crop`), and `keep` predictions."
     model.eval().to(device)
     meter, kept = DepthMeter(), []
     for s in range(0, len(data), batch_size):
@@ -295,17 +304,17 @@ def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu",
         logd = model(x).float().cpu()
         for (img, d), ld in zip(items, logd):
             pred = depth_at(ld[None], d.shape)[0]
-            meter.update(pred, d)
+            meter.update(pred, d, crop_mask(d.shape, crop))
             if len(kept) < keep: kept.append(pred)
     return dict(**meter.result(), preds=kept)
 
-def constant_depth(train, test) -> dict:
-    "The metrics of the best constant: the training set's geometric mean depth everywhere."
+def constant_depth(train, test, crop=None) -> dict:
+    "The metrics of the best constant: the training set's geometric mean depth everywhere (within `crop`)."
     logs = torch.cat([d[valid_depth(d)].log() for _, d in (train[i] for i in range(len(train)))])
     c = float(logs.mean().exp())
     meter = DepthMeter()
     for i in range(len(test)):
-        d = test[i][1]; meter.update(torch.full_like(d, c), d)
+        d = test[i][1]; meter.update(torch.full_like(d, c), d, crop_mask(d.shape, crop))
     return dict(**meter.result(), depth=c)
 
 # %% ../../nbs/42_eval.depth.ipynb #9361a4c5
@@ -316,18 +325,19 @@ def fit_depth(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = No
     if dcfg.loss not in LOSSES: raise ConfigError(f"depth loss {dcfg.loss!r} is not known; choose from {', '.join(LOSSES)}")
     if not len(train) or not len(test): raise ValueError(f"depth data is empty: {len(train)} training and {len(test)} test images")
     dev, hw = pick_device(cfg.device), (dcfg.height, dcfg.width)
+    torch.manual_seed(derive_seed(cfg.seed, "depth head"))  # the new layers start alike for every trunk
     model = DepthNet(trunk, DepthHead(trunk.out_channels, dcfg.channels, trunk.cfg.width), gray)
     def loss_fn(m, batch):
         x, d = batch
         return depth_loss(m(x), d, dcfg.loss), {}
     fit = fine_tune(model, trunk, lambda step, g: depth_batch(train, step, g, cfg.batch_size, hw, dcfg.flip, dev), loss_fn, cfg,
                     out_dir=out_dir, progress=progress, desc=desc)
-    return dict(**evaluate_depth(model, test, hw, device=dev), history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
+    return dict(**evaluate_depth(model, test, hw, device=dev, crop=dcfg.eval_crop), history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
 
 # %% ../../nbs/42_eval.depth.ipynb #36456ff2
 DEPTH_DEFAULTS = {  # spec kind -> (TransferConfig, DepthConfig) to start from
     "rooms": (dict(steps=300, batch_size=16, lr=2e-3, optimizer="adam", warmup=20), dict(height=64, width=64, channels=[128, 64])),
-    "nyu": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), {}),
+    "nyu": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), dict(eval_crop=[45, 471, 41, 601])),
     "depthfolder": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), {}),
 }
 
@@ -340,21 +350,24 @@ def depth_data(spec: str = "rooms", n_train: int = 400, n_test: int = 100, size:
     if kind == "depthfolder": return DepthFolder(Path(rest) / "train"), DepthFolder(Path(rest) / "test")
     raise ValueError(f"depth data spec {spec!r} is not understood; use rooms, nyu:PATH (nyu_depth_v2_labeled.mat) or depthfolder:ROOT")
 
+def depth_configs(spec: str = "rooms", settings=(), seed: int = 0) -> tuple[TransferConfig, DepthConfig]:
+    "The fine-tuning and depth-head settings for data `spec`: its defaults, then `settings` (checked)."
+    from mtssl_nb.eval.transfer import transfer_configs
+    t_kw, d_kw = DEPTH_DEFAULTS.get(spec.partition(":")[0], DEPTH_DEFAULTS["rooms"])
+    return transfer_configs("depth", DepthConfig, settings, t_kw, d_kw, seed)
+
 def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
-    from mtssl_nb.core import apply_overrides
-    from mtssl_nb.eval.transfer import split_settings, transfer_folder, trunk_of
-    kind = spec.partition(":")[0]
-    t_kw, d_kw = DEPTH_DEFAULTS.get(kind, DEPTH_DEFAULTS["rooms"])
-    tset, dset = split_settings(settings, DepthConfig, "depth")
-    cfg = apply_overrides(TransferConfig(**{**t_kw, "seed": seed}), tset).check()
-    dcfg = apply_overrides(DepthConfig(**d_kw), dset)
+    from mtssl_nb.eval.transfer import transfer_folder, transfer_trunks
+    from mtssl_nb.train import load_run
+    run = load_run(run) if isinstance(run, (str, Path)) else run
+    cfg, dcfg = depth_configs(spec, settings, seed)
     train, test = depth_data(spec, seed=seed, **data_kw)
     out = dict(data=spec, n_train=len(train), n_test=len(test), settings=dict(transfer=cfg.__dict__, depth=dcfg.__dict__),
-               constant={k: v for k, v in constant_depth(train, test).items()}, trunks={})
-    for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
-        trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
-        r = fit_depth(trunk, train, test, cfg, dcfg, gray, transfer_folder(out_dir, spec, cfg, dcfg) / name.replace(" ", "_") if out_dir else None, progress, desc=f"depth ({name})")
+               constant=constant_depth(train, test, dcfg.eval_crop), trunks={})
+    for name, trunk, gray, c in transfer_trunks(run, cfg, trained, baseline, seed):
+        folder = transfer_folder(out_dir, spec, run, c, dcfg) / name.replace(" ", "_") if out_dir else None
+        r = fit_depth(trunk, train, test, c, dcfg, gray, folder, progress, desc=f"depth ({name})")
         out["trunks"][name] = {k: r[k] for k in ("delta1", "delta2", "delta3", "abs_rel", "rmse", "rmse_log", "img_per_s", "seconds")}
         out["trunks"][name]["loss"] = r["history"][-1]["loss"] if r["history"] else None
     return out

@@ -34,7 +34,8 @@ from ..models.trunk import BottleneckV2, ResNetV2Trunk, _ch
 __all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'DETECTION_DEFAULTS', 'box_iou_voc', 'voc07_ap', 'Detections', 'class_ap',
            'voc07_map', 'TrunkBackbone', 'Block4Head', 'DetectorConfig', 'faster_rcnn', 'voc_boxes', 'DetectionSet',
            'VOCSet', 'shape_scenes', 'write_voc', 'show_detections', 'detection_batch', 'detection_loss', 'detect',
-           'evaluate_detector', 'fit_detector', 'detection_data', 'detection_probe', 'detection_table']
+           'evaluate_detector', 'fit_detector', 'detection_data', 'detection_configs', 'detection_probe',
+           'detection_table']
 
 # %% ../../nbs/41_eval.detection.ipynb #0595a514
 def box_iou_voc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -323,6 +324,7 @@ def fit_detector(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None =
     cfg, det = (cfg or TransferConfig()).check(), det or DetectorConfig()
     if not len(train) or not len(test): raise ValueError(f"detection data is empty: {len(train)} training and {len(test)} test images")
     dev = pick_device(cfg.device)
+    torch.manual_seed(derive_seed(cfg.seed, "detection head"))  # the new layers start alike for every trunk
     model = faster_rcnn(trunk, len(train.classes), det, gray)
     fit = fine_tune(model, trunk, lambda step, g: detection_batch(train, step, g, cfg.batch_size, det.flip, dev), detection_loss, cfg,
                     out_dir=out_dir, progress=progress, desc=desc)
@@ -349,22 +351,24 @@ def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, 
         return (VOCSet(rest, "2007", "trainval"), VOCSet(rest, "2007", "test")) if kind == "voc" else (VOCSet(rest, "2012", "train"), VOCSet(rest, "2012", "val"))
     raise ValueError(f"detection data spec {spec!r} is not understood; use shapes, voc:ROOT or voc2012:ROOT")
 
+def detection_configs(spec: str = "shapes", settings=(), seed: int = 0) -> tuple[TransferConfig, DetectorConfig]:
+    "The fine-tuning and detector settings for data `spec`: its defaults, then `settings` (checked)."
+    from mtssl_nb.eval.transfer import transfer_configs
+    t_kw, d_kw = DETECTION_DEFAULTS["voc" if spec.startswith("voc") else "shapes"]
+    return transfer_configs("detection", DetectorConfig, settings, t_kw, d_kw, seed)
+
 def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
-    from mtssl_nb.core import apply_overrides
-    from mtssl_nb.eval.transfer import split_settings, transfer_folder, trunk_of
-    kind = "voc" if spec.startswith("voc") else "shapes"
-    t_kw, d_kw = DETECTION_DEFAULTS[kind]
-    tset, dset = split_settings(settings, DetectorConfig, "detection")
-    cfg = apply_overrides(TransferConfig(**{**t_kw, "seed": seed}), tset).check()
-    det = apply_overrides(DetectorConfig(**d_kw), dset)
+    from mtssl_nb.eval.transfer import transfer_folder, transfer_trunks
+    from mtssl_nb.train import load_run
+    run = load_run(run) if isinstance(run, (str, Path)) else run
+    cfg, det = detection_configs(spec, settings, seed)
     train, test = detection_data(spec, seed=seed, **data_kw)
     out = dict(data=spec, n_train=len(train), n_test=len(test), classes=list(train.classes), settings=dict(transfer=cfg.__dict__, detector=det.__dict__), trunks={})
-    for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
-        trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
-        r = fit_detector(trunk, train, test, cfg, det, gray, transfer_folder(out_dir, spec, cfg, det) / name.replace(" ", "_") if out_dir else None, progress, desc=f"detection ({name})")
-        out["trunks"][name] = dict(map=r["map"], ap=r["ap"], img_per_s=r["img_per_s"], seconds=r["seconds"],
-                                   loss=r["history"][-1]["loss"] if r["history"] else None)
+    for name, trunk, gray, c in transfer_trunks(run, cfg, trained, baseline, seed):
+        folder = transfer_folder(out_dir, spec, run, c, det) / name.replace(" ", "_") if out_dir else None
+        r = fit_detector(trunk, train, test, c, det, gray, folder, progress, desc=f"detection ({name})")
+        out["trunks"][name] = dict(map=r["map"], ap=r["ap"], img_per_s=r["img_per_s"], seconds=r["seconds"], loss=r["history"][-1]["loss"] if r["history"] else None)
     return out
 
 def detection_table(res: dict) -> str:

@@ -19,7 +19,8 @@ from ..train import CKPT_FORMAT, checkpoint_files, latest_checkpoint, load_run, 
 from .core import random_trunk_like
 
 # %% auto #0
-__all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'split_settings', 'transfer_folder']
+__all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'split_settings', 'run_key',
+           'transfer_folder', 'transfer_configs', 'transfer_trunks', 'json_ready']
 
 # %% ../../nbs/40a_eval.transfer.ipynb #89d614a7
 @dataclass
@@ -102,6 +103,7 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
         _, state = found
         model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
+        if "rng" in state: torch.set_rng_state(state["rng"])  # torchvision's box samplers draw from the global generator
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=not progress, leave=False)
     t0, bad, done = time.perf_counter(), 0, 0
     for step in range(start, cfg.steps):
@@ -123,14 +125,14 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
         bar.update(1)
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{done * (images_per_step or cfg.batch_size) / (time.perf_counter() - t0):.1f}")
         if ckpts and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(dict(format=CKPT_FORMAT, model=model.state_dict(), optimizer=opt.state_dict(), step=step + 1, history=history),
+            save_checkpoint(dict(format=CKPT_FORMAT, model=model.state_dict(), optimizer=opt.state_dict(), step=step + 1, history=history, rng=torch.get_rng_state()),
                             ckpts / f"step_{step + 1:07d}.pt")
             for old in checkpoint_files(ckpts)[:-cfg.keep_ckpts]:
                 old.unlink(); Path(f"{old}.b2").unlink(missing_ok=True)
     bar.close()
     model.eval()
     secs = time.perf_counter() - t0
-    return dict(history=history, seconds=secs, img_per_s=done * (images_per_step or cfg.batch_size) / max(secs, 1e-9), resumed_from=start)
+    return dict(history=history, seconds=secs, img_per_s=done * (images_per_step or cfg.batch_size) / secs if done else None, resumed_from=start)
 
 # %% ../../nbs/40a_eval.transfer.ipynb #52364002
 TRANSFER_PROBES = ("detection", "depth")
@@ -151,8 +153,33 @@ def split_settings(settings, task_cls, probe: str) -> tuple[list[str], list[str]
                                 f"{task_cls.__name__} takes {', '.join(sorted(task))} (with two probes, name each head's settings: {probe}.KEY=VALUE)")
     return a, b
 
-def transfer_folder(out_dir, spec: str, *cfgs) -> Path:
-    "A checkpoint folder under `out_dir` for data `spec` and these settings (dataclasses): the same settings, the same folder."
+def run_key(run) -> str:
+    "What identifies a run's trunk: its checkpoint file and step."
+    return f"{Path(run.checkpoint).resolve()}@{run.step}"
+
+def transfer_folder(out_dir, spec: str, run, *cfgs) -> Path:
+    "A checkpoint folder under `out_dir` for data `spec`, the trunk of `run` and these settings: the same three, the same folder."
     import hashlib, json, re
-    key = json.dumps([c.__dict__ for c in cfgs], sort_keys=True, default=str)
-    return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}"
+    key = json.dumps([spec, run_key(run), *[c.__dict__ for c in cfgs]], sort_keys=True, default=str)
+    return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
+
+def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict | None = None, head_defaults: dict | None = None, seed: int = 0):
+    "The fine-tuning and head configs of transfer probe `probe`: defaults, then `key=value` settings (checked, so a probe can refuse before any work)."
+    from mtssl_nb.core import apply_overrides
+    tset, hset = split_settings(settings, head_cls, probe)
+    return (apply_overrides(TransferConfig(**{**(transfer_defaults or {}), "seed": seed}), tset).check(),
+            apply_overrides(head_cls(**(head_defaults or {})), hset))
+
+def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bool = True, seed: int = 0):
+    "(name, trunk, reads gray, config) for the run's trunk and the random-init baseline; random BatchNorm statistics are not kept frozen (they were never learned)."
+    import dataclasses
+    for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
+        trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
+        yield name, trunk, gray, cfg if name == "trained" else dataclasses.replace(cfg, freeze_bn=False)
+
+def json_ready(x):
+    "`x` with every NaN or infinite float made None, so strict JSON readers accept it."
+    if isinstance(x, float): return x if math.isfinite(x) else None
+    if isinstance(x, dict): return {k: json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)): return [json_ready(v) for v in x]
+    return x
