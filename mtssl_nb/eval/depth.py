@@ -336,7 +336,7 @@ def fit_depth(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = No
 
 # %% ../../nbs/42_eval.depth.ipynb #36456ff2
 DEPTH_DEFAULTS = {  # spec kind -> (TransferConfig, DepthConfig) to start from
-    "rooms": (dict(steps=300, batch_size=16, lr=2e-3, optimizer="adam", warmup=20), dict(height=64, width=64, channels=[128, 64])),
+    "rooms": (dict(steps=300, batch_size=16, lr=2e-3, optimizer="adam", warmup=20, freeze_bn=False), dict(height=64, width=64, channels=[128, 64])),
     "nyu": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), dict(eval_crop=[45, 471, 41, 601])),
     "depthfolder": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), {}),
 }

@@ -338,7 +338,7 @@ SMALL_DETECTOR = DetectorConfig(min_size=96, max_size=96, anchor_sizes=[16, 32, 
 
 # %% ../../nbs/41_eval.detection.ipynb #4e0677e2
 DETECTION_DEFAULTS = {  # spec kind -> (TransferConfig, DetectorConfig) settings to start from
-    "shapes": (dict(steps=200, batch_size=4, lr=2e-3, optimizer="adam", warmup=20), SMALL_DETECTOR.__dict__),
+    "shapes": (dict(steps=200, batch_size=4, lr=2e-3, optimizer="adam", warmup=20, freeze_bn=False), SMALL_DETECTOR.__dict__),
     "voc": (dict(steps=15000, batch_size=4, lr=0.005, warmup=500, ckpt_every=1000), {}),
 }
 
