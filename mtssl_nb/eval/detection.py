@@ -208,7 +208,7 @@ class VOCSet(torch.utils.data.Dataset):
         target = dict(boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4) - torch.tensor([1.0, 1.0, 0.0, 0.0]),
                       labels=torch.tensor(labels, dtype=torch.int64), difficult=torch.tensor([o.get("difficult", "0") == "1" for o in objs], dtype=torch.bool),
                       id=Path(self.voc.images[i]).stem)
-        return torch.from_numpy(np.asarray(img.convert("RGB"))).permute(2, 0, 1).contiguous(), target
+        return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous(), target
 
 # %% ../../nbs/41_eval.detection.ipynb #271474da
 def shape_scenes(n: int = 200, size: int = 128, max_objects: int = 3, photos=DEFAULT_PHOTOS, seed: int = 0) -> DetectionSet:
