@@ -16,8 +16,8 @@ from .samples import build_samples, gallery
 from .tasks.core import task_class, task_names
 
 # %% auto #0
-__all__ = ['DEMO_QUICK', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
-           'cmd_experiment', 'cmd_grade', 'make_parser', 'main']
+__all__ = ['DEMO_QUICK', 'TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train',
+           'cmd_eval', 'cmd_experiment', 'cmd_grade', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #d274982c
 def cmd_samples(args) -> int:
@@ -121,10 +121,12 @@ def cmd_train(args) -> int:
         print(f"checkpoint {trainer.last_ckpt}; curves: tensorboard --logdir {cfg.out_dir}/tb")
     return 0
 
-# %% ../nbs/90_cli.ipynb #501ef186
+# %% ../nbs/90_cli.ipynb #17f04b53
+TRANSFER_DATA = {"detection": ("shapes", "voc", "voc2012"), "depth": ("rooms", "nyu", "depthfolder")}  # the data kinds each transfer probe reads, its default first
+
 def _transfer_specs(probe: str, data: list[str] | None) -> list[str]:
     "The data specs of `--data` that transfer probe `probe` reads (its default without --data); refuses a --data it cannot read."
-    kinds = {"detection": ("shapes", "voc", "voc2012"), "depth": ("rooms", "nyu", "depthfolder")}[probe]
+    kinds = TRANSFER_DATA[probe]
     if data is None: return [kinds[0]]
     specs = [d for d in data if d.partition(":")[0] in kinds]
     if not specs: raise ValueError(f"--probe {probe} reads --data {' or '.join(k + ('' if k in ('shapes', 'rooms') else ':PATH') for k in kinds)}; got {','.join(data)}")
@@ -143,7 +145,7 @@ def cmd_eval(args) -> int:
     from mtssl_nb.eval.depth import depth_configs, depth_probe, depth_table
     from mtssl_nb.eval.detection import detection_configs, detection_probe, detection_table
     from mtssl_nb.eval.transfer import json_ready
-    transfer_only = ("voc", "voc2012", "rooms", "nyu", "depthfolder")
+    transfer_only = {k for kinds in TRANSFER_DATA.values() for k in kinds} - {"shapes"}  # 'shapes' is image probe data too
     frozen_data = [d for d in data or ["shapes", "photos"] if d.partition(":")[0] not in transfer_only]
     if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, photos, folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
     settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])

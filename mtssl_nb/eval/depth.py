@@ -274,7 +274,7 @@ def _resize(img: torch.Tensor, depth: torch.Tensor, hw) -> tuple[torch.Tensor, t
     x = F.interpolate(img[None].float() / 255, size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
     return x, F.interpolate(depth[None, None], size=hw, mode="nearest")[0, 0]
 
-def depth_batch(data, step: int, g: torch.Generator, batch_size: int, hw, flip: bool = True, device="cpu"):
+def depth_batch(data, g: torch.Generator, batch_size: int, hw, flip: bool = True, device="cpu"):
     "`batch_size` random items of `data` resized to `hw`: images `(B, 3, H, W)` in [0, 1] and depths `(B, H, W)`, mirrored at random."
     idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
     mirror = (torch.rand(batch_size, generator=g) < 0.5).tolist()
@@ -330,7 +330,7 @@ def fit_depth(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = No
     def loss_fn(m, batch):
         x, d = batch
         return depth_loss(m(x), d, dcfg.loss), {}
-    fit = fine_tune(model, trunk, lambda step, g: depth_batch(train, step, g, cfg.batch_size, hw, dcfg.flip, dev), loss_fn, cfg,
+    fit = fine_tune(model, trunk, lambda step, g: depth_batch(train, g, cfg.batch_size, hw, dcfg.flip, dev), loss_fn, cfg,
                     out_dir=out_dir, progress=progress, desc=desc)
     return dict(**evaluate_depth(model, test, hw, device=dev, crop=dcfg.eval_crop), history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
 
@@ -358,19 +358,11 @@ def depth_configs(spec: str = "rooms", settings=(), seed: int = 0) -> tuple[Tran
 
 def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
-    from mtssl_nb.eval.transfer import transfer_folder, transfer_trunks
-    from mtssl_nb.train import load_run
-    run = load_run(run) if isinstance(run, (str, Path)) else run
+    from mtssl_nb.eval.transfer import transfer_probe
     cfg, dcfg = depth_configs(spec, settings, seed)
-    train, test = depth_data(spec, seed=seed, **data_kw)
-    out = dict(data=spec, n_train=len(train), n_test=len(test), settings=dict(transfer=cfg.__dict__, depth=dcfg.__dict__),
-               constant=constant_depth(train, test, dcfg.eval_crop), trunks={})
-    for name, trunk, gray, c in transfer_trunks(run, cfg, trained, baseline, seed):
-        folder = transfer_folder(out_dir, spec, run, c, dcfg) / name.replace(" ", "_") if out_dir else None
-        r = fit_depth(trunk, train, test, c, dcfg, gray, folder, progress, desc=f"depth ({name})")
-        out["trunks"][name] = {k: r[k] for k in ("delta1", "delta2", "delta3", "abs_rel", "rmse", "rmse_log", "img_per_s", "seconds")}
-        out["trunks"][name]["loss"] = r["history"][-1]["loss"] if r["history"] else None
-    return out
+    train, test = data = depth_data(spec, seed=seed, **data_kw)
+    return dict(transfer_probe(run, "depth", spec, cfg, dcfg, data, fit_depth, ("delta1", "delta2", "delta3", "abs_rel", "rmse", "rmse_log"),
+                               trained, baseline, out_dir, progress, seed), constant=constant_depth(train, test, dcfg.eval_crop))
 
 def depth_table(res: dict) -> str:
     "A Markdown table of `depth_probe`'s results."

@@ -269,8 +269,8 @@ def show_detections(image: torch.Tensor, truth: dict | None = None, pred: dict |
             ax.text(x1, y1, f"{classes[l - 1]} {s:.2f}", color="white", fontsize=7, va="bottom", bbox=dict(fc=colours(l % 10), lw=0, pad=1))
     return ax
 
-# %% ../../nbs/41_eval.detection.ipynb #261a2579
-def detection_batch(data, step: int, g: torch.Generator, batch_size: int, flip: bool = True, device="cpu") -> tuple[list, list]:
+# %% ../../nbs/41_eval.detection.ipynb #631b2269
+def detection_batch(data, g: torch.Generator, batch_size: int, flip: bool = True, device="cpu") -> tuple[list, list]:
     "`batch_size` random items of `data` as float images in [0, 1] and targets, mirrored at random, on `device`."
     idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
     mirror = (torch.rand(batch_size, generator=g) < 0.5).tolist()
@@ -326,7 +326,7 @@ def fit_detector(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None =
     dev = pick_device(cfg.device)
     torch.manual_seed(derive_seed(cfg.seed, "detection head"))  # the new layers start alike for every trunk
     model = faster_rcnn(trunk, len(train.classes), det, gray)
-    fit = fine_tune(model, trunk, lambda step, g: detection_batch(train, step, g, cfg.batch_size, det.flip, dev), detection_loss, cfg,
+    fit = fine_tune(model, trunk, lambda step, g: detection_batch(train, g, cfg.batch_size, det.flip, dev), detection_loss, cfg,
                     out_dir=out_dir, progress=progress, desc=desc)
     res = evaluate_detector(model, test, device=dev, progress=progress)
     return dict(ap=res["ap"], map=res["map"], preds=res["preds"], history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
@@ -359,17 +359,11 @@ def detection_configs(spec: str = "shapes", settings=(), seed: int = 0) -> tuple
 
 def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
-    from mtssl_nb.eval.transfer import transfer_folder, transfer_trunks
-    from mtssl_nb.train import load_run
-    run = load_run(run) if isinstance(run, (str, Path)) else run
+    from mtssl_nb.eval.transfer import transfer_probe
     cfg, det = detection_configs(spec, settings, seed)
-    train, test = detection_data(spec, seed=seed, **data_kw)
-    out = dict(data=spec, n_train=len(train), n_test=len(test), classes=list(train.classes), settings=dict(transfer=cfg.__dict__, detector=det.__dict__), trunks={})
-    for name, trunk, gray, c in transfer_trunks(run, cfg, trained, baseline, seed):
-        folder = transfer_folder(out_dir, spec, run, c, det) / name.replace(" ", "_") if out_dir else None
-        r = fit_detector(trunk, train, test, c, det, gray, folder, progress, desc=f"detection ({name})")
-        out["trunks"][name] = dict(map=r["map"], ap=r["ap"], img_per_s=r["img_per_s"], seconds=r["seconds"], loss=r["history"][-1]["loss"] if r["history"] else None)
-    return out
+    train, test = data = detection_data(spec, seed=seed, **data_kw)
+    return dict(transfer_probe(run, "detection", spec, cfg, det, data, fit_detector, ("map", "ap"), trained, baseline, out_dir, progress, seed),
+                classes=list(train.classes))
 
 def detection_table(res: dict) -> str:
     "A Markdown table of `detection_probe`'s results: AP per class and mAP, a column per trunk."

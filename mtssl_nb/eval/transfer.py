@@ -15,12 +15,12 @@ from torch import nn
 
 from ..core import ConfigError, derive_seed, make_generator, pick_device
 from ..models.trunk import ResNetV2Trunk
-from ..train import CKPT_FORMAT, checkpoint_files, latest_checkpoint, load_run, lr_factor, save_checkpoint
+from ..train import CKPT_FORMAT, SCHEDULES, checkpoint_files, latest_checkpoint, load_run, lr_factor, save_checkpoint
 from .core import random_trunk_like
 
 # %% auto #0
 __all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'split_settings', 'run_key',
-           'transfer_folder', 'transfer_configs', 'transfer_trunks', 'json_ready']
+           'transfer_folder', 'transfer_configs', 'transfer_trunks', 'transfer_probe', 'json_ready']
 
 # %% ../../nbs/40a_eval.transfer.ipynb #89d614a7
 @dataclass
@@ -50,7 +50,7 @@ class TransferConfig:
         "Refuse settings that cannot work, naming them."
         if self.trunk not in ("finetune", "frozen"): raise ConfigError(f"trunk={self.trunk!r}: choose 'finetune' or 'frozen'")
         if self.optimizer not in ("sgd", "adam"): raise ConfigError(f"optimizer={self.optimizer!r}: choose 'sgd' or 'adam'")
-        if self.schedule not in ("cosine", "step", "constant"): raise ConfigError(f"schedule={self.schedule!r}: choose 'cosine', 'step' or 'constant'")
+        if self.schedule not in SCHEDULES: raise ConfigError(f"schedule={self.schedule!r}: choose from {', '.join(SCHEDULES)}")
         for k in ("steps", "batch_size", "ckpt_every", "keep_ckpts"):
             if getattr(self, k) < 1: raise ConfigError(f"{k}={getattr(self, k)} must be at least 1")
         if self.lr <= 0: raise ConfigError(f"lr={self.lr} must be positive")
@@ -176,6 +176,19 @@ def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bo
     for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
         trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
         yield name, trunk, gray, cfg if name == "trained" else dataclasses.replace(cfg, freeze_bn=False)
+
+def transfer_probe(run, probe: str, spec: str, cfg: TransferConfig, head, data: tuple, fit: Callable, keys, trained: bool = True, baseline: bool = True,
+                   out_dir=None, progress: bool = True, seed: int = 0) -> dict:
+    "Fine-tune `fit(trunk, train, test, cfg, head, gray, folder, progress, desc)` on the trunk of `run` and on random init; the `keys` of each result, per trunk."
+    run = load_run(run) if isinstance(run, (str, Path)) else run
+    train, test = data
+    out = dict(data=spec, n_train=len(train), n_test=len(test), settings=dict(transfer=cfg.__dict__, head=head.__dict__), trunks={})
+    for name, trunk, gray, c in transfer_trunks(run, cfg, trained, baseline, seed):
+        folder = transfer_folder(out_dir, spec, run, c, head) / name.replace(" ", "_") if out_dir else None
+        r = fit(trunk, train, test, c, head, gray, folder, progress, desc=f"{probe} ({name})")
+        out["trunks"][name] = {**{k: r[k] for k in keys}, "img_per_s": r["img_per_s"], "seconds": r["seconds"],
+                               "loss": r["history"][-1]["loss"] if r["history"] else None}
+    return out
 
 def json_ready(x):
     "`x` with every NaN or infinite float made None, so strict JSON readers accept it."
