@@ -31,7 +31,7 @@ DEMO_QUICK = ["steps=6", "log_every=2", "tasks.color.settings.prior_images=64"] 
 def cmd_demo(args) -> int:
     "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
     import shutil
-    from mtssl_nb.eval.core import evaluate_run, results_table
+    from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
     from mtssl_nb.report import write_report
     from mtssl_nb.train import Trainer, load_run, load_train_config
     t0, out = time.time(), Path(args.out)
@@ -48,7 +48,7 @@ def cmd_demo(args) -> int:
     finally: trainer.close()
     print(f"trained {', '.join(trainer.tasks)} for {trainer.step} steps ({time.time() - t0:.0f} s)")
     run = load_run(run_dir)
-    res = evaluate_run(run, ("linear", "knn", "motion", "color"), ("shapes", "photos"), *((300, 200) if quick else (2000, 1000)), seed=args.seed,
+    res = evaluate_run(run, ("linear", "knn", "motion", "color"), DEFAULT_DATA, *((300, 200) if quick else (2000, 1000)), seed=args.seed,
                        progress=None if args.quiet else print)
     page = write_report(run, res, out, title="mtssl_nb demo: four pretext tasks on one trunk")
     print(results_table(res))
@@ -136,7 +136,7 @@ def cmd_eval(args) -> int:
     "Probe a trained run and print the table: frozen-trunk probes, and fine-tuned detection and depth."
     import json
     from mtssl_nb.core import pick_device
-    from mtssl_nb.eval.core import evaluate_run, results_table
+    from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
     from mtssl_nb.train import load_run, run_folder
     probes = [p.strip() for p in args.probe.split(",") if p.strip()]
     data = [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None
@@ -146,8 +146,8 @@ def cmd_eval(args) -> int:
     from mtssl_nb.eval.detection import detection_configs, detection_probe, detection_table
     from mtssl_nb.eval.transfer import json_ready
     transfer_only = {k for kinds in TRANSFER_DATA.values() for k in kinds} - {"shapes"}  # 'shapes' is image probe data too
-    frozen_data = [d for d in data or ["shapes", "photos"] if d.partition(":")[0] not in transfer_only]
-    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, photos, folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
+    frozen_data = [d for d in data or DEFAULT_DATA if d.partition(":")[0] not in transfer_only]
+    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, digits, folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
     settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
     if settings and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
     probes_of = {"detection": (detection_configs, detection_probe, detection_table), "depth": (depth_configs, depth_probe, depth_table)}
@@ -156,7 +156,8 @@ def cmd_eval(args) -> int:
         for spec in specs: probes_of[p][0](spec, settings)
     dev = pick_device(args.device)
     run = load_run(args.checkpoint, dev)
-    res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev)
+    res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev,
+                       allow_overlap=args.allow_overlap)
     print(f"{run.checkpoint} (step {run.step}; tasks {', '.join(run.tasks)})")
     if frozen: print(results_table(res))
     out = Path(args.out) if args.out else run_folder(args.checkpoint) / "eval.json"
@@ -178,8 +179,9 @@ def cmd_experiment(args) -> int:
     "Train every row of the experiment (finished runs are reused), probe, and write the table."
     from mtssl_nb.experiment import QUICK, run_experiment, write_experiment
     if args.transfer and not (args.detection or args.depth): raise ValueError("--transfer sets the detection and depth columns' fine-tuning: give --detection or --depth with it")
-    res = run_experiment(args.preset, args.out, args.rows or None, [d.strip() for d in args.data.split(",") if d.strip()],
-                         *((200, 100) if args.quick else (args.n_train, args.n_test)), extra=(QUICK if args.quick else []) + list(args.settings),
+    res = run_experiment(args.preset, args.out, args.rows or None, [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None,
+                         *((200, 100) if args.quick else (args.n_train, args.n_test)), seeds=args.seeds, allow_overlap=args.allow_overlap,
+                         extra=(QUICK if args.quick else []) + list(args.settings),
                          progress=not args.quiet, detection=args.detection, depth=args.depth,
                          transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick and (args.detection or args.depth) else []) + list(args.transfer or []))
     files = write_experiment(res, args.out)
@@ -242,21 +244,26 @@ def make_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; motion and colour heads) against a random-init trunk")
     e.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
     e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, motion, color, detection, depth (default: linear,knn)")
-    e.add_argument("--data", help="comma-separated data: shapes, photos, folder:PATH, cifar10:ROOT, stl10:ROOT:train (default: shapes,photos); "
+    e.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
+                   "stl10:ROOT:train (default: shapes,digits; never images the run trained on); "
                    "for detection voc:ROOT, voc2012:ROOT or shapes; for depth nyu:PATH, depthfolder:ROOT or rooms")
     e.add_argument("--transfer", nargs="*", metavar="key=value", help="detection/depth fine-tuning settings, e.g. steps=2000 lr=0.01 trunk=frozen roi_size=7")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--n-train", type=int, default=2000); e.add_argument("--n-test", type=int, default=1000)
     e.add_argument("--size", type=int, default=64, help="probe image side, pixels (default 64)")
     e.add_argument("--no-baseline", action="store_true", help="skip the random-init trunk")
+    e.add_argument("--allow-overlap", action="store_true", help="probe even on data the run's pretext tasks trained on (the table marks it)")
     e.add_argument("--device", default="auto")
     e.add_argument("--out", help="JSON file to write (default: RUN/eval.json)")
     e.set_defaults(run=cmd_eval)
     x = sub.add_parser("experiment", help="the paper's table at small scale: each task, pairs, all four, lasso and harmonization, probed")
     x.add_argument("settings", nargs="*", metavar="key=value", help="overrides for every row's training config")
-    x.add_argument("--preset", default="tiny", help="tiny (CPU, ~20 min) or gpu (a ResNet-50 size worth a GPU)")
+    x.add_argument("--preset", default="tiny", help="tiny (package photos, probed on shapes and digits), real (your photos: images=folder:PATH "
+                   "and --data folder:ROOT; ~2 h on 2 cores) or gpu (a ResNet-50 size worth a GPU)")
+    x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="train every row with each seed (default: 0 1 2)")
+    x.add_argument("--allow-overlap", action="store_true", help="probe even on data pretext training saw (the table says so)")
     x.add_argument("--rows", nargs="*", metavar="NAME", help="only these rows (e.g. RP Col 'RP+Col'); default: all")
-    x.add_argument("--data", default="shapes,photos", help="comma-separated probe data")
+    x.add_argument("--data", help="comma-separated probe data (default: the preset's; tiny: shapes,digits)")
     x.add_argument("--n-train", type=int, default=2000); x.add_argument("--n-test", type=int, default=1000)
     x.add_argument("--detection", metavar="SPEC", help="add a detection column: fine-tune Faster R-CNN on each trunk (shapes, voc:ROOT); off by default")
     x.add_argument("--depth", metavar="SPEC", help="add a depth column: fine-tune a depth head on each trunk (rooms, nyu:PATH, depthfolder:ROOT); off by default")

@@ -6,37 +6,83 @@
 from __future__ import annotations
 
 import html, json, re, time
+from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from .core import config_to_dict
-from .eval.core import evaluate_run, probe_data, probe_trunk, random_trunk_like
-from .train import Trainer, checkpoint_files, latest_checkpoint, load_run, load_train_config
+from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, fmt_acc, pretext_sources, probe_data, probe_trunk, random_trunk_like
+from .train import Trainer, build_tasks, checkpoint_files, latest_checkpoint, load_run, load_train_config, make_trunk
+
 
 # %% auto #0
-__all__ = ['ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS', 'slug', 'train_row', 'run_experiment', 'experiment_table',
-           'write_experiment']
+__all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS',
+           'PAIRS_OF', 'Row', 'ExperimentPreset', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
+           'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'compare', 'findings', 'write_experiment']
 
 # %% ../nbs/46_experiment.ipynb #7a42af63
-ROWS = {  # row name -> overrides of the preset; the task names follow the paper (RP, Col, Ex, MS)
-    "RP": ["use=[relpos]"], "Col": ["use=[color]"], "Ex": ["use=[exemplar]"], "MS": ["use=[motion]"],
-    "RP+Col": ["use=[relpos,color]"], "RP+Ex": ["use=[relpos,exemplar]"], "RP+MS": ["use=[relpos,motion]"],
-    "RP+Col+Ex": ["use=[relpos,color,exemplar]"], "RP+Col+Ex+MS": [],
-    "RP+Col+Ex+MS, naive sum": ["optim.mode=sum"], "RP+Col+Ex+MS, lasso": ["lasso=true"], "RP+Col+Ex+MS, harmonized": ["harmonize=paper"],
+@dataclass(frozen=True)
+class Row:
+    "One row of the table: overrides of the preset; a control also scales the budget (steps, learning rate) and says what it equalises."
+    over: tuple = ()  # key=value overrides
+    steps_x: float = 1.0  # the preset's steps times this
+    lr_x: float = 1.0  # optim.lr times this
+    control: str = ""  # what the control equalises ('' for the paper's rows)
+
+ALL4 = "RP+Col+Ex+MS"
+ROWS = {  # the task names follow the paper (RP, Col, Ex, MS)
+    "RP": Row(("use=[relpos]",)), "Col": Row(("use=[color]",)), "Ex": Row(("use=[exemplar]",)), "MS": Row(("use=[motion]",)),
+    "RP+Col": Row(("use=[relpos,color]",)), "RP+Ex": Row(("use=[relpos,exemplar]",)), "RP+MS": Row(("use=[relpos,motion]",)),
+    "RP+Col+Ex": Row(("use=[relpos,color,exemplar]",)), ALL4: Row(),
+    f"{ALL4}, naive sum": Row(("optim.mode=sum",)), f"{ALL4}, lasso": Row(("lasso=true",)), f"{ALL4}, harmonized": Row(("harmonize=paper",)),
+    # controls: per-task RMSProp gives the trunk one normalised update per task and step, so the four-task run moves it about 4x as far
+    **{f"{t} x4 steps": Row((f"use=[{n}]",), steps_x=4, control="as many trunk updates as the four-task run")
+       for t, n in (("RP", "relpos"), ("Col", "color"), ("Ex", "exemplar"), ("MS", "motion"))},
+    f"{ALL4}, lr/4": Row(lr_x=0.25, control="each task's trunk step a quarter: the trunk moves about as far as in one single-task run"),
+    f"{ALL4}, naive sum, lr x4": Row(("optim.mode=sum",), lr_x=4, control="one update per step, four times the step: the trunk moves as far as per-task RMSProp's"),
 }
-EXPERIMENT_PRESETS = {"tiny": ("tiny", []), "gpu": ("tiny", ["trunk.preset=resnet50", "trunk.width=1.0", "steps=5000", "workers=4", "log_every=50",
-                                                              "ckpt_every=1000"] + [f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")])}
+PAPER_ROWS = [r for r, row in ROWS.items() if not row.control]
+CONTROL_ROWS = [r for r, row in ROWS.items() if row.control]
+REAL_ROWS = ["RP", "Col", "Ex", "MS", "RP+Col", "RP+Ex", "RP+MS", ALL4, *CONTROL_ROWS]  # what `--preset real` trains by default
+
+
+# %% ../nbs/46_experiment.ipynb #c7633675
+@dataclass(frozen=True)
+class ExperimentPreset:
+    "A training preset and overrides shared by every row, the rows it trains and the probe data it reads by default."
+    config: str
+    over: tuple = ()
+    rows: tuple = tuple(PAPER_ROWS)
+    data: tuple | None = DEFAULT_DATA  # None: the preset needs --data (labelled photos held out from pretext training)
+
+EXPERIMENT_PRESETS = {
+    "tiny": ExperimentPreset("tiny", rows=(*PAPER_ROWS, *CONTROL_ROWS)),
+    "real": ExperimentPreset("real", ("steps=200", "log_every=50", "ckpt_every=200"), tuple(REAL_ROWS), None),  # 14 rows x 3 seeds in about 80 min on 2 cores
+    "gpu": ExperimentPreset("tiny", ("trunk.preset=resnet50", "trunk.width=1.0", "steps=5000", "workers=4", "log_every=50", "ckpt_every=1000",
+                                     *(f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")))),
+}
 QUICK = ["steps=4", "log_every=2", "tasks.color.settings.prior_images=32"] + [f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
-def train_row(name: str, preset: str, out: Path, extra=(), progress: bool = True) -> Path:
-    "Train one row (reusing a finished run, resuming an interrupted one); returns its run folder."
-    base, over = EXPERIMENT_PRESETS[preset]
-    cfg = load_train_config(base, [*over, *ROWS[name], *extra, f"out_dir={out / slug(name)}"])
-    found = latest_checkpoint(Path(cfg.out_dir) / "checkpoints", warn=progress) if checkpoint_files(Path(cfg.out_dir) / "checkpoints") else None
+def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
+    "The training config of one row and seed: the preset, the row's overrides and budget, `extra`, and its own folder."
+    p, row = EXPERIMENT_PRESETS[preset], ROWS[name]
+    over = [*p.over, *row.over, *extra, f"seed={seed}", f"out_dir={out / slug(name) / f'seed{seed}'}"]
+    base = load_train_config(p.config, over)
+    scaled = [f"steps={round(base.steps * row.steps_x)}"] if row.steps_x != 1 else []
+    if row.lr_x != 1: scaled.append(f"optim.lr={base.optim.lr * row.lr_x:g}")
+    return load_train_config(p.config, over + scaled) if scaled else base
+
+def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progress: bool = True) -> Path:
+    "Train one row and seed (reusing a finished run, resuming an interrupted one); returns its run folder."
+    cfg = row_config(name, preset, out, seed, extra)
+    ckpts = Path(cfg.out_dir) / "checkpoints"
+    found = latest_checkpoint(ckpts, warn=progress) if checkpoint_files(ckpts) else None
     if found and found[1]["config"] != config_to_dict(cfg):  # only the same settings may be reused: another preset needs another folder
         raise ValueError(f"{cfg.out_dir} holds a run of other settings (another preset or overrides); give the experiment another out folder")
     if found and found[1]["step"] >= cfg.steps: return Path(cfg.out_dir)
@@ -45,77 +91,169 @@ def train_row(name: str, preset: str, out: Path, extra=(), progress: bool = True
     finally: tr.close()
     return Path(cfg.out_dir)
 
+def trunk_moved(run) -> float:
+    "How far training moved the trunk: |theta - theta_0| / |theta_0| over its weights (theta_0: the run's own initial trunk)."
+    start = make_trunk(run.cfg)
+    flat = lambda m: torch.cat([p.detach().flatten().float() for p in m.parameters()])
+    a, b = flat(start), flat(run.net.trunk)
+    return float((b - a).norm() / a.norm())
+
+
 # %% ../nbs/46_experiment.ipynb #05a73077
-def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=("shapes", "photos"), n_train: int = 2000, n_test: int = 1000,
-                   extra=(), progress: bool = True, detection: str | None = None, depth: str | None = None, transfer=()) -> dict:
-    "Train, probe and tabulate every row (with `detection`/`depth` data specs: fine-tune those too); results also written to `out/results.json`."
+def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
+    "One trained run's probes on every dataset (refusing leaks), its motion IoU and how far its trunk moved."
+    sources = pretext_sources(run)
+    r = dict(evaluate_run(run, ("motion",), (), baseline=False, progress=None), probes={}, overlap={})
+    for spec, d in datasets.items():
+        if (o := check_leak(d, sources, allow_overlap)): r["overlap"][spec] = o
+        r["probes"][spec] = probe_trunk(run.net.trunk, d, gray=run.cfg.harmonize == "all_gray")
+    return dict(r, moved=trunk_moved(run))
+
+def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=None, n_train: int = 2000, n_test: int = 1000, seeds=(0, 1, 2),
+                   extra=(), progress: bool = True, detection: str | None = None, depth: str | None = None, transfer=(), allow_overlap: bool = False) -> dict:
+    "Train, probe and tabulate every row for every seed (finished runs reused); results written to `out/results.json` after each run."
     if preset not in EXPERIMENT_PRESETS: raise ValueError(f"experiment preset {preset!r} is not known; choose from {', '.join(EXPERIMENT_PRESETS)}")
-    rows = list(rows or ROWS)
-    bad = [r for r in rows if r not in ROWS]
-    if bad: raise ValueError(f"unknown row(s) {bad}; choose from {', '.join(ROWS)}")
-    from mtssl_nb.eval.depth import depth_probe
-    from mtssl_nb.eval.detection import detection_probe
-    from mtssl_nb.eval.depth import depth_configs
-    from mtssl_nb.eval.detection import detection_configs
+    p = EXPERIMENT_PRESETS[preset]
+    rows, seeds, data = list(rows or p.rows), [int(s) for s in seeds], tuple(data or p.data or ())
+    if bad := [r for r in rows if r not in ROWS]: raise ValueError(f"unknown row(s) {bad}; choose from {', '.join(ROWS)}")
+    if not data: raise ValueError(f"experiment preset {preset!r} probes on labelled photos that pretext training never saw: give data, "
+                                  "e.g. --data folder:ROOT (ROOT/train for the probe's training images, ROOT/val for its test images)")
+    if not seeds: raise ValueError("give at least one seed")
+    from mtssl_nb.eval.depth import depth_configs, depth_probe
+    from mtssl_nb.eval.detection import detection_configs, detection_probe
     from mtssl_nb.eval.transfer import json_ready
     jobs = {k: (fn, spec) for k, fn, spec in (("detection", detection_probe, detection), ("depth", depth_probe, depth)) if spec}
     if transfer and not jobs: raise ValueError("transfer settings were given without a detection or depth column")
     for check, spec in ((detection_configs, detection), (depth_configs, depth)):  # settings refused before any row trains
         if spec: check(spec, transfer)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    results, t0 = {"preset": preset, "extra": list(extra), "transfer": {k: spec for k, (_, spec) in jobs.items()}, "rows": {}}, time.time()
-    datasets = {spec: probe_data(spec, n_train, n_test) for spec in data}
+    out, datasets = Path(out), {spec: probe_data(spec, n_train, n_test) for spec in data}
+    for name in rows:  # bad overrides, and probe data a row would train on, are refused before any work
+        cfg = row_config(name, preset, out, seeds[0], extra)
+        sources = pretext_sources(SimpleNamespace(cfg=cfg, tasks=build_tasks(cfg)))
+        for d in datasets.values(): check_leak(d, sources, allow_overlap)
+    out.mkdir(parents=True, exist_ok=True)
+    res = dict(preset=preset, extra=list(extra), seeds=seeds, data=list(data), n_train=n_train, n_test=n_test, rows={}, transfer={k: s for k, (_, s) in jobs.items()},
+               classes={spec: len(d.classes) for spec, d in datasets.items()}, test_images={spec: len(d.y_test) for spec, d in datasets.items()})
+    save = lambda: (out / "results.json").write_text(json.dumps(json_ready(res), indent=1))
+    t0 = time.time()
     for name in rows:
-        t = time.time()
-        run = load_run(train_row(name, preset, out, extra, progress))
-        r = evaluate_run(run, ("linear", "knn", "motion"), (), baseline=False, progress=None)
-        r["probes"] = {spec: {"trained": probe_trunk(run.net.trunk, d)} for spec, d in datasets.items()}
-        for k, (fn, spec) in jobs.items():
-            r[k] = fn(run, spec, transfer, baseline=False, out_dir=out / slug(name) / "transfer" / k, progress=progress)["trunks"]["trained"]
-        results["rows"][name] = dict(r, seconds=round(time.time() - t, 1))
-        if progress: print(f"{name}: done in {time.time() - t:.0f} s")
-    last = load_run(out / slug(rows[-1]))
-    results["random init"] = {spec: probe_trunk(random_trunk_like(last.net.trunk), d) for spec, d in datasets.items()}
-    for k, (fn, spec) in jobs.items():
-        results["random init"][k] = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)["trunks"]["random init"]
-    results["seconds"] = round(time.time() - t0, 1)
-    (out / "results.json").write_text(json.dumps(json_ready(results), indent=1))
-    return results
+        for seed in seeds:
+            t = time.time()
+            folder = train_row(name, preset, out, seed, extra, progress)
+            run, cache = load_run(folder), folder / "experiment_probes.json"
+            key = dict(checkpoint=run.checkpoint.name, data=list(data), n_train=n_train, n_test=n_test, allow_overlap=allow_overlap)
+            old = json.loads(cache.read_text()) if cache.is_file() else {}
+            r = old["result"] if old.get("key") == key and not jobs else json.loads(json.dumps(json_ready(_probe_row(run, datasets, allow_overlap))))  # kept beside the run, as JSON has it
+            cache.write_text(json.dumps(json_ready({"key": key, "result": r})))
+            for k, (fn, spec) in jobs.items():
+                r[k] = fn(run, spec, transfer, baseline=False, out_dir=out / slug(name) / f"seed{seed}" / "transfer" / k, progress=progress)["trunks"]["trained"]
+            res["rows"].setdefault(name, {})[str(seed)] = dict(r, seconds=round(time.time() - t, 1))
+            save()
+            if progress: print(f"{name}, seed {seed}: done in {time.time() - t:.0f} s")
+    last = load_run(out / slug(rows[-1]) / f"seed{seeds[-1]}")
+    res["random init"] = {str(s): {"probes": {spec: probe_trunk(random_trunk_like(last.net.trunk, s), d) for spec, d in datasets.items()}} for s in seeds}
+    for k, (fn, spec) in jobs.items():  # the transfer floor: one random-init trunk
+        res["random init"][str(seeds[0])][k] = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)["trunks"]["random init"]
+    res["seconds"] = round(time.time() - t0, 1)
+    save()
+    return res
 
+
+# %% ../nbs/46_experiment.ipynb #0880fc05
 TRANSFER_COLUMNS = (("detection", "detection mAP", "map"), ("depth", "depth < 1.25", "delta1"))
 
+def _runs(res: dict, name: str) -> list[dict]:
+    "The per-seed results of a row ('random init' included)."
+    return list((res["random init"] if name == "random init" else res["rows"][name]).values())
+
+def metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> list[float]:
+    "One probe's accuracy on `spec` for every seed of row `name`."
+    return [r["probes"][spec][probe][key] for r in _runs(res, name) if key in r["probes"][spec][probe]]
+
+def mean_sd(vals) -> tuple | None:
+    "(mean, sample standard deviation, count) of the values that are not None; None when there are none."
+    v = np.array([x for x in vals if x is not None], dtype=float)
+    return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)) if len(v) else None
+
+def fmt_ms(v) -> str:
+    "'0.512 ± 0.008' (mean ± sd over seeds), '0.512' for one seed, '-' for none."
+    if v is None: return "-"
+    return f"{v[0]:.3f} ± {v[1]:.3f}" if v[2] > 1 else f"{v[0]:.3f}"
+
 def experiment_table(res: dict) -> tuple[list[str], list[list]]:
-    "The paper-shaped table: a row per task set, columns top-1/top-5 (linear) and kNN per probe dataset, motion IoU, and the transfer tests run."
-    specs = list(next(iter(res["rows"].values()))["probes"])
-    extra = [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
-    head = ["tasks"] + [f"{s} {m}" for s in specs for m in ("top-1", "top-5", "kNN")] + ["motion IoU"] + [title for _, title, _ in extra]
-    cell = lambda p: [p["linear"]["top1"], p["linear"]["top5"], p["knn"]["top1"]]
-    rows = [[name] + sum((cell(r["probes"][s]["trained"]) for s in specs), []) + [r.get("motion", {}).get("iou")] + [r[k][key] for k, _, key in extra]
-            for name, r in res["rows"].items()]
-    rnd = res["random init"]
-    rows.append(["random init (floor)"] + sum((cell(rnd[s]) for s in specs), []) + [None] + [rnd[k][key] for k, _, key in extra])
-    return head, rows
+    "The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, motion IoU, the transfer columns run."
+    specs, extra = res["data"], [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
+    cols = [(f"{s} top-1", s, "linear", "top1") for s in specs] + [(f"{s} top-5", s, "linear", "top5") for s in specs if res["classes"][s] > 5] + \
+           [(f"{s} kNN", s, "knn", "top1") for s in specs]
+    head = ["tasks", *[c[0] for c in cols], "trunk moved", "motion IoU", *[t for _, t, _ in extra]]
+    def line(name):
+        runs = _runs(res, name)
+        return [name, *[mean_sd(metric(res, name, s, p, k)) for _, s, p, k in cols], mean_sd([r.get("moved") for r in runs]),
+                mean_sd([r.get("motion", {}).get("iou") for r in runs]), *[mean_sd([r.get(k, {}).get(key) for r in runs]) for k, _, key in extra]]
+    return head, [line(n) for n in res["rows"]] + [line("random init")]
+
+def compare(res: dict, a: str, b: str, spec: str) -> dict:
+    "Row a against row b on `spec`'s linear top-1: the difference of the seed means, its standard error, and whether it is outside 2 standard errors."
+    (ma, sa, na), (mb, sb, nb) = mean_sd(metric(res, a, spec)), mean_sd(metric(res, b, spec))
+    se = (sa ** 2 / na + sb ** 2 / nb) ** 0.5
+    return dict(a=a, b=b, diff=ma - mb, se=se, clear=bool(abs(ma - mb) > 2 * se and na > 1 and nb > 1))
+
+
+# %% ../nbs/46_experiment.ipynb #e8b56b77
+PAIRS_OF = {"RP+Col": ("RP", "Col"), "RP+Ex": ("RP", "Ex"), "RP+MS": ("RP", "MS"), "RP+Col+Ex": ("RP", "Col", "Ex")}
+
+def findings(res: dict, spec: str) -> list[str]:
+    "Plain sentences on `spec`: the four tasks against random init and the best single task, each combination against its best part, and the controls."
+    have = set(res["rows"]) | {"random init"}
+    say = lambda c, what: (f"{what}: {c['diff']:+.3f} ± {2 * c['se']:.3f} (2 s.e. over seeds) -> "
+                           + ("a difference beyond the seed noise" if c["clear"] else "not separated from the seed noise"))
+    best = lambda names: max(names, key=lambda n: mean_sd(metric(res, n, spec))[0])
+    singles = [n for n in ("RP", "Col", "Ex", "MS") if n in have]
+    out = []
+    if ALL4 in have: out.append(say(compare(res, ALL4, "random init", spec), f"{ALL4} against random init"))
+    if ALL4 in have and singles: out.append(say(compare(res, ALL4, b := best(singles), spec), f"{ALL4} against the best single task ({b})"))
+    for combo, parts in PAIRS_OF.items():
+        if combo in have and all(p in have for p in parts): out.append(say(compare(res, combo, b := best(parts), spec), f"{combo} against its best part ({b})"))
+    ctrl = [n for n in res["rows"] if ROWS[n].steps_x != 1 and ROWS[n].control]
+    if ALL4 in have and ctrl: out.append(say(compare(res, ALL4, b := best(ctrl), spec), f"{ALL4} against the best single task given as many trunk updates ({b})"))
+    for n, vs in ((f"{ALL4}, lr/4", ALL4), (f"{ALL4}, naive sum, lr x4", f"{ALL4}, naive sum"), (ALL4, f"{ALL4}, naive sum, lr x4")):
+        if n in have and vs in have: out.append(say(compare(res, n, vs, spec), f"{n} against {vs}"))
+    return out
 
 def write_experiment(res: dict, out) -> dict:
-    "Write the table as `table.md` and `table.html` with a bar chart (`bars.png`) of linear top-1 per probe dataset."
+    "Write the table and findings as `table.md` and `table.html`, and a bar chart (`bars.png`) of linear top-1 per probe dataset with the seeds' spread."
     out = Path(out)
     head, rows = experiment_table(res)
-    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("-" if v is None else str(v))
-    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(map(fmt, r)) + " |" for r in rows]
-    (out / "table.md").write_text("\n".join(md) + "\n")
-    specs = list(next(iter(res["rows"].values()))["probes"])
-    fig, axs = plt.subplots(1, len(specs), figsize=(5.5 * len(specs), 0.4 * len(rows) + 1.2), squeeze=False)
+    n_seeds, specs = len(res["seeds"]), res["data"]
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join([r[0], *map(fmt_ms, r[1:])]) + " |" for r in rows]
+    notes = [f"Mean ± standard deviation over {n_seeds} seed(s) ({', '.join(map(str, res['seeds']))}); preset {res['preset']}"
+             + (f", overrides {' '.join(res['extra'])}" if res["extra"] else "") + f"; {res.get('seconds', 0) / 60:.0f} min in all.",
+             *[f"{s}: {res['test_images'][s]} test images, {res['classes'][s]} classes; a single score's 95% interval over them is about "
+               f"±{1.96 * (0.25 / res['test_images'][s]) ** 0.5:.3f} at 0.5." for s in specs],
+             "'trunk moved': |theta - theta_0| / |theta_0| of the trunk's weights. Controls: "
+             + "; ".join(f"{n}: {ROWS[n].control}" for n in res["rows"] if ROWS[n].control) + "."]
+    overl = sorted({f"{n} ({s})" for n, by in res["rows"].items() for r in by.values() for s in r.get("overlap", {})})
+    if overl: notes.append("Probe data overlapping pretext data (allowed by the caller): " + ", ".join(overl) + ".")
+    text = "\n".join(md) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    for s in specs: text += f"\nFindings on {s} (linear top-1):\n" + "".join(f"- {f}\n" for f in findings(res, s))
+    (out / "table.md").write_text(text)
+    fig, axs = plt.subplots(1, len(specs), figsize=(6 * len(specs), 0.4 * len(rows) + 1.4), squeeze=False)
     for ax, s in zip(axs[0], specs):
-        j = head.index(f"{s} top-1")
-        vals = [r[j] for r in rows]
-        ax.barh(range(len(rows)), vals, color=["C0"] * (len(rows) - 1) + ["0.6"])
+        v = [r[head.index(f"{s} top-1")] for r in rows]
+        ax.barh(range(len(rows)), [m for m, _, _ in v], xerr=[sd for _, sd, _ in v], capsize=2,
+                color=["0.6" if r[0] == "random init" else ("C1" if r[0] in ROWS and ROWS[r[0]].control else "C0") for r in rows])
         ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8); ax.invert_yaxis()
-        ax.set_xlim(min(vals) * 0.9, max(vals) * 1.03); ax.set_title(f"{s}: linear probe top-1", fontsize=10); ax.grid(axis="x", alpha=0.3)
+        lo, hi = min(m - sd for m, sd, _ in v), max(m + sd for m, sd, _ in v)
+        ax.set_xlim(lo - 0.1 * (hi - lo) - 0.01, hi + 0.1 * (hi - lo) + 0.01)
+        ax.set_title(f"{s}: linear probe top-1 (mean ± sd over {n_seeds} seeds; controls orange)", fontsize=9); ax.grid(axis="x", alpha=0.3)
     fig.tight_layout(); fig.savefig(out / "bars.png", dpi=90); plt.close(fig)
     table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>"
+        "<tr>" + "".join(f"<td>{html.escape(v if isinstance(v, str) else fmt_ms(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>"
+    lists = "".join(f"<h2>Findings on {html.escape(s)}</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in findings(res, s)) + "</ul>" for s in specs)
     (out / "table.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>mtssl_nb experiment</title><style>"
                                     "body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.3em .6em}table{border-collapse:collapse}"
                                     f"</style></head><body><h1>The paper's table at small scale ({html.escape(res['preset'])})</h1>{table}"
+                                    "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + f"</ul>{lists}"
                                     "<p><img src='bars.png' alt='linear probe top-1 per row'></p></body></html>")
     return {"md": out / "table.md", "html": out / "table.html", "png": out / "bars.png"}
+

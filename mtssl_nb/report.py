@@ -15,8 +15,10 @@ import torch
 from .core import make_generator
 from .data import image_source, crop_loader
 from .models.lasso import alpha_heatmap
-from .train import Run, read_metrics, task_source, task_loader, TaskStream
-from .eval.core import result_rows
+from .train import Run, read_metrics, task_loader, TaskStream
+from .data import PhotoPool
+from .video import SyntheticClipFrames
+from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, result_rows
 
 # %% auto #0
 __all__ = ['MAIN_METRIC', 'task_gallery', 'curves_figure', 'write_report']
@@ -26,9 +28,10 @@ MAIN_METRIC = {"relpos": "acc", "color": "acc", "exemplar": "acc", "motion": "io
 
 @torch.no_grad()
 def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
-    "A figure of one batch that `task` makes from data of another seed than training, with the trained model's predictions."
+    "A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from them), with the trained model's predictions."
     t, spec = run.tasks[task], run.cfg.tasks[task]
-    loader = task_loader(spec, t, task_source(spec, t, seed), seed=seed)
+    held_out = SyntheticClipFrames(n_clips=8, seed=seed, size=spec.size, background="photo", photos=PROBE_PHOTOS) if t.data_kind == "clips" else PhotoPool(PROBE_PHOTOS)
+    loader = task_loader(spec, t, held_out, seed=seed)
     batch = next(iter(TaskStream(loader)))
     dev = next(run.net.parameters()).device
     batch = [b.to(dev) if torch.is_tensor(b) else b for b in batch]
@@ -55,7 +58,7 @@ def curves_figure(rows: list[dict], tasks: list[str]):
 def _table_html(res: dict) -> str:
     "The probe results as an HTML table."
     head, rows = result_rows(res)
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else html.escape(str(v))
+    cell = lambda v: html.escape(fmt_acc(v))
     table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + \
             "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows) + "</table>"
     extra = []
@@ -87,7 +90,9 @@ def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb
     if results:
         parts += ["<h2>Probes: what the trunk learned</h2>",
                   "<p>A linear classifier on the frozen trunk's block3 features pooled to 3x3 (the paper's protocol), and kNN, "
-                  "against the same architecture with random weights.</p>", _table_html(results)]
+                  "against the same architecture with random weights, on images no pretext task trained on. Each accuracy carries its 95% "
+                  "interval over the test images: rows whose intervals overlap are not told apart by this test set.</p>", _table_html(results),
+                  "<ul>" + "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(PROBE_NOTES[s])}</li>" for s in results.get("probes", {}) if s in PROBE_NOTES) + "</ul>"]
     parts.append("<h2>What each task makes, and what the model predicts</h2>")
     for n in run.tasks:
         parts += [f"<h3>{html.escape(n)}</h3>", save(task_gallery(run, n), f"task_{n}.png")]

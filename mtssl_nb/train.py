@@ -32,11 +32,11 @@ from .video import ClipFrames, SyntheticClipFrames
 # %% auto #0
 __all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'TaskSpec', 'paper_tasks', 'OptimConfig', 'TrainConfig',
            'config_path', 'load_train_config', 'task_names_of', 'check_config', 'build_tasks', 'Processes',
-           'init_processes', 'ResumableSampler', 'TaskStream', 'task_source', 'task_loader', 'build_model',
-           'own_params', 'make_optimizers', 'make_optimizers_keys', 'lr_factor', 'CheckpointError', 'atomic_write',
-           'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'run_folder', 'set_aside', 'latest_checkpoint',
-           'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train', 'Run',
-           'load_run']
+           'init_processes', 'ResumableSampler', 'TaskStream', 'task_data', 'task_source', 'task_loader', 'make_trunk',
+           'build_model', 'task_groups', 'make_optimizers', 'make_optimizers_keys', 'lr_factor', 'CheckpointError',
+           'atomic_write', 'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'run_folder', 'set_aside',
+           'latest_checkpoint', 'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals',
+           'Trainer', 'train', 'Run', 'load_run']
 
 # %% ../nbs/30_train.ipynb #b88de100
 @dataclass
@@ -52,7 +52,8 @@ class TaskSpec:
 
 def paper_tasks() -> dict[str, TaskSpec]:
     "The four tasks at the paper's scale (image sizes that fit its patch grid and heads; batch sizes are ours, the paper leaves them open)."
-    return {"relpos": TaskSpec(batch_size=64, size=400), "color": TaskSpec(batch_size=64, size=224),
+    return {"relpos": TaskSpec(batch_size=64, size=672, settings={"pixels": [150_000, 450_000]}),  # each batch resized to 387-671 px: the grid (398) sits anywhere in it
+            "color": TaskSpec(batch_size=64, size=224),
             "exemplar": TaskSpec(batch_size=64, size=192), "motion": TaskSpec(batch_size=64, size=224)}
 
 # %% ../nbs/30_train.ipynb #2d2061c8
@@ -81,10 +82,12 @@ class TrainConfig:
     "Everything a training run needs. YAML presets live in configs/; `key=value` overrides reach any field."
     tasks: dict[str, TaskSpec] = field(default_factory=paper_tasks)
     use: list[str] | None = None  # train only these of `tasks` (None: all)
+    images: str | None = None  # the images of every image task whose own `data` is unset (None: the package photos); 'required': the preset asks for it
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
     harmonize: str = "none"  # 'none', 'paper' (relative position sees gray input, like colorization) or 'all_gray'
     lasso: bool = False  # heads read a learned sparse mix of block3's units
-    lasso_lambda: float = 1e-3  # weight of the L1 penalty on the lasso's alphas
+    lasso_lambda: float = 1e-3  # weight of the lasso's sparsity penalty (`LassoMixer.penalty`: |alpha|_1 / |alpha|_2 - 1 per row)
+    lasso_lr: float = 10.0  # the alphas' learning rate as a multiple of their task's (at the trunk's rate a row barely moves in a short run)
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 100_000
     precision: str = "auto"  # 'auto' (bf16 autocast on CUDA GPUs that have it, else fp32), 'fp32' or 'bf16'
@@ -144,10 +147,13 @@ def check_config(cfg: TrainConfig, world: int = 1):
     _need(cfg.trunk.output_stride in (16, 32), f"trunk.output_stride must be 16 or 32, got {cfg.trunk.output_stride}")
     _need(not cfg.lasso or cfg.trunk.output_stride == 16, "lasso=true needs every block3 unit at one resolution: set trunk.output_stride=16")
     _need(cfg.lasso_lambda >= 0, f"lasso_lambda must not be negative, got {cfg.lasso_lambda}")
+    _need(cfg.lasso_lr > 0, f"lasso_lr must be positive, got {cfg.lasso_lr}")
     for k in ("steps", "log_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
         _need(getattr(cfg, k) >= 1, f"{k} must be at least 1, got {getattr(cfg, k)}")
     _need(cfg.workers >= 0, f"workers must not be negative, got {cfg.workers}")
     _need(not (world > 1 and cfg.device.startswith("cuda:")), f"device={cfg.device} would put every process on one GPU; under torchrun use device=cuda (process i takes cuda:LOCAL_RANK)")
+    _need(cfg.images != "required", "this preset trains on your photos: give images=folder:PATH (a folder of images, one subfolder per class or "
+          "a single subfolder), or images=cifar10:ROOT / stl10:ROOT:unlabeled")
     names = task_names_of(cfg)
     _need(len(names) > 0, "no tasks to train: `tasks` is empty or `use` names none")
     _need(len(set(names)) == len(names), f"use names a task twice: {names}")
@@ -258,12 +264,17 @@ class TaskStream:
 # %% ../nbs/30_train.ipynb #7968ea64
 _MIN_BATCHES_PER_EPOCH = 50  # a small pool is repeated so an epoch holds at least this many batches (fewer loader restarts)
 
-def task_source(spec: TaskSpec, task: PretextTask, seed: int = 0) -> Dataset:
-    "The items a task's crops come from: images (with labels) or clip frames (with masks)."
-    if task.data_kind == "clips":
-        data = spec.data or "synthetic"
-        return SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
-    return image_source(spec.data or "photos")
+def task_data(cfg: TrainConfig, name: str, task: PretextTask) -> str:
+    "The data spec task `name` of a run reads: its own `data`, else the run's `images` (image tasks), else the package photos or synthetic clips."
+    own = cfg.tasks[name].data
+    if task.data_kind == "clips": return own or "synthetic"
+    return own or cfg.images or "photos"
+
+def task_source(spec: TaskSpec, task: PretextTask, seed: int = 0, data: str | None = None) -> Dataset:
+    "The items a task's crops come from (`data`, else `spec.data`): images (with labels) or clip frames (with masks)."
+    data = data or spec.data or ("synthetic" if task.data_kind == "clips" else "photos")
+    if task.data_kind == "clips": return SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
+    return image_source(data)
 
 def task_loader(spec: TaskSpec, task: PretextTask, source: Dataset, rank: int = 0, world: int = 1, seed: int = 0,
                 workers: int = 0, pin_memory: bool = False) -> DataLoader:
@@ -275,10 +286,14 @@ def task_loader(spec: TaskSpec, task: PretextTask, source: Dataset, rank: int = 
                        pin_memory=pin_memory, persistent_workers=workers > 0)
 
 # %% ../nbs/30_train.ipynb #5bf925ab
+def make_trunk(cfg: TrainConfig) -> ResNetV2Trunk:
+    "The run's trunk as it starts: built from the run's own trunk seed (so a trained trunk can be compared with where it began)."
+    torch.manual_seed(derive_seed(cfg.seed, "trunk"))
+    return ResNetV2Trunk(cfg.trunk)
+
 def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet:
     "The shared trunk, one head per task and, with `lasso`, the mixer; each part initialised from its own seed."
-    torch.manual_seed(derive_seed(cfg.seed, "trunk"))
-    trunk = ResNetV2Trunk(cfg.trunk)
+    trunk = make_trunk(cfg)
     heads = {}
     for n, t in tasks.items():  # a task's head starts the same whichever tasks share the run: single-task and combined runs compare fairly
         torch.manual_seed(derive_seed(cfg.seed, "head", n))
@@ -286,22 +301,23 @@ def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet
     mixer = LassoMixer(list(tasks), trunk.n_units) if cfg.lasso else None
     return MultiTaskNet(trunk, heads, mixer, Harmonizer(cfg.harmonize))
 
-def own_params(net: MultiTaskNet, task: str) -> list[nn.Parameter]:
-    "A task's own parameters: its head and its lasso row."
-    ps = list(net.heads[task].parameters())
-    if net.mixer is not None and task in net.mixer: ps.append(net.mixer.alpha[task])
-    return ps
+def task_groups(cfg: TrainConfig, net: MultiTaskNet, task: str, trunk=()) -> list[dict]:
+    "The parameter groups of one task: its head (after `trunk`, if given) at its rate, its lasso row at `lasso_lr` times that rate."
+    lr = cfg.tasks[task].lr or cfg.optim.lr
+    groups = [dict(params=[*trunk, *net.heads[task].parameters()], lr=lr, base_lr=lr, name=task)]
+    if net.mixer is not None and task in net.mixer:
+        groups.append(dict(params=[net.mixer.alpha[task]], lr=lr * cfg.lasso_lr, base_lr=lr * cfg.lasso_lr, name=f"{task}/alpha"))
+    return groups
 
 def make_optimizers(cfg: TrainConfig, net: MultiTaskNet) -> dict[str, torch.optim.Optimizer]:
     "`{'sum': one RMSProp}` or one RMSProp per task (trunk + its own parameters), each group remembering its base rate."
     o = cfg.optim
     kw = dict(alpha=o.decay, eps=o.eps, momentum=o.momentum, weight_decay=o.weight_decay)
-    lr = lambda n: cfg.tasks[n].lr or o.lr
     trunk = list(net.trunk.parameters())
     if o.mode == "sum":
-        groups = [dict(params=trunk, lr=o.lr, base_lr=o.lr, name="trunk")] + [dict(params=own_params(net, n), lr=lr(n), base_lr=lr(n), name=n) for n in net.tasks]
+        groups = [dict(params=trunk, lr=o.lr, base_lr=o.lr, name="trunk")] + [g for n in net.tasks for g in task_groups(cfg, net, n)]
         return {"sum": torch.optim.RMSprop(groups, **kw)}
-    return {n: torch.optim.RMSprop([dict(params=trunk + own_params(net, n), lr=lr(n), base_lr=lr(n), name=n)], **kw) for n in net.tasks}
+    return {n: torch.optim.RMSprop(task_groups(cfg, net, n, trunk), **kw) for n in net.tasks}
 
 def make_optimizers_keys(cfg: TrainConfig, tasks) -> list[str]:
     "The names `make_optimizers` gives its optimisers."
@@ -542,8 +558,9 @@ class Trainer:
         cache, sources, self.streams = {}, {}, {}
         for n, t in self.tasks.items():
             spec = cfg.tasks[n]
-            key = (t.data_kind, spec.data, spec.size if t.data_kind == "clips" else None)  # tasks reading the same data share its source
-            if key not in cache: cache[key] = task_source(spec, t, cfg.seed)
+            data = task_data(cfg, n, t)
+            key = (t.data_kind, data, spec.size if t.data_kind == "clips" else None)  # tasks reading the same data share its source
+            if key not in cache: cache[key] = task_source(spec, t, cfg.seed, data)
             sources[n] = cache[key]
             loader = task_loader(spec, t, sources[n], p.rank, p.world, cfg.seed, cfg.workers, pin_memory=dev.type == "cuda")
             self.streams[n] = iter(TaskStream(loader, self.start))
@@ -667,7 +684,7 @@ class Trainer:
         if self.cfg.optim.mode == "sum":
             bufs = snapshot()
             total, losses, metrics = self._losses(batches)
-            if mixer is not None: total = total + lam * mixer.l1()
+            if mixer is not None: total = total + lam * mixer.penalty()
             if not self._update(self.opts["sum"], total, all(bool(torch.isfinite(l)) for l in losses.values()), step, bufs):
                 skipped = [n for n, l in losses.items() if not torch.isfinite(l)] or list(losses)
         else:  # each task its own RMSProp, applied in turn: the next task sees the parameters this one left
@@ -676,7 +693,7 @@ class Trainer:
                 bufs = snapshot()
                 total, losses, m = self._losses({n: tb})
                 metrics.update(m)
-                if mixer is not None: total = total + lam * mixer.alpha[n].abs().sum()
+                if mixer is not None: total = total + lam * mixer.penalty([n])
                 if not self._update(self.opts[n], total, bool(torch.isfinite(losses[n])), step, bufs): skipped.append(n)
         self.timers["update"] += time.perf_counter() - t0
         return metrics, skipped

@@ -64,6 +64,17 @@ def test_loss_scale_dominates_sum_but_not_per_task_rmsprop(tmp_path):
     assert cos(d["per_task_rmsprop", 100], color_alone) < 0.8  # relative position still has its say
 
 
+def test_larger_lasso_lambda_gives_sparser_rows(tmp_path):
+    "On a small run the penalty's weight means something: without it the colour row spreads over block3's units, with it the row stays on one."
+    spread = {}
+    for lam in (0.0, 0.3):
+        tr = Trainer(config(tmp_path / f"lam{lam}", "lasso=true", f"lasso_lambda={lam}", "steps=20", "use=[color]"), progress=False)
+        tr.run()
+        spread[lam] = float(tr.net.mixer.penalty(["color"]).detach())  # |a|_1 / |a|_2 - 1: 0 for one unit
+        tr.close()
+    assert spread[0.0] > 0.02 and spread[0.3] < 0.25 * spread[0.0], spread
+
+
 # ---- resuming
 
 def test_resume_gives_the_losses_of_an_uninterrupted_run(tmp_path):

@@ -62,7 +62,7 @@ def _reference(cfg):
             else: loss = tasks[n].loss(pred, tbs[n][r])[0]
             total = total + cfg.tasks[n].weight * loss
         if net.mixer is not None:
-            total = total + cfg.lasso_lambda * (net.mixer.l1() if cfg.optim.mode == "sum" else net.mixer.alpha[names[0]].abs().sum())
+            total = total + cfg.lasso_lambda * net.mixer.penalty(None if cfg.optim.mode == "sum" else names[:1])
         return total
 
     for step in range(cfg.steps):

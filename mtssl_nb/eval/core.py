@@ -5,7 +5,7 @@
 # %% ../../nbs/40_eval.ipynb #41217534
 from __future__ import annotations
 
-import dataclasses, json, math, time
+import dataclasses, functools, json, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,15 +16,19 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from ..core import derive_seed, make_generator
-from ..data import DEFAULT_PHOTOS, PhotoPool, image_source
+from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, image_source
 from ..models.trunk import ResNetV2Trunk
 
 # %% auto #0
-__all__ = ['SHAPES', 'LAYERS', 'PROBES', 'ProbeData', 'which_photo', 'shape_masks', 'shapes_on_photos', 'probe_data',
-           'all_features', 'features', 'topk', 'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk',
-           'random_trunk_like', 'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
+__all__ = ['PROBE_PHOTOS', 'SHAPES', 'SPLIT_FOLDERS', 'LAYERS', 'PROBES', 'DEFAULT_DATA', 'PROBE_NOTES', 'ProbeData',
+           'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data', 'ProbeLeakError',
+           'pretext_sources', 'check_leak', 'all_features', 'features', 'wilson', 'fmt_acc', 'topk', 'accuracies',
+           'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk', 'random_trunk_like', 'motion_quality',
+           'color_quality', 'evaluate_run', 'result_rows', 'results_table']
 
-# %% ../../nbs/40_eval.ipynb #f1c6daac
+# %% ../../nbs/40_eval.ipynb #f1e9a998
+PROBE_PHOTOS = ("hubble_deep_field", "retina", "immunohistochemistry", "motorcycle")  # package photos no pretext pool reads (see `pretext_sources`)
+
 @dataclass
 class ProbeData:
     "Images and labels to probe a trunk with: uint8 `(N, 3, S, S)` and int64 `(N,)`, a train and a test part."
@@ -34,10 +38,13 @@ class ProbeData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: list = field(default_factory=list)
+    test_sources: set = field(default_factory=set)  # where the test images come from ('photo:NAME', resolved file paths, 'cifar10:ROOT:test'): the leak check compares these
 
     def __repr__(self):
         return f"ProbeData({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test images of {self.x_train.shape[-1]} px, {len(self.classes)} classes)"
 
+
+# %% ../../nbs/40_eval.ipynb #28ae3ac2
 def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g: torch.Generator) -> torch.Tensor:
     "A random square crop (area share in `scale`) of photo `which[i]` for every i, resized to `size`: uint8 `(N, 3, size, size)`."
     out = torch.empty(len(which), 3, size, size, dtype=torch.uint8)
@@ -53,20 +60,14 @@ def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g:
         out[idx] = roi_align(img[None].float(), boxes, size, aligned=True).round().clamp(0, 255).to(torch.uint8)
     return out
 
-def which_photo(n: int = 2000, size: int = 64, photos=DEFAULT_PHOTOS, grid: int = 3, scale=(0.1, 0.5), colour_jitter: float = 0.4,
-                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` crops of the package photos, each from one cell of a `grid x grid` split of its photo, colours jittered; the class is (photo, cell)."
-    g = make_generator(derive_seed(seed, "which_photo"))
-    cells = [img[:, r * img.shape[1] // grid:(r + 1) * img.shape[1] // grid, c * img.shape[2] // grid:(c + 1) * img.shape[2] // grid]
-             for img in PhotoPool(photos).images for r in range(grid) for c in range(grid)]
-    y = (torch.arange(n) % len(cells))[torch.randperm(n, generator=g)]
-    x = _crops(cells, y, size, scale, g).float()
-    if colour_jitter:  # colour alone must not give the answer away: a random gain per channel, and gray half the time
-        x = x * (1 + colour_jitter * (2 * torch.rand(n, 3, 1, 1, generator=g) - 1))
-        gray = torch.rand(n, generator=g) < 0.5
-        x[gray] = x[gray].mean(1, keepdim=True).expand(-1, 3, -1, -1)
-    return x.round().clamp(0, 255).to(torch.uint8), y
+def held_out_crops(n: int = 512, size: int = 64, photos=PROBE_PHOTOS, scale=(0.1, 0.6), seed: int = 0) -> torch.Tensor:
+    "`n` random crops uint8 `(n, 3, size, size)` of package photos that no pretext pool reads: pictures and head quality on unseen images."
+    g = make_generator(derive_seed(seed, "held_out"))
+    imgs = PhotoPool(photos).images
+    return _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, scale, g)
 
+
+# %% ../../nbs/40_eval.ipynb #e6043863
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 
 def shape_masks(kind: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
@@ -89,8 +90,8 @@ def shape_masks(kind: torch.Tensor, size: int, g: torch.Generator) -> torch.Tens
     ], 1)[torch.arange(N), kind]
     return (inside + 0.5).clamp(0, 1)  # a one-pixel soft edge
 
-def shapes_on_photos(n: int = 2000, size: int = 64, photos=DEFAULT_PHOTOS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    "`n` photo crops with one pasted shape each, of a random colour; the label is the shape's kind (SHAPES)."
+def shapes_on_photos(n: int = 2000, size: int = 64, photos=PROBE_PHOTOS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    "`n` crops of held-out photos with one pasted shape each, of a random colour; the label is the shape's kind (SHAPES)."
     g = make_generator(derive_seed(seed, "shapes"))
     imgs = PhotoPool(photos).images
     bg = _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, (0.1, 0.6), g).float()
@@ -99,26 +100,105 @@ def shapes_on_photos(n: int = 2000, size: int = 64, photos=DEFAULT_PHOTOS, seed:
     colour = 255 * torch.rand(n, 3, 1, 1, generator=g)
     return (bg * (1 - m) + colour * m).round().to(torch.uint8), y
 
-def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, size: int = 64, seed: int = 0) -> ProbeData:
-    "A probe dataset from a spec: 'photos' (which photo), 'shapes' (shapes on photos), or an `image_source` spec with labels."
-    if spec in ("photos", "shapes"):
-        make = which_photo if spec == "photos" else shapes_on_photos
-        (xa, ya), (xb, yb) = make(n_train, size, seed=derive_seed(seed, "train")), make(n_test, size, seed=derive_seed(seed, "test"))
-        classes = [f"{p}/{r}{c}" for p in DEFAULT_PHOTOS for r in range(3) for c in range(3)] if spec == "photos" else list(SHAPES)
-        return ProbeData(spec, xa, ya, xb, yb, classes)
-    src = image_source(spec)  # real data with labels: an ImageFolder, CIFAR-10, STL-10
-    g = make_generator(derive_seed(seed, "split"))
-    idx = torch.randperm(len(src), generator=g)[:n_train + n_test]
-    if len(idx) < 2: raise ValueError(f"probe data {spec!r} holds {len(src)} image(s); a probe needs a train and a test part")
+
+# %% ../../nbs/40_eval.ipynb #2f5cf584
+def digits(n_train: int = 1297, n_test: int = 500, size: int = 64, seed: int = 0) -> ProbeData:
+    "scikit-learn's 1,797 handwritten digits (8 x 8, 17 gray levels, 10 classes), upsampled to `size`: real images no pretext task reads."
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.from_numpy(d.images).float()[:, None] * (255 / 16)  # (N, 1, 8, 8)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1)
+    y = torch.from_numpy(d.target).long()
+    idx = torch.randperm(len(y), generator=make_generator(derive_seed(seed, "digits")))
+    n_test = min(n_test, 500)  # the rest (1,297) is the most a probe can train on
+    a, b = idx[n_test:][:n_train], idx[:n_test]
+    return ProbeData("digits", x[a].contiguous(), y[a], x[b].contiguous(), y[b], [str(c) for c in range(10)], {"sklearn:digits"})
+
+
+# %% ../../nbs/40_eval.ipynb #f04c0e0b
+SPLIT_FOLDERS = (("train", "val"), ("train", "test"))  # a folder holding these two ImageFolders is probed train -> test
+
+def _item_ids(src, idx: list[int]) -> set[str]:
+    "What identifies items `idx` of an image source: resolved file paths, 'photo:NAME', or the dataset and split for CIFAR/STL."
+    if hasattr(src, "samples"): return {str(Path(src.samples[i][0]).resolve()) for i in idx}
+    if isinstance(src, PhotoPool): return {f"photo:{src.classes[i]}" for i in idx}
+    split = getattr(src, "split", None) or ("train" if getattr(src, "train", True) else "test")
+    return {f"{type(src).__name__.removesuffix('NoMD5').lower()}:{Path(src.root).resolve()}:{s}" for s in split.split("+")}  # train+unlabeled: both
+
+def _resized(src, idx: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "Items `idx` of an image source resized to `size x size` (uint8) and their labels."
     xs, ys = [], []
-    for i in idx.tolist():
+    for i in idx:
         x, y = src[i][:2]
         xs.append(F.interpolate(x[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)[0])
         ys.append(int(y))
-    x, y = torch.stack(xs), torch.tensor(ys)
+    return torch.stack(xs), torch.tensor(ys)
+
+def _split_folders(spec: str):
+    "(train, test) folders when `spec` is folder:ROOT and ROOT holds train/ and val/ (or test/), else None."
+    kind, _, rest = spec.partition(":")
+    root = Path(rest if kind == "folder" else spec).expanduser()
+    for a, b in SPLIT_FOLDERS:
+        if (root / a).is_dir() and (root / b).is_dir(): return root / a, root / b
+    return None
+
+def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, size: int = 64, seed: int = 0) -> ProbeData:
+    "Probe data from a spec: 'shapes', 'digits', folder:ROOT with train/ and val/ (train -> val), or any labelled `image_source` spec (a seeded split)."
+    if spec == "shapes":
+        (xa, ya), (xb, yb) = (shapes_on_photos(n, size, seed=derive_seed(seed, part)) for n, part in ((n_train, "train"), (n_test, "test")))
+        return ProbeData(spec, xa, ya, xb, yb, list(SHAPES), {f"photo:{p}" for p in PROBE_PHOTOS})
+    if spec == "digits": return digits(n_train, n_test, size, seed)
+    g = make_generator(derive_seed(seed, "split"))
+    pair = _split_folders(spec)
+    if pair:  # the dataset's own split: probe training images from train/, test images from val/
+        tr, te = ImageFolderSource(pair[0]), ImageFolderSource(pair[1])
+        if tr.classes != te.classes: raise ValueError(f"probe data {spec!r}: {pair[0]} and {pair[1]} hold other classes ({len(tr.classes)} vs {len(te.classes)})")
+        a, b = torch.randperm(len(tr), generator=g)[:n_train].tolist(), torch.randperm(len(te), generator=g)[:n_test].tolist()
+        (xa, ya), (xb, yb) = _resized(tr, a, size), _resized(te, b, size)
+        return ProbeData(spec, xa, ya, xb, yb, list(tr.classes), _item_ids(te, b))
+    src = image_source(spec)  # real data with labels: an ImageFolder, CIFAR-10, STL-10
+    idx = torch.randperm(len(src), generator=g)[:n_train + n_test].tolist()
+    if len(idx) < 2: raise ValueError(f"probe data {spec!r} holds {len(src)} image(s); a probe needs a train and a test part")
+    x, y = _resized(src, idx, size)
     k = max(1, min(n_train, int(len(idx) * n_train / (n_train + n_test))))
-    classes = list(getattr(src, "classes", [])) or [str(c) for c in sorted(set(ys))]
-    return ProbeData(spec, x[:k], y[:k], x[k:], y[k:], classes)
+    classes = list(getattr(src, "classes", [])) or [str(c) for c in sorted(set(y.tolist()))]
+    return ProbeData(spec, x[:k], y[:k], x[k:], y[k:], classes, _item_ids(src, idx[k:]))
+
+
+# %% ../../nbs/40_eval.ipynb #9156d353
+class ProbeLeakError(ValueError):
+    "Probe test images that a run's pretext tasks trained on."
+
+@functools.lru_cache(maxsize=16)
+def _image_ids(spec: str) -> frozenset[str]:
+    "The ids of every image an image spec holds (listing a large folder takes seconds: done once per spec)."
+    src = image_source(spec)
+    return frozenset(_item_ids(src, range(len(src))))
+
+def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
+    "Per task of a loaded run: its data spec and what that data is made of, as the ids `ProbeData.test_sources` holds."
+    from mtssl_nb.train import task_data
+    out = {}
+    for n, t in run.tasks.items():
+        spec = task_data(run.cfg, n, t)
+        if t.data_kind != "clips": ids = _image_ids(spec)
+        elif spec == "synthetic": ids = {f"photo:{p}" for p in (*DEFAULT_PHOTOS, *TEXTURES)}  # the synthetic clips' backgrounds and objects
+        else: ids = {str(p.resolve()) for p in Path(spec).expanduser().glob("*.mp4")}
+        out[n] = (spec, ids)
+    return out
+
+def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow: bool = False) -> dict | None:
+    "None when no test image of `data` is pretext data; else `ProbeLeakError` naming both, or with `allow` what they share."
+    hits = {n: data.test_sources & ids for n, (_, ids) in sources.items() if data.test_sources & ids}
+    if not hits: return None
+    shared = set().union(*hits.values())
+    info = dict(shared=len(shared), of=len(data.test_sources), tasks=sorted(hits))
+    if allow: return info
+    used = "; ".join(f"{n} trained on {sources[n][0]!r}" for n in hits)
+    raise ProbeLeakError(f"probe data {data.name!r} tests on images the run's pretext tasks saw ({len(shared)} of {len(data.test_sources)} test sources, "
+                         f"e.g. {sorted(shared)[0]}): {used}. A probe must test on images pretext training never saw: give probe data from other "
+                         "images (folder:ROOT with train/ and val/ tests on val/), or allow_overlap=True (mtssl eval --allow-overlap) to probe anyway; the table then says so.")
+
 
 # %% ../../nbs/40_eval.ipynb #1eec4372
 LAYERS = ("block1", "block2", "block3")
@@ -151,6 +231,21 @@ def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", 
     f = all_features(trunk, images, pool, batch_size, device, gray, units)
     return f["units"] if units else f[layer]
 
+# %% ../../nbs/40_eval.ipynb #f9698d58
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    "The Wilson score interval of a proportion `k / n` (95% for z = 1.96): the accuracies `n` test images cannot tell apart from the one measured."
+    if n <= 0: return (0.0, 1.0)
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
+
+def fmt_acc(v) -> str:
+    "An accuracy, with its interval when it has one: '0.512 (0.481-0.543)'; None as '-'."
+    if v is None: return "-"
+    if isinstance(v, (tuple, list)): return f"{v[0]:.3f} ({v[1]:.3f}-{v[2]:.3f})"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
 # %% ../../nbs/40_eval.ipynb #8d1e86c5
 def _standardise(train: torch.Tensor, *others: torch.Tensor):
     mu, sd = train.mean(0), train.std(0).clamp(min=1e-6)
@@ -174,9 +269,18 @@ def topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> float:
     k = min(k, logits.shape[1])
     return float((logits.topk(k, 1).indices == y[:, None]).any(1).float().mean())
 
+def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
+    "Top-k accuracy with its 95% Wilson interval for each k smaller than the number of classes (top-1 always): {'top1', 'top1_ci', ..., 'n_test'}."
+    out = {"n_test": len(y)}
+    for k in ks:
+        if k > 1 and k >= scores.shape[1]: continue  # every label is among the top k: nothing to learn from it
+        acc = topk(scores, y, k)
+        out[f"top{k}"], out[f"top{k}_ci"] = acc, wilson(round(acc * len(y)), len(y))
+    return out
+
 def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor,
                  l2s=(1e-4, 1e-3, 1e-2), iters: int = 100) -> dict:
-    "Top-1/top-5 test accuracy of a linear classifier on features, its L2 weight chosen on a held-out fifth of the training part."
+    "Test accuracy (top-1, top-5 where it can inform, 95% intervals) of a linear classifier on features, its L2 weight chosen on a held-out fifth of the training part."
     K = int(max(y_train.max(), y_test.max())) + 1
     n_val = max(1, len(y_train) // 5)
     a, b = _standardise(f_train[n_val:], f_train[:n_val])
@@ -185,16 +289,17 @@ def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Ten
     tr, te = _standardise(f_train, f_test)
     clf = _fit_logreg(tr, y_train, K, best, iters)
     with torch.no_grad(): logits = clf(te)
-    return dict(top1=topk(logits, y_test, 1), top5=topk(logits, y_test, 5), l2=best, train_top1=topk(clf(tr).detach(), y_train, 1))
+    return dict(accuracies(logits, y_test), l2=best, train_top1=topk(clf(tr).detach(), y_train, 1))
+
 
 # %% ../../nbs/40_eval.ipynb #d2544331
 def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor, k: int = 20, T: float = 0.07) -> dict:
-    "Top-1 accuracy of weighted kNN on L2-normalised features."
+    "Accuracy (with 95% intervals) of weighted kNN on L2-normalised features."
     a, b = F.normalize(f_train.float(), dim=1), F.normalize(f_test.float(), dim=1)
     K = int(max(y_train.max(), y_test.max())) + 1
     sim, idx = (b @ a.T).topk(min(k, len(a)), dim=1)
     votes = torch.zeros(len(b), K).scatter_add_(1, y_train[idx], (sim / T).exp())
-    return dict(top1=topk(votes, y_test, 1), top5=topk(votes, y_test, 5), k=min(k, len(a)))
+    return dict(accuracies(votes, y_test), k=min(k, len(a)))
 
 # %% ../../nbs/40_eval.ipynb #f1ad5715
 def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tensor, y_test: torch.Tensor,
@@ -213,7 +318,7 @@ def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tens
         loss = F.cross_entropy(clf(mix(tr)), y_train) + l2 * clf.weight.pow(2).sum() + lam * alpha.abs().sum()
         opt.zero_grad(); loss.backward(); opt.step()
     with torch.no_grad(): logits = clf(mix(te))
-    return dict(top1=topk(logits, y_test, 1), top5=topk(logits, y_test, 5), alpha=[round(float(a), 4) for a in alpha.detach()])
+    return dict(accuracies(logits, y_test), alpha=[round(float(a), 4) for a in alpha.detach()])
 
 
 def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, lasso: bool = False, knn: bool = True,
@@ -235,12 +340,12 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
 # %% ../../nbs/40_eval.ipynb #d7d8a253
 @torch.no_grad()
 def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
-    "IoU and pixel accuracy of a trained motion head on `n` frames of held-out synthetic clips (no jitter)."
+    "IoU and pixel accuracy of a trained motion head on `n` frames of held-out synthetic clips (no jitter), drawn from photos no pretext pool holds."
     from mtssl_nb.video import SyntheticClipFrames, clip_loader
     steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
     steady.gray_input = task.gray_input
     net.eval().to(device)
-    loader = clip_loader(SyntheticClipFrames(n_clips=max(1, n // 16), seed=seed, size=size), size=size, batch_size=batch_size, scale=(1.0, 1.0),
+    loader = clip_loader(SyntheticClipFrames(n_clips=max(1, n // 16), seed=seed, size=size, background="photo", photos=PROBE_PHOTOS), size=size, batch_size=batch_size, scale=(1.0, 1.0),
                          seed=seed, shuffle=False, drop_last=False)
     inter = union = correct = total = 0
     thr = math.log(task.cfg.threshold / (1 - task.cfg.threshold))
@@ -271,45 +376,62 @@ def color_quality(net, task, images: torch.Tensor, batch_size: int = 64, thresho
 
 # %% ../../nbs/40_eval.ipynb #dbf7dce8
 PROBES = ("linear", "knn", "layers", "lasso", "motion", "color")
+DEFAULT_DATA = ("shapes", "digits")  # built-in probe data, made of images no pretext pool holds
+PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
+    "shapes": "which of 5 shapes is pasted on a crop of a held-out photo: synthetic, and built like the motion task's clips "
+              "(an object on a background), so it favours motion segmentation; a sanity check, not the paper's test",
+    "digits": "which of 10 handwritten digits (scikit-learn's 8 x 8 scans, upsampled): real images no pretext task saw, but tiny and gray, "
+              "so random features already do well",
+}
 
-def evaluate_run(run, probes=("linear", "knn"), data=("shapes", "photos"), n_train: int = 2000, n_test: int = 1000, size: int = 64,
-                 baseline: bool = True, device="cpu", seed: int = 0, progress=print) -> dict:
-    "Probe a loaded run (`train.load_run`) on each probe dataset, against a random-init trunk of the same shape; plain data."
+def evaluate_run(run, probes=("linear", "knn"), data=DEFAULT_DATA, n_train: int = 2000, n_test: int = 1000, size: int = 64,
+                 baseline: bool = True, device="cpu", seed: int = 0, allow_overlap: bool = False, progress=print) -> dict:
+    "Probe a loaded run (`train.load_run`) on each probe dataset, against a random-init trunk of the same shape; probe data the run trained on is refused."
     bad = [p for p in probes if p not in PROBES]
     if bad: raise ValueError(f"unknown probe(s) {', '.join(bad)}; choose from {', '.join(PROBES)}")
     trunk_probes = [p for p in probes if p in ("linear", "knn", "layers", "lasso")]
     gray = run.cfg.harmonize == "all_gray"
     trunks = {"trained": run.net.trunk, **({"random init": random_trunk_like(run.net.trunk, seed)} if baseline else {})}
-    out = dict(run=str(run.checkpoint), step=run.step, tasks=list(run.tasks), size=size, n_train=n_train, n_test=n_test, probes={})
+    out = dict(run=str(run.checkpoint), step=run.step, tasks=list(run.tasks), size=size, n_train=n_train, n_test=n_test, probes={}, overlap={})
+    sources = pretext_sources(run) if trunk_probes and data else {}  # what the run's pretext tasks trained on
     for spec in data if trunk_probes else ():
         t0 = time.time()
         d = probe_data(spec, n_train, n_test, size, seed)
+        if (shared := check_leak(d, sources, allow_overlap)): out["overlap"][spec] = shared
         for name, trunk in trunks.items():
             r = probe_trunk(trunk, d, layers="layers" in probes, lasso="lasso" in probes, knn="knn" in probes, device=device, gray=gray)
             out["probes"].setdefault(spec, {})[name] = r
-        if progress: progress(f"probed {spec} ({len(d.classes)} classes) in {time.time() - t0:.1f} s")
+        if progress: progress(f"probed {spec} ({len(d.classes)} classes, {len(d.y_test)} test images) in {time.time() - t0:.1f} s")
     if "motion" in probes and "motion" in run.tasks:
         out["motion"] = motion_quality(run.net, run.tasks["motion"], size=run.cfg.tasks["motion"].size, device=device)
     if "color" in probes and "color" in run.tasks:
-        imgs = probe_data("shapes", 1, 512, run.cfg.tasks["color"].size, seed + 1).x_test  # held-out photo crops
-        out["color"] = color_quality(run.net, run.tasks["color"], imgs, device=device)
+        out["color"] = color_quality(run.net, run.tasks["color"], held_out_crops(512, run.cfg.tasks["color"].size, seed=seed + 1), device=device)
     return out
 
+def _acc_cell(r: dict, key: str):
+    "(value, lo, hi) of accuracy `key` of a probe result, or None where it was not measured (top-5 with 5 classes or fewer)."
+    return (r[key], *r[f"{key}_ci"]) if r and key in r else None
+
 def result_rows(res: dict) -> tuple[list[str], list[list]]:
-    "The probe results as a header and rows (data, trunk, then a value or None per column); columns no probe filled are left out."
-    cols = [("linear top-1", lambda r: r["linear"]["top1"]), ("linear top-5", lambda r: r["linear"]["top5"]), ("kNN top-1", lambda r: r.get("knn", {}).get("top1")),
-            *[(b, lambda r, b=b: r.get("layers", {}).get(b, {}).get("top1")) for b in LAYERS], ("lasso", lambda r: r.get("lasso", {}).get("top1"))]
-    rows = [[spec, name, *[get(r) for _, get in cols]] for spec, by in res.get("probes", {}).items() for name, r in by.items()]
+    "The probe results as a header and rows (data, trunk, then (accuracy, 95% low, high) or None per column); columns no probe filled are left out."
+    cols = [("linear top-1", lambda r: _acc_cell(r["linear"], "top1")), ("linear top-5", lambda r: _acc_cell(r["linear"], "top5")),
+            ("kNN top-1", lambda r: _acc_cell(r.get("knn"), "top1")),
+            *[(b, lambda r, b=b: _acc_cell(r.get("layers", {}).get(b), "top1")) for b in LAYERS], ("lasso", lambda r: _acc_cell(r.get("lasso"), "top1"))]
+    mark = lambda spec: f"{spec} (overlaps pretext data: {res['overlap'][spec]['shared']} of {res['overlap'][spec]['of']} test sources)" if spec in res.get("overlap", {}) else spec
+    rows = [[mark(spec), name, *[get(r) for _, get in cols]] for spec, by in res.get("probes", {}).items() for name, r in by.items()]
     keep = [j for j in range(len(cols)) if any(row[2 + j] is not None for row in rows)]
     return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]
 
 def results_table(res: dict) -> str:
-    "A Markdown table of `evaluate_run`'s results: a row per probe dataset and trunk."
+    "A Markdown table of `evaluate_run`'s results: a row per probe dataset and trunk, accuracies with their 95% intervals over test images."
     head, rows = result_rows(res)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
-    if "motion" in res: lines.append(f"\nmotion head on held-out clips: IoU {res['motion']['iou']:.3f}, pixel accuracy {res['motion']['acc']:.3f}")
+    lines += ["| " + " | ".join(fmt_acc(v) for v in row) + " |" for row in rows]
+    if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); probe images are never pretext images unless marked)")
+    lines += [f"{s}: {PROBE_NOTES[s]}" for s in res.get("probes", {}) if s in PROBE_NOTES]
+    if "motion" in res: lines.append(f"motion head on held-out clips: IoU {res['motion']['iou']:.3f}, pixel accuracy {res['motion']['acc']:.3f}")
     if "color" in res:
         c = res["color"]
         lines.append(f"colour head on held-out crops: accuracy over bins {c['acc']:.3f}, AuC of the ab error curve {c['auc']:.3f} (gray: {c['auc_gray']:.3f})")
     return "\n".join(lines)
+

@@ -16,7 +16,7 @@ __all__ = ['LassoMixer', 'fit_toy_lasso', 'alpha_heatmap']
 
 # %% ../../nbs/21_models.lasso.ipynb #a11807fa
 class LassoMixer(nn.Module):
-    "Per task, `sum_u alpha[task, u] * h_u` over the block3 unit outputs `h_u`, with an L1 penalty on alpha."
+    "Per task, `sum_u a[task, u] * h_u` over the block3 unit outputs `h_u`, `a` = alpha's row over its L2 norm; a scale-free L1 penalty on alpha."
     def __init__(self, tasks: Sequence[str], n_units: int):
         super().__init__()
         self.n_units = n_units
@@ -38,38 +38,46 @@ class LassoMixer(nn.Module):
         self.alpha[task] = nn.Parameter(row)
         return self.alpha[task]
 
+    def row(self, task: str) -> torch.Tensor:
+        "The weights `task` mixes with: its alpha over the row's L2 norm `(U,)` (a row's scale cannot matter to BatchNorm-led heads)."
+        a = self.alpha[task]
+        return a / torch.linalg.vector_norm(a).clamp(min=1e-12)
+
     def forward(self, units: Sequence[torch.Tensor], task: str) -> torch.Tensor:
         "Mix the unit outputs (each (B, C, H, W)) with `task`'s row."
         if task not in self.alpha: raise KeyError(f"the lasso has no row for task {task!r}; it has {', '.join(self.tasks)}")
         if len(units) != self.n_units: raise ValueError(f"the lasso mixes {self.n_units} units, got {len(units)}")
-        a = self.alpha[task].to(units[0].dtype)
+        a = self.row(task).to(units[0].dtype)
         out = a[0] * units[0]
         for u in range(1, self.n_units): out = out + a[u] * units[u]  # a running sum keeps one extra map alive, not U
         return out
 
-    def l1(self, tasks: Sequence[str] | None = None) -> torch.Tensor:
-        "Sum of |alpha| over the rows of `tasks` (default: every row that is learning)."
+    def penalty(self, tasks: Sequence[str] | None = None) -> torch.Tensor:
+        "Sum over the rows of `tasks` (default: every row that is learning) of |alpha|_1 / |alpha|_2 - 1: 0 for one unit, sqrt(U) - 1 for all alike."
         rows = [self.alpha[t] for t in tasks] if tasks is not None else [p for p in self.alpha.values() if p.requires_grad]
-        return sum((r.abs().sum() for r in rows), torch.zeros((), device=rows[0].device if rows else None))
+        spread = lambda r: r.abs().sum() / torch.linalg.vector_norm(r).clamp(min=1e-12) - 1
+        return sum((spread(r) for r in rows), torch.zeros((), device=rows[0].device if rows else None))
 
     def weights(self) -> torch.Tensor:
-        "alpha as a (tasks, units) tensor, detached."
-        return torch.stack([p.detach().float().cpu() for p in self.alpha.values()]) if len(self.alpha) else torch.zeros(0, self.n_units)
+        "The mixing weights (each row over its L2 norm) as a (tasks, units) tensor, detached."
+        return torch.stack([self.row(t).detach().float().cpu() for t in self.tasks]) if len(self.alpha) else torch.zeros(0, self.n_units)
+
 
 # %% ../../nbs/21_models.lasso.ipynb #e9aaefe3
-def fit_toy_lasso(target_unit: int = 1, n_units: int = 5, lam: float = 0.01, steps: int = 300, seed: int = 0) -> torch.Tensor:
-    "Learn one lasso row on random units where the target depends on `target_unit` alone; return the row."
+def fit_toy_lasso(lam: float = 0.01, n_units: int = 5, steps: int = 400, share: float = 0.3, seed: int = 0) -> torch.Tensor:
+    "Learn one lasso row on random units where the target reads unit 1 plus `share` of unit 3; return the mixing row (`LassoMixer.row`)."
     g = torch.Generator().manual_seed(seed)
     units = [torch.randn(64, 4, 2, 2, generator=g) for _ in range(n_units)]
     readout = torch.randn(4, generator=g)
-    y = torch.einsum("bchw,c->b", units[target_unit], readout)
-    mix = LassoMixer(["toy"], n_units)
-    opt = torch.optim.SGD(mix.parameters(), lr=0.01)
+    y = torch.einsum("bchw,c->b", units[1] + share * units[3], readout)
+    mix, gain = LassoMixer(["toy"], n_units), nn.Parameter(torch.ones(()))
+    opt = torch.optim.Adam([*mix.parameters(), gain], lr=0.02)
     for _ in range(steps):
-        pred = torch.einsum("bchw,c->b", mix(units, "toy"), readout)
-        loss = (pred - y).pow(2).mean() + lam * mix.l1()
+        pred = gain * torch.einsum("bchw,c->b", mix(units, "toy"), readout)
+        loss = (pred - y).pow(2).mean() / y.var() + lam * mix.penalty()
         opt.zero_grad(); loss.backward(); opt.step()
-    return mix.alpha["toy"].detach()
+    return mix.row("toy").detach()
+
 
 # %% ../../nbs/21_models.lasso.ipynb #e1b65b50
 def alpha_heatmap(mixer: LassoMixer, ax=None, title: str = "lasso weights alpha"):

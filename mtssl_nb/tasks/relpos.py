@@ -19,7 +19,7 @@ from .core import PretextTask, images_of, register_task
 
 # %% auto #0
 __all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'NOISE_FIELDS', 'GREEN_MAGENTA', 'DROPPED', 'RelPosConfig', 'grid_extent',
-           'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'gather_patches', 'resize_u8',
+           'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'batch_side', 'gather_patches', 'resize_u8',
            'normalize_patches', 'relpos_patches', 'RelPos', 'RelPosHead', 'patch_image', 'show_relpos',
            'relpos_reference']
 
@@ -40,6 +40,7 @@ class RelPosConfig:
     levels: int = 8  # downsampled sizes are drawn from this many sizes between sqrt(min_pixels) and patch
     normalize: bool = True  # normalise each patch (mean per channel, one std)
     upscale: bool = False  # upscale images too small for the grid (otherwise: an error naming the size needed)
+    pixels: tuple[int, int] | None = None  # resize each batch to a square of a random area in this range, then place the grid at random in it (Doersch et al.: 150k-450k); None: crops as they are
     hidden: int = 1024  # head: width of the per-patch and pair layers
     pool: int = 2  # head: per-patch features are pooled to pool x pool before the first layer
 
@@ -81,6 +82,15 @@ def patch_boxes(cfg: RelPosConfig, d: dict) -> torch.Tensor:
     cells = torch.stack([torch.ones_like(nb), nb], 1)  # (B, 2, 2): the centre (1, 1), then the neighbour
     tl = d["origin"][:, None] + cells * (cfg.patch + cfg.gap) + d["jitter"]
     return torch.cat([tl, torch.full_like(tl, cfg.patch)], -1)
+
+# %% ../../nbs/11_tasks.relpos.ipynb #bca9817b
+def batch_side(cfg: RelPosConfig, generator: torch.Generator | None = None) -> int | None:
+    "The side a batch is resized to under `cfg.pixels`: a square of a random area in [low, high], never smaller than the grid; None without `pixels`."
+    if not cfg.pixels: return None
+    dev = generator.device if generator is not None else torch.device("cpu")
+    lo, hi = cfg.pixels
+    area = lo + (hi - lo) * float(torch.rand((), generator=generator, device=dev))
+    return max(grid_extent(cfg), round(area ** 0.5))
 
 # %% ../../nbs/11_tasks.relpos.ipynb #d4bfbdcb
 GREEN_MAGENTA = torch.tensor([-1.0, 2.0, -1.0]) / 6 ** 0.5  # the chromatic-aberration axis
@@ -163,6 +173,8 @@ class RelPos(PretextTask):
             if getattr(c, k) < 1: raise ConfigError(f"relpos.{k} must be at least 1, got {getattr(c, k)}")
         if c.gap < 0 or c.jitter < 0: raise ConfigError(f"relpos.gap and relpos.jitter must not be negative (got {c.gap}, {c.jitter})")
         if not 0 <= c.downsample_p <= 1: raise ConfigError(f"relpos.downsample_p must be in [0, 1], got {c.downsample_p}")
+        if c.pixels is not None and not (len(c.pixels) == 2 and 0 < c.pixels[0] <= c.pixels[1]):
+            raise ConfigError(f"relpos.pixels must be null or [low, high] total pixels with 0 < low <= high, got {c.pixels}")
 
     def min_size(self) -> int: return 1 if self.cfg.upscale else grid_extent(self.cfg)
 
@@ -183,6 +195,7 @@ class RelPos(PretextTask):
 
     def make_batch(self, batch, generator=None) -> TaskBatch:
         img = self.images(batch)
+        if (side := batch_side(self.cfg, generator)): img = resize_u8(img, side).contiguous()  # the paper's image scale: the grid then sits anywhere in it
         d = draw_relpos(self.cfg, img.shape[0], *img.shape[-2:], generator)
         x, boxes = relpos_patches(img, self.cfg, d, self.treatment)
         label = d["label"].to(img.device)
