@@ -12,17 +12,18 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import scipy.stats
 import torch
 
 from .core import config_to_dict
-from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, fmt_acc, pretext_sources, probe_data, probe_trunk, random_trunk_like
+from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, fmt_acc, pretext_sources, probe_data, probe_trunk, run_sources
 from .train import Trainer, build_tasks, checkpoint_files, latest_checkpoint, load_run, load_train_config, make_trunk
 
 
 # %% auto #0
 __all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS',
            'PAIRS_OF', 'Row', 'ExperimentPreset', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
-           'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'compare', 'findings', 'write_experiment']
+           'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'compare', 'findings', 'write_experiment']
 
 # %% ../nbs/46_experiment.ipynb #7a42af63
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
     over = [*p.over, *row.over, *extra, f"seed={seed}", f"out_dir={out / slug(name) / f'seed{seed}'}"]
     base = load_train_config(p.config, over)
     scaled = [f"steps={round(base.steps * row.steps_x)}"] if row.steps_x != 1 else []
-    if row.lr_x != 1: scaled.append(f"optim.lr={base.optim.lr * row.lr_x:g}")
+    if row.lr_x != 1:  # the base rate and every task's own
+        scaled += [f"optim.lr={base.optim.lr * row.lr_x:g}"] + [f"tasks.{n}.lr={s.lr * row.lr_x:g}" for n, s in base.tasks.items() if s.lr]
     return load_train_config(p.config, over + scaled) if scaled else base
 
 def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progress: bool = True) -> Path:
@@ -102,7 +104,7 @@ def trunk_moved(run) -> float:
 # %% ../nbs/46_experiment.ipynb #05a73077
 def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
     "One trained run's probes on every dataset (refusing leaks), its motion IoU and how far its trunk moved."
-    sources = pretext_sources(run)
+    sources = run_sources(run, allow_overlap)
     r = dict(evaluate_run(run, ("motion",), (), baseline=False, progress=None), probes={}, overlap={})
     for spec, d in datasets.items():
         if (o := check_leak(d, sources, allow_overlap)): r["overlap"][spec] = o
@@ -151,7 +153,8 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
             save()
             if progress: print(f"{name}, seed {seed}: done in {time.time() - t:.0f} s")
     last = load_run(out / slug(rows[-1]) / f"seed{seeds[-1]}")
-    res["random init"] = {str(s): {"probes": {spec: probe_trunk(random_trunk_like(last.net.trunk, s), d) for spec, d in datasets.items()}} for s in seeds}
+    start = lambda s: make_trunk(row_config(rows[-1], preset, out, s, extra))  # the weights every row of seed s started from: pairs with its rows
+    res["random init"] = {str(s): {"probes": {spec: probe_trunk(start(s), d) for spec, d in datasets.items()}} for s in seeds}
     for k, (fn, spec) in jobs.items():  # the transfer floor: one random-init trunk
         res["random init"][str(seeds[0])][k] = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)["trunks"]["random init"]
     res["seconds"] = round(time.time() - t0, 1)
@@ -162,13 +165,19 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
 # %% ../nbs/46_experiment.ipynb #0880fc05
 TRANSFER_COLUMNS = (("detection", "detection mAP", "map"), ("depth", "depth < 1.25", "delta1"))
 
-def _runs(res: dict, name: str) -> list[dict]:
-    "The per-seed results of a row ('random init' included)."
-    return list((res["random init"] if name == "random init" else res["rows"][name]).values())
+def _by_seed(res: dict, name: str) -> dict[str, dict]:
+    "The results of a row ('random init' included) by seed."
+    return res["random init"] if name == "random init" else res["rows"][name]
+
+def _runs(res: dict, name: str) -> list[dict]: return list(_by_seed(res, name).values())
+
+def seed_metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> dict[str, float]:
+    "One probe's accuracy on `spec` for each seed of row `name`."
+    return {s: r["probes"][spec][probe][key] for s, r in _by_seed(res, name).items() if key in r["probes"][spec][probe]}
 
 def metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> list[float]:
     "One probe's accuracy on `spec` for every seed of row `name`."
-    return [r["probes"][spec][probe][key] for r in _runs(res, name) if key in r["probes"][spec][probe]]
+    return list(seed_metric(res, name, spec, probe, key).values())
 
 def mean_sd(vals) -> tuple | None:
     "(mean, sample standard deviation, count) of the values that are not None; None when there are none."
@@ -193,10 +202,12 @@ def experiment_table(res: dict) -> tuple[list[str], list[list]]:
     return head, [line(n) for n in res["rows"]] + [line("random init")]
 
 def compare(res: dict, a: str, b: str, spec: str) -> dict:
-    "Row a against row b on `spec`'s linear top-1: the difference of the seed means, its standard error, and whether it is outside 2 standard errors."
-    (ma, sa, na), (mb, sb, nb) = mean_sd(metric(res, a, spec)), mean_sd(metric(res, b, spec))
-    se = (sa ** 2 / na + sb ** 2 / nb) ** 0.5
-    return dict(a=a, b=b, diff=ma - mb, se=se, clear=bool(abs(ma - mb) > 2 * se and na > 1 and nb > 1))
+    "Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one probe set): mean difference, its 95% half-width, a two-sided t-test at 5%."
+    xa, xb = seed_metric(res, a, spec), seed_metric(res, b, spec)
+    d = np.array([xa[s] - xb[s] for s in sorted(set(xa) & set(xb))])
+    n = len(d)
+    half = float(scipy.stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / n ** 0.5) if n > 1 else float("inf")
+    return dict(a=a, b=b, diff=float(d.mean()), half=half, n=n, clear=bool(n > 1 and abs(d.mean()) > half))
 
 
 # %% ../nbs/46_experiment.ipynb #e8b56b77
@@ -205,7 +216,7 @@ PAIRS_OF = {"RP+Col": ("RP", "Col"), "RP+Ex": ("RP", "Ex"), "RP+MS": ("RP", "MS"
 def findings(res: dict, spec: str) -> list[str]:
     "Plain sentences on `spec`: the four tasks against random init and the best single task, each combination against its best part, and the controls."
     have = set(res["rows"]) | {"random init"}
-    say = lambda c, what: (f"{what}: {c['diff']:+.3f} ± {2 * c['se']:.3f} (2 s.e. over seeds) -> "
+    say = lambda c, what: (f"{what}: {c['diff']:+.3f} ± {c['half']:.3f} (95%, paired over {c['n']} seeds) -> "
                            + ("a difference beyond the seed noise" if c["clear"] else "not separated from the seed noise"))
     best = lambda names: max(names, key=lambda n: mean_sd(metric(res, n, spec))[0])
     singles = [n for n in ("RP", "Col", "Ex", "MS") if n in have]
@@ -230,7 +241,9 @@ def write_experiment(res: dict, out) -> dict:
              + (f", overrides {' '.join(res['extra'])}" if res["extra"] else "") + f"; {res.get('seconds', 0) / 60:.0f} min in all.",
              *[f"{s}: {res['test_images'][s]} test images, {res['classes'][s]} classes; a single score's 95% interval over them is about "
                f"±{1.96 * (0.25 / res['test_images'][s]) ** 0.5:.3f} at 0.5." for s in specs],
-             "'trunk moved': |theta - theta_0| / |theta_0| of the trunk's weights. Controls: "
+             "Findings: seed-paired differences, two-sided t-test at 5% (with 3 seeds, 2 degrees of freedom); many comparisons are made and "
+             "'best' rows are picked on the same numbers, so a single borderline call is weak evidence.",
+             "'random init': the weights each seed's rows started from. 'trunk moved': |theta - theta_0| / |theta_0| of the trunk's weights. Controls: "
              + "; ".join(f"{n}: {ROWS[n].control}" for n in res["rows"] if ROWS[n].control) + "."]
     overl = sorted({f"{n} ({s})" for n, by in res["rows"].items() for r in by.values() for s in r.get("overlap", {})})
     if overl: notes.append("Probe data overlapping pretext data (allowed by the caller): " + ", ".join(overl) + ".")

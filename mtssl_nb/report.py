@@ -17,8 +17,7 @@ from .data import image_source, crop_loader
 from .models.lasso import alpha_heatmap
 from .train import Run, read_metrics, task_loader, TaskStream
 from .data import PhotoPool
-from .video import SyntheticClipFrames
-from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, result_rows
+from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, held_out_clips, result_rows
 
 # %% auto #0
 __all__ = ['MAIN_METRIC', 'task_gallery', 'curves_figure', 'write_report']
@@ -30,7 +29,7 @@ MAIN_METRIC = {"relpos": "acc", "color": "acc", "exemplar": "acc", "motion": "io
 def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
     "A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from them), with the trained model's predictions."
     t, spec = run.tasks[task], run.cfg.tasks[task]
-    held_out = SyntheticClipFrames(n_clips=8, seed=seed, size=spec.size, background="photo", photos=PROBE_PHOTOS) if t.data_kind == "clips" else PhotoPool(PROBE_PHOTOS)
+    held_out = held_out_clips(8, spec.size, seed) if t.data_kind == "clips" else PhotoPool(PROBE_PHOTOS)
     loader = task_loader(spec, t, held_out, seed=seed)
     batch = next(iter(TaskStream(loader)))
     dev = next(run.net.parameters()).device
@@ -91,7 +90,7 @@ def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb
         parts += ["<h2>Probes: what the trunk learned</h2>",
                   "<p>A linear classifier on the frozen trunk's block3 features pooled to 3x3 (the paper's protocol), and kNN, "
                   "against the same architecture with random weights, on images no pretext task trained on. Each accuracy carries its 95% "
-                  "interval over the test images: rows whose intervals overlap are not told apart by this test set.</p>", _table_html(results),
+                  "interval over the test images: intervals that do not overlap mark a difference beyond test-set noise; overlapping ones leave it open.</p>", _table_html(results),
                   "<ul>" + "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(PROBE_NOTES[s])}</li>" for s in results.get("probes", {}) if s in PROBE_NOTES) + "</ul>"]
     parts.append("<h2>What each task makes, and what the model predicts</h2>")
     for n in run.tasks:

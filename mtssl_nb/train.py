@@ -30,13 +30,13 @@ from .tasks.core import PretextTask, make_task, task_class
 from .video import ClipFrames, SyntheticClipFrames
 
 # %% auto #0
-__all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'TaskSpec', 'paper_tasks', 'OptimConfig', 'TrainConfig',
-           'config_path', 'load_train_config', 'task_names_of', 'check_config', 'build_tasks', 'Processes',
-           'init_processes', 'ResumableSampler', 'TaskStream', 'task_data', 'task_source', 'task_loader', 'make_trunk',
-           'build_model', 'task_groups', 'make_optimizers', 'make_optimizers_keys', 'lr_factor', 'CheckpointError',
-           'atomic_write', 'save_checkpoint', 'load_checkpoint', 'checkpoint_files', 'run_folder', 'set_aside',
-           'latest_checkpoint', 'RunLog', 'read_metrics', 'TrainingStopped', 'TrainingDiverged', 'stop_signals',
-           'Trainer', 'train', 'Run', 'load_run']
+__all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'LASSO_MIX', 'TaskSpec', 'paper_tasks', 'OptimConfig',
+           'TrainConfig', 'config_path', 'load_train_config', 'task_names_of', 'check_config', 'build_tasks',
+           'Processes', 'init_processes', 'ResumableSampler', 'TaskStream', 'default_data', 'task_data', 'task_source',
+           'task_loader', 'make_trunk', 'build_model', 'task_groups', 'make_optimizers', 'make_optimizers_keys',
+           'lr_factor', 'CheckpointError', 'check_lasso_mix', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
+           'checkpoint_files', 'run_folder', 'set_aside', 'latest_checkpoint', 'RunLog', 'read_metrics',
+           'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train', 'Run', 'load_run']
 
 # %% ../nbs/30_train.ipynb #b88de100
 @dataclass
@@ -264,15 +264,17 @@ class TaskStream:
 # %% ../nbs/30_train.ipynb #7968ea64
 _MIN_BATCHES_PER_EPOCH = 50  # a small pool is repeated so an epoch holds at least this many batches (fewer loader restarts)
 
+def default_data(kind: str, images: str | None = None) -> str:
+    "What a task of data kind `kind` reads when its spec names nothing: synthetic clips, or `images`, or the package photos."
+    return "synthetic" if kind == "clips" else images or "photos"
+
 def task_data(cfg: TrainConfig, name: str, task: PretextTask) -> str:
-    "The data spec task `name` of a run reads: its own `data`, else the run's `images` (image tasks), else the package photos or synthetic clips."
-    own = cfg.tasks[name].data
-    if task.data_kind == "clips": return own or "synthetic"
-    return own or cfg.images or "photos"
+    "The data spec task `name` of a run reads: its own `data`, else the run's `images` (image tasks), else the defaults."
+    return cfg.tasks[name].data or default_data(task.data_kind, cfg.images)
 
 def task_source(spec: TaskSpec, task: PretextTask, seed: int = 0, data: str | None = None) -> Dataset:
-    "The items a task's crops come from (`data`, else `spec.data`): images (with labels) or clip frames (with masks)."
-    data = data or spec.data or ("synthetic" if task.data_kind == "clips" else "photos")
+    "The items a task's crops come from (`data`, else `spec.data`, else the defaults): images (with labels) or clip frames (with masks)."
+    data = data or spec.data or default_data(task.data_kind)
     if task.data_kind == "clips": return SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
     return image_source(data)
 
@@ -336,6 +338,13 @@ class CheckpointError(OSError):
     "A checkpoint that is missing, truncated, damaged or not a checkpoint of this toolkit."
 
 CKPT_FORMAT = 1
+LASSO_MIX = "direction"  # the lasso mixes each row over its L2 norm; checkpoints of runs with a lasso record it
+
+def check_lasso_mix(path, state: dict):
+    "Refuse a lasso run's checkpoint written when the mixer used alpha as it was (its heads' statistics fit another scale)."
+    if state.get("config", {}).get("lasso") and state.get("lasso_mix") != LASSO_MIX:
+        raise CheckpointError(f"checkpoint {path} is of a lasso run written before the lasso mixed each row over its norm: its heads "
+                              "learned from mixes of another scale. Train it again with this version.")
 
 def _fsync_dir(path: Path):
     try:
@@ -571,6 +580,7 @@ class Trainer:
         # model and optimisers
         self.net = build_model(cfg, self.tasks).to(dev)
         if ckpt:
+            check_lasso_mix(*ckpt)
             try: self.net.load_state_dict(ckpt[1]["model"])
             except RuntimeError as e: raise ConfigError(f"checkpoint {ckpt[0]} does not fit this config: {str(e).splitlines()[0]}") from None
         on_gpu = dev.type == "cuda"
@@ -706,7 +716,7 @@ class Trainer:
             every = [None] * self.procs.world
             dist.all_gather_object(every, mine)
         else: every = [mine]
-        return dict(format=CKPT_FORMAT, version=mtssl_nb.__version__, step=self.step, config=config_to_dict(self.cfg), model=self.net.state_dict(),
+        return dict(format=CKPT_FORMAT, version=mtssl_nb.__version__, step=self.step, config=config_to_dict(self.cfg), model=self.net.state_dict(), lasso_mix=LASSO_MIX,
                     optim={k: o.state_dict() for k, o in self.opts.items()}, tasks={n: t.state() for n, t in self.tasks.items()},
                     rng=[e["rng"] for e in every], log_acc=[e["log_acc"] for e in every],  # per rank: random states, metrics since the last log row
                     bad_steps=self.bad_steps, world=self.procs.world)
@@ -819,5 +829,6 @@ def load_run(path, device: str | torch.device = "cpu") -> Run:
     tasks = build_tasks(cfg)
     for n, t in tasks.items(): t.load_state(state["tasks"].get(n, {}))
     net = build_model(cfg, tasks)
+    check_lasso_mix(ckpt, state)
     net.load_state_dict(state["model"])
     return Run(cfg, tasks, net.to(device).eval(), state["step"], ckpt)

@@ -10,7 +10,7 @@ from mtssl_nb.core import derive_seed
 from mtssl_nb.distributed import torchrun_command
 from mtssl_nb.tasks.exemplar import triplet_loss
 from mtssl_nb.train import (TaskStream, build_model, build_tasks, latest_checkpoint, load_train_config, lr_factor, make_optimizers,
-                            task_loader, task_source)
+                            task_data, task_loader, task_source)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD, STEPS = 2, 4
@@ -42,7 +42,7 @@ def reference(cfg):
 
 def _reference(cfg):
     tasks = build_tasks(cfg, WORLD)
-    srcs = {n: task_source(cfg.tasks[n], t, cfg.seed) for n, t in tasks.items()}
+    srcs = {n: task_source(cfg.tasks[n], t, cfg.seed, task_data(cfg, n, t)) for n, t in tasks.items()}
     for n, t in tasks.items(): t.prepare(iter(TaskStream(task_loader(cfg.tasks[n], t, srcs[n], 0, 1, derive_seed(cfg.seed, "prepare")))), progress=False)
     streams = {(n, r): iter(TaskStream(task_loader(cfg.tasks[n], t, srcs[n], r, WORLD, cfg.seed))) for n, t in tasks.items() for r in range(WORLD)}
     net = build_model(cfg, tasks).train()

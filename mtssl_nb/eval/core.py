@@ -17,14 +17,15 @@ from torchvision.ops import roi_align
 
 from ..core import derive_seed, make_generator
 from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, image_source
+from ..models.lasso import LassoMixer
 from ..models.trunk import ResNetV2Trunk
 
 # %% auto #0
 __all__ = ['PROBE_PHOTOS', 'SHAPES', 'SPLIT_FOLDERS', 'LAYERS', 'PROBES', 'DEFAULT_DATA', 'PROBE_NOTES', 'ProbeData',
-           'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data', 'ProbeLeakError',
-           'pretext_sources', 'check_leak', 'all_features', 'features', 'wilson', 'fmt_acc', 'topk', 'accuracies',
-           'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk', 'random_trunk_like', 'motion_quality',
-           'color_quality', 'evaluate_run', 'result_rows', 'results_table']
+           'held_out_clips', 'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data',
+           'ProbeLeakError', 'pretext_sources', 'check_leak', 'run_sources', 'all_features', 'features', 'wilson',
+           'fmt_acc', 'topk', 'accuracies', 'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk',
+           'random_trunk_like', 'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
 
 # %% ../../nbs/40_eval.ipynb #f1e9a998
 PROBE_PHOTOS = ("hubble_deep_field", "retina", "immunohistochemistry", "motorcycle")  # package photos no pretext pool reads (see `pretext_sources`)
@@ -59,6 +60,11 @@ def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g:
         boxes = torch.stack([torch.zeros_like(side), x0, y0, x0 + side, y0 + side], 1).float()
         out[idx] = roi_align(img[None].float(), boxes, size, aligned=True).round().clamp(0, 255).to(torch.uint8)
     return out
+
+def held_out_clips(n_clips: int = 16, size: int = 64, seed: int = 12345):
+    "Frames (with exact masks) of synthetic clips drawn from photos no pretext pool reads: the motion head judged, and shown, on unseen images."
+    from mtssl_nb.video import SyntheticClipFrames
+    return SyntheticClipFrames(n_clips=n_clips, seed=seed, size=size, background="photo", photos=PROBE_PHOTOS)
 
 def held_out_crops(n: int = 512, size: int = 64, photos=PROBE_PHOTOS, scale=(0.1, 0.6), seed: int = 0) -> torch.Tensor:
     "`n` random crops uint8 `(n, 3, size, size)` of package photos that no pretext pool reads: pictures and head quality on unseen images."
@@ -152,7 +158,11 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
     pair = _split_folders(spec)
     if pair:  # the dataset's own split: probe training images from train/, test images from val/
         tr, te = ImageFolderSource(pair[0]), ImageFolderSource(pair[1])
-        if tr.classes != te.classes: raise ValueError(f"probe data {spec!r}: {pair[0]} and {pair[1]} hold other classes ({len(tr.classes)} vs {len(te.classes)})")
+        if tr.classes != te.classes:
+            raise ValueError(f"probe data {spec!r}: {pair[0]} and {pair[1]} hold other classes (only in {pair[0].name}/: {sorted(set(tr.classes) - set(te.classes))[:5]}; "
+                             f"only in {pair[1].name}/: {sorted(set(te.classes) - set(tr.classes))[:5]})")
+        for part in (tr, te):
+            if not len(part): raise ValueError(f"probe data {spec!r}: {part.root} holds no readable images")
         a, b = torch.randperm(len(tr), generator=g)[:n_train].tolist(), torch.randperm(len(te), generator=g)[:n_test].tolist()
         (xa, ya), (xb, yb) = _resized(tr, a, size), _resized(te, b, size)
         return ProbeData(spec, xa, ya, xb, yb, list(tr.classes), _item_ids(te, b))
@@ -162,17 +172,31 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
     x, y = _resized(src, idx, size)
     k = max(1, min(n_train, int(len(idx) * n_train / (n_train + n_test))))
     classes = list(getattr(src, "classes", [])) or [str(c) for c in sorted(set(y.tolist()))]
+    if len(classes) < 2: raise ValueError(f"probe data {spec!r} has one class ({classes[0]!r}): a probe needs labelled images of two classes or more")
+    if set(classes) & {"train", "val", "valid", "test"}:
+        raise ValueError(f"probe data {spec!r}: its classes are split folders ({', '.join(classes)}); give folder:ROOT where ROOT holds train/ and val/ "
+                         "(or test/), each with one folder per class, or the folder of one split")
     return ProbeData(spec, x[:k], y[:k], x[k:], y[k:], classes, _item_ids(src, idx[k:]))
 
 
 # %% ../../nbs/40_eval.ipynb #9156d353
 class ProbeLeakError(ValueError):
-    "Probe test images that a run's pretext tasks trained on."
+    "Probe test images that a run's pretext tasks trained on, or a probe whose overlap with them cannot be checked."
+
+def _spec_root(rest: str) -> tuple[str, str]:
+    "(resolved root, split) of a cifar10:/stl10: spec's remainder."
+    root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
+    return str(Path(root).expanduser().resolve()), split
 
 @functools.lru_cache(maxsize=16)
 def _image_ids(spec: str) -> frozenset[str]:
-    "The ids of every image an image spec holds (listing a large folder takes seconds: done once per spec)."
-    src = image_source(spec)
+    "The ids of every image an image spec holds, without decoding any: file paths listed, photo names, or a dataset's split."
+    kind, _, rest = spec.partition(":")
+    if kind in ("cifar10", "stl10"):
+        root, split = _spec_root(rest)
+        return frozenset(f"{kind}:{root}:{s}" for s in (split or ("train" if kind == "cifar10" else "unlabeled")).split("+"))
+    if kind == "photos": return frozenset(f"photo:{p}" for p in (rest.split(",") if rest else DEFAULT_PHOTOS))
+    src = ImageFolderSource(rest if kind == "folder" else spec, verify="none", progress=False)  # a missing folder: FileNotFoundError
     return frozenset(_item_ids(src, range(len(src))))
 
 def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
@@ -183,12 +207,16 @@ def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
         spec = task_data(run.cfg, n, t)
         if t.data_kind != "clips": ids = _image_ids(spec)
         elif spec == "synthetic": ids = {f"photo:{p}" for p in (*DEFAULT_PHOTOS, *TEXTURES)}  # the synthetic clips' backgrounds and objects
-        else: ids = {str(p.resolve()) for p in Path(spec).expanduser().glob("*.mp4")}
+        else: ids = {str(p.resolve()) for p in Path(spec).expanduser().glob("*.mp4")}  # video files: frames of them never match image ids
         out[n] = (spec, ids)
     return out
 
 def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow: bool = False) -> dict | None:
     "None when no test image of `data` is pretext data; else `ProbeLeakError` naming both, or with `allow` what they share."
+    if not data.test_sources:  # nothing says where the test images come from: an overlap cannot be ruled out
+        if allow: return dict(shared=None, of=0, tasks=[])
+        raise ProbeLeakError(f"probe data {data.name!r} does not say where its test images come from (test_sources is empty), so it cannot be checked "
+                             "against the run's pretext data; fill test_sources, or pass allow_overlap=True to probe unchecked")
     hits = {n: data.test_sources & ids for n, (_, ids) in sources.items() if data.test_sources & ids}
     if not hits: return None
     shared = set().union(*hits.values())
@@ -196,8 +224,19 @@ def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow:
     if allow: return info
     used = "; ".join(f"{n} trained on {sources[n][0]!r}" for n in hits)
     raise ProbeLeakError(f"probe data {data.name!r} tests on images the run's pretext tasks saw ({len(shared)} of {len(data.test_sources)} test sources, "
-                         f"e.g. {sorted(shared)[0]}): {used}. A probe must test on images pretext training never saw: give probe data from other "
-                         "images (folder:ROOT with train/ and val/ tests on val/), or allow_overlap=True (mtssl eval --allow-overlap) to probe anyway; the table then says so.")
+                         f"e.g. {sorted(shared)[0]}): {used}. A probe must test on images pretext training never saw: train the run on ROOT/train "
+                         "and probe with folder:ROOT (train/ -> val/), or give other images; allow_overlap=True (mtssl eval --allow-overlap) probes "
+                         "anyway and the table says so. (The check compares files and datasets, not pixels: copies of the same images elsewhere pass it.)")
+
+def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
+    "`pretext_sources`, or with `allow` an empty map when the run's pretext data is not on this machine (overlap then unchecked, with a warning)."
+    try: return pretext_sources(run)
+    except (FileNotFoundError, OSError) as e:
+        if not allow: raise ProbeLeakError(f"cannot check the probe data against the run's pretext data: {e}. Evaluate where that data is "
+                                           "(relative paths count from the current folder), or pass allow_overlap=True (--allow-overlap) to probe unchecked") from None
+        import warnings
+        warnings.warn(f"the run's pretext data is not here ({e}): probing without the leak check", stacklevel=2)
+        return {}
 
 
 # %% ../../nbs/40_eval.ipynb #1eec4372
@@ -304,21 +343,21 @@ def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor
 # %% ../../nbs/40_eval.ipynb #f1ad5715
 def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tensor, y_test: torch.Tensor,
                 lam: float = 1e-3, l2: float = 1e-3, steps: int = 300, lr: float = 0.05) -> dict:
-    "A linear classifier on `sum_u alpha_u * h_u` of block3's pooled units `(U, N, D)`, alphas learned with an L1 penalty (Adam, full batch)."
+    "A linear classifier on the lasso's mix of block3's pooled units `(U, N, D)` (`LassoMixer`: one row, its scale-free penalty), learned together (Adam, full batch)."
     U = u_train.shape[0]
     mu, sd = u_train.mean(1, keepdim=True), u_train.std(1, keepdim=True).clamp(min=1e-6)
     tr, te = (u_train - mu) / sd, (u_test - mu) / sd
     K = int(max(y_train.max(), y_test.max())) + 1
     torch.manual_seed(0)
-    alpha = nn.Parameter(F.one_hot(torch.tensor(U - 1), U).float())  # starts on the last unit, like the trainer's lasso
+    mixer = LassoMixer(["probe"], U)  # the trainer's lasso: one-hot on the last unit at the start, rows mixed by direction
     clf = nn.Linear(tr.shape[-1], K)
-    opt = torch.optim.Adam([alpha, *clf.parameters()], lr=lr)
-    mix = lambda u: torch.einsum("u,und->nd", alpha, u)
+    opt = torch.optim.Adam([*mixer.parameters(), *clf.parameters()], lr=lr)
+    mix = lambda u: torch.einsum("u,und->nd", mixer.row("probe"), u)
     for _ in range(steps):
-        loss = F.cross_entropy(clf(mix(tr)), y_train) + l2 * clf.weight.pow(2).sum() + lam * alpha.abs().sum()
+        loss = F.cross_entropy(clf(mix(tr)), y_train) + l2 * clf.weight.pow(2).sum() + lam * mixer.penalty()
         opt.zero_grad(); loss.backward(); opt.step()
     with torch.no_grad(): logits = clf(mix(te))
-    return dict(accuracies(logits, y_test), alpha=[round(float(a), 4) for a in alpha.detach()])
+    return dict(accuracies(logits, y_test), alpha=[round(float(a), 4) for a in mixer.row("probe").detach()])
 
 
 def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, lasso: bool = False, knn: bool = True,
@@ -341,11 +380,11 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
 @torch.no_grad()
 def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
     "IoU and pixel accuracy of a trained motion head on `n` frames of held-out synthetic clips (no jitter), drawn from photos no pretext pool holds."
-    from mtssl_nb.video import SyntheticClipFrames, clip_loader
+    from mtssl_nb.video import clip_loader
     steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
     steady.gray_input = task.gray_input
     net.eval().to(device)
-    loader = clip_loader(SyntheticClipFrames(n_clips=max(1, n // 16), seed=seed, size=size, background="photo", photos=PROBE_PHOTOS), size=size, batch_size=batch_size, scale=(1.0, 1.0),
+    loader = clip_loader(held_out_clips(max(1, n // 16), size, seed), size=size, batch_size=batch_size, scale=(1.0, 1.0),
                          seed=seed, shuffle=False, drop_last=False)
     inter = union = correct = total = 0
     thr = math.log(task.cfg.threshold / (1 - task.cfg.threshold))
@@ -379,7 +418,8 @@ PROBES = ("linear", "knn", "layers", "lasso", "motion", "color")
 DEFAULT_DATA = ("shapes", "digits")  # built-in probe data, made of images no pretext pool holds
 PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
     "shapes": "which of 5 shapes is pasted on a crop of a held-out photo: synthetic, and built like the motion task's clips "
-              "(an object on a background), so it favours motion segmentation; a sanity check, not the paper's test",
+              "(an object on a background), so it favours motion segmentation; a sanity check, not the paper's test. Its backgrounds come from four photos, so its "
+              "intervals hold for those backgrounds, not for photos at large",
     "digits": "which of 10 handwritten digits (scikit-learn's 8 x 8 scans, upsampled): real images no pretext task saw, but tiny and gray, "
               "so random features already do well",
 }
@@ -393,11 +433,12 @@ def evaluate_run(run, probes=("linear", "knn"), data=DEFAULT_DATA, n_train: int 
     gray = run.cfg.harmonize == "all_gray"
     trunks = {"trained": run.net.trunk, **({"random init": random_trunk_like(run.net.trunk, seed)} if baseline else {})}
     out = dict(run=str(run.checkpoint), step=run.step, tasks=list(run.tasks), size=size, n_train=n_train, n_test=n_test, probes={}, overlap={})
-    sources = pretext_sources(run) if trunk_probes and data else {}  # what the run's pretext tasks trained on
+    sources = run_sources(run, allow_overlap) if trunk_probes and data else {}  # what the run's pretext tasks trained on
     for spec in data if trunk_probes else ():
         t0 = time.time()
         d = probe_data(spec, n_train, n_test, size, seed)
-        if (shared := check_leak(d, sources, allow_overlap)): out["overlap"][spec] = shared
+        shared = check_leak(d, sources, allow_overlap) if sources else dict(shared=None, of=0, tasks=[])  # no sources: the run's data is not here
+        if shared: out["overlap"][spec] = shared
         for name, trunk in trunks.items():
             r = probe_trunk(trunk, d, layers="layers" in probes, lasso="lasso" in probes, knn="knn" in probes, device=device, gray=gray)
             out["probes"].setdefault(spec, {})[name] = r
@@ -417,7 +458,10 @@ def result_rows(res: dict) -> tuple[list[str], list[list]]:
     cols = [("linear top-1", lambda r: _acc_cell(r["linear"], "top1")), ("linear top-5", lambda r: _acc_cell(r["linear"], "top5")),
             ("kNN top-1", lambda r: _acc_cell(r.get("knn"), "top1")),
             *[(b, lambda r, b=b: _acc_cell(r.get("layers", {}).get(b), "top1")) for b in LAYERS], ("lasso", lambda r: _acc_cell(r.get("lasso"), "top1"))]
-    mark = lambda spec: f"{spec} (overlaps pretext data: {res['overlap'][spec]['shared']} of {res['overlap'][spec]['of']} test sources)" if spec in res.get("overlap", {}) else spec
+    def mark(spec):
+        o = res.get("overlap", {}).get(spec)
+        if o is None: return spec
+        return f"{spec} (test images of unknown source: unchecked)" if o["shared"] is None else f"{spec} (overlaps pretext data: {o['shared']} of {o['of']} test sources)"
     rows = [[mark(spec), name, *[get(r) for _, get in cols]] for spec, by in res.get("probes", {}).items() for name, r in by.items()]
     keep = [j for j in range(len(cols)) if any(row[2 + j] is not None for row in rows)]
     return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]
@@ -427,7 +471,7 @@ def results_table(res: dict) -> str:
     head, rows = result_rows(res)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(fmt_acc(v) for v in row) + " |" for row in rows]
-    if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); probe images are never pretext images unless marked)")
+    if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); probe test images are never pretext images unless marked)")
     lines += [f"{s}: {PROBE_NOTES[s]}" for s in res.get("probes", {}) if s in PROBE_NOTES]
     if "motion" in res: lines.append(f"motion head on held-out clips: IoU {res['motion']['iou']:.3f}, pixel accuracy {res['motion']['acc']:.3f}")
     if "color" in res:
