@@ -23,7 +23,8 @@ from .train import Trainer, build_tasks, checkpoint_files, latest_checkpoint, lo
 # %% auto #0
 __all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS',
            'PAIRS_OF', 'Row', 'ExperimentPreset', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
-           'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'compare', 'findings', 'write_experiment']
+           'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'row_minutes', 'compare', 'findings',
+           'write_experiment']
 
 # %% ../nbs/46_experiment.ipynb #7a42af63
 @dataclass(frozen=True)
@@ -145,11 +146,14 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
             run, cache = load_run(folder), folder / "experiment_probes.json"
             key = dict(checkpoint=run.checkpoint.name, data=list(data), n_train=n_train, n_test=n_test, allow_overlap=allow_overlap)
             old = json.loads(cache.read_text()) if cache.is_file() else {}
-            r = old["result"] if old.get("key") == key and not jobs else json.loads(json.dumps(json_ready(_probe_row(run, datasets, allow_overlap))))  # kept beside the run, as JSON has it
-            cache.write_text(json.dumps(json_ready({"key": key, "result": r})))
+            if old.get("key") == key and not jobs: r = old["result"]  # a finished row's probes (and its first timing) are kept beside it
+            else:
+                r = json.loads(json.dumps(json_ready(_probe_row(run, datasets, allow_overlap))))  # as JSON has it
+                r["seconds"] = round(time.time() - t, 1)  # training (unless reused) and probing
+                cache.write_text(json.dumps({"key": key, "result": r}))
             for k, (fn, spec) in jobs.items():
                 r[k] = fn(run, spec, transfer, baseline=False, out_dir=out / slug(name) / f"seed{seed}" / "transfer" / k, progress=progress)["trunks"]["trained"]
-            res["rows"].setdefault(name, {})[str(seed)] = dict(r, seconds=round(time.time() - t, 1))
+            res["rows"].setdefault(name, {})[str(seed)] = r
             save()
             if progress: print(f"{name}, seed {seed}: done in {time.time() - t:.0f} s")
     last = load_run(out / slug(rows[-1]) / f"seed{seeds[-1]}")
@@ -201,6 +205,11 @@ def experiment_table(res: dict) -> tuple[list[str], list[list]]:
                 mean_sd([r.get("motion", {}).get("iou") for r in runs]), *[mean_sd([r.get(k, {}).get(key) for r in runs]) for k, _, key in extra]]
     return head, [line(n) for n in res["rows"]] + [line("random init")]
 
+def row_minutes(res: dict) -> str:
+    "The summed training and probing time of every row and seed, as text ('unknown' when a row predates the timing)."
+    s = [r.get("seconds") for by in res["rows"].values() for r in by.values()]
+    return "unknown" if None in s or not s else f"{sum(s) / 60:.0f} min"
+
 def compare(res: dict, a: str, b: str, spec: str) -> dict:
     "Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one probe set): mean difference, its 95% half-width, a two-sided t-test at 5%."
     xa, xb = seed_metric(res, a, spec), seed_metric(res, b, spec)
@@ -238,7 +247,8 @@ def write_experiment(res: dict, out) -> dict:
     n_seeds, specs = len(res["seeds"]), res["data"]
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join([r[0], *map(fmt_ms, r[1:])]) + " |" for r in rows]
     notes = [f"Mean ± standard deviation over {n_seeds} seed(s) ({', '.join(map(str, res['seeds']))}); preset {res['preset']}"
-             + (f", overrides {' '.join(res['extra'])}" if res["extra"] else "") + f"; {res.get('seconds', 0) / 60:.0f} min in all.",
+             + (f", overrides {' '.join(res['extra'])}" if res["extra"] else "")
+             + f"; this run {res.get('seconds', 0) / 60:.0f} min, the rows' own training and probing {row_minutes(res)} (rows reused from earlier runs keep their first timing).",
              *[f"{s}: {res['test_images'][s]} test images, {res['classes'][s]} classes; a single score's 95% interval over them is about "
                f"±{1.96 * (0.25 / res['test_images'][s]) ** 0.5:.3f} at 0.5." for s in specs],
              "Findings: seed-paired differences, two-sided t-test at 5% (with 3 seeds, 2 degrees of freedom); many comparisons are made and "
