@@ -16,7 +16,7 @@ import scipy.stats
 import torch
 
 from .core import config_to_dict
-from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, fmt_acc, pretext_sources, probe_data, probe_trunk, run_sources
+from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, pretext_sources, probe_data, probe_trunk, run_sources
 from .train import Trainer, build_tasks, checkpoint_files, latest_checkpoint, load_run, load_train_config, make_trunk
 
 
