@@ -24,8 +24,9 @@ from .core import derive_seed, make_generator, seed_worker
 
 # %% auto #0
 __all__ = ['PHOTOS', 'DEFAULT_PHOTOS', 'TEXTURES', 'IMAGE_EXTENSIONS', 'to_rgb_uint8', 'ImageReadError', 'read_image', 'Photo',
-           'load_photo', 'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'image_source',
-           'crop_params', 'RandomResizedCrops', 'EpochSampler', 'make_loader', 'crop_loader', 'image_loader', 'forever']
+           'load_photo', 'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'dataset_split',
+           'image_source', 'crop_params', 'RandomResizedCrops', 'EpochSampler', 'make_loader', 'crop_loader',
+           'image_loader', 'forever']
 
 # %% ../nbs/01_data.ipynb #e7b2d792
 def _rgb_array(arr: np.ndarray) -> np.ndarray:
@@ -215,13 +216,18 @@ def stl10(root, split: str = "unlabeled", download: bool = False, check_md5: boo
     return _torchvision_images(STL10, root, "STL-10", "mtssl_nb.data.stl10", "2.6 GB", check_md5, download, split=split)
 
 # %% ../nbs/01_data.ipynb #2890b5c6
+def dataset_split(rest: str) -> tuple[str, str]:
+    "(root, split) of what follows `cifar10:` or `stl10:` in a data spec; split '' when none is named."
+    root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
+    return root, split
+
 def image_source(spec: str = "photos") -> Dataset:
     "An image source from a text spec: photos[:a,b], folder:PATH, cifar10:ROOT[:train|test], stl10:ROOT[:split]."
     kind, _, rest = spec.partition(":")
     if kind == "photos": return PhotoPool(rest.split(",") if rest else DEFAULT_PHOTOS)
     if kind == "folder": return ImageFolderSource(rest)
     if kind in ("cifar10", "stl10"):
-        root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
+        root, split = dataset_split(rest)
         if not root: raise ValueError(f"data spec {spec!r} needs a root folder: {kind}:ROOT")
         if kind == "cifar10":
             if split not in ("", "train", "test"): raise ValueError(f"data spec {spec!r}: CIFAR-10 has the splits train and test")

@@ -16,7 +16,7 @@ from torch import nn
 from torchvision.ops import roi_align
 
 from ..core import derive_seed, make_generator
-from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, image_source
+from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, dataset_split, image_source
 from ..models.lasso import LassoMixer
 from ..models.trunk import ResNetV2Trunk
 
@@ -129,7 +129,11 @@ def _item_ids(src, idx: list[int]) -> set[str]:
     if hasattr(src, "samples"): return {str(Path(src.samples[i][0]).resolve()) for i in idx}
     if isinstance(src, PhotoPool): return {f"photo:{src.classes[i]}" for i in idx}
     split = getattr(src, "split", None) or ("train" if getattr(src, "train", True) else "test")
-    return {f"{type(src).__name__.removesuffix('NoMD5').lower()}:{Path(src.root).resolve()}:{s}" for s in split.split("+")}  # train+unlabeled: both
+    return _dataset_ids(type(src).__name__.removesuffix("NoMD5").lower(), src.root, split)
+
+def _dataset_ids(kind: str, root, split: str) -> set[str]:
+    "The ids of a CIFAR/STL split, one per part ('train+unlabeled': both), whether made from a loaded dataset or from a spec."
+    return {f"{kind}:{Path(root).expanduser().resolve()}:{s}" for s in split.split("+")}
 
 def _resized(src, idx: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     "Items `idx` of an image source resized to `size x size` (uint8) and their labels."
@@ -183,18 +187,13 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
 class ProbeLeakError(ValueError):
     "Probe test images that a run's pretext tasks trained on, or a probe whose overlap with them cannot be checked."
 
-def _spec_root(rest: str) -> tuple[str, str]:
-    "(resolved root, split) of a cifar10:/stl10: spec's remainder."
-    root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
-    return str(Path(root).expanduser().resolve()), split
-
 @functools.lru_cache(maxsize=16)
 def _image_ids(spec: str) -> frozenset[str]:
     "The ids of every image an image spec holds, without decoding any: file paths listed, photo names, or a dataset's split."
     kind, _, rest = spec.partition(":")
     if kind in ("cifar10", "stl10"):
-        root, split = _spec_root(rest)
-        return frozenset(f"{kind}:{root}:{s}" for s in (split or ("train" if kind == "cifar10" else "unlabeled")).split("+"))
+        root, split = dataset_split(rest)
+        return frozenset(_dataset_ids(kind, root, split or ("train" if kind == "cifar10" else "unlabeled")))
     if kind == "photos": return frozenset(f"photo:{p}" for p in (rest.split(",") if rest else DEFAULT_PHOTOS))
     src = ImageFolderSource(rest if kind == "folder" else spec, verify="none", progress=False)  # a missing folder: FileNotFoundError
     return frozenset(_item_ids(src, range(len(src))))
