@@ -18,15 +18,17 @@ from skimage.registration import optical_flow_tvl1
 from tqdm.auto import tqdm
 
 from .core import ConfigError, config_from_dict, config_to_dict, derive_seed
-from .video import VideoWriter, iter_video, synthetic_clip, video_info
+from .video import Clip, VideoWriter, iter_video, load_clip, synthetic_clip, video_info
 
 # %% auto #0
-__all__ = ['FLOW_METHODS', 'DIS_PRESETS', 'GLOBAL_MODELS', 'COMBINE', 'SKIP_REASONS', 'TUNE_SEED', 'EVAL_SEED', 'VIDEO_EXTS',
-           'luma_u8', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion', 'model_flow',
-           'residual_flow', 'MotionConfig', 'motion_config', 'hist_distance', 'warp_error_share', 'PairMotion',
-           'pair_motion', 'clean_mask', 'frame_mask', 'frame_verdict', 'working_size', 'MotionMasks', 'segment_frames',
-           'segment_motion', 'mask_iou', 'eval_clips', 'frame_difference_masks', 'median_flow_masks',
-           'evaluate_segmenter', 'segment_video', 'motion_masks']
+__all__ = ['FLOW_METHODS', 'DIS_PRESETS', 'GLOBAL_MODELS', 'COMBINE', 'SEGMENTERS', 'SKIP_REASONS', 'TUNE_SEED', 'EVAL_SEED',
+           'ABLATIONS', 'VIDEO_EXTS', 'luma_u8', 'optical_flow', 'flow_to_rgb', 'sample_points', 'fit_global_motion',
+           'model_flow', 'residual_flow', 'MotionConfig', 'motion_config', 'hist_distance', 'warp', 'warp_error_share',
+           'compensated_difference', 'PairMotion', 'pair_motion', 'clean_mask', 'frame_mask', 'mask_verdict',
+           'frame_verdict', 'frame_motion', 'motion_evidence', 'carry_along', 'colour_model', 'clip_verdicts',
+           'working_size', 'MotionMasks', 'segment_frames', 'segment_motion', 'mask_iou', 'eval_clips',
+           'frame_difference_masks', 'median_flow_masks', 'score_segmenter', 'evaluate_segmenter', 'real_clips',
+           'evaluate_real', 'segment_video', 'motion_masks']
 
 # %% ../nbs/04_motion.ipynb #0b9d3eed
 FLOW_METHODS = ("dis", "farneback", "tvl1")
@@ -120,10 +122,12 @@ def residual_flow(flow: np.ndarray, model: str = "homography", step: int = 8, ra
 
 # %% ../nbs/04_motion.ipynb #02e09684
 COMBINE = ("min", "mean")
+SEGMENTERS = ("clip", "pair")
 
 @dataclass
 class MotionConfig:
-    "Settings of the flow-based motion segmenter (defaults tuned on synthetic 128 px clips, see `evaluate_segmenter`)."
+    "Settings of the flow-based motion segmenter (see `evaluate_segmenter` and `evaluate_real` for how the defaults score)."
+    segmenter: str = "clip"  # 'clip': soft evidence carried along the flow and refined by the clip's colours; 'pair': each frame from its two pairs alone
     method: str = "dis"  # optical flow: 'dis', 'farneback' or 'tvl1'
     dis_preset: str = "ultrafast"  # DIS preset: 'ultrafast', 'fast' or 'medium'
     dis_scale: int | None = 0  # DIS: finest pyramid level refined (0: full resolution; None: the preset's)
@@ -134,8 +138,17 @@ class MotionConfig:
     ransac_px: float = 0.5  # RANSAC inlier distance, px
     min_inliers: float = 0.4  # a camera model explaining less of the frame has failed: skipped as 'no_model'
     combine: str = "min"  # residuals towards t-1 and t+1: 'min' (moving both ways) or 'mean'
-    low: float = 0.9  # hysteresis: residual (px/frame) a moving region may extend to
-    high: float = 1.2  # hysteresis: residual (px/frame) that starts a moving region
+    rel_scale: float = 0.4  # clip: a frame's motion scale is this share of its 99th-percentile evidence (0: the floors alone)
+    min_speed: float = 0.4  # clip: floor of the residual's scale, px/frame (nothing slower is ever called moving)
+    min_diff: float = 5.0  # clip: floor of the colour difference's scale, gray levels
+    photometric: float = 0.3  # clip: weight of the camera-compensated colour difference against the flow residual (0: residual alone)
+    centre: float = 0.8  # clip: evidence, in motion scales, at which a pixel is even odds moving
+    width: float = 0.15  # clip: softness of that step, in motion scales
+    temporal: int = 2  # clip: neighbours each side whose evidence is carried along the flow into a frame (0: none)
+    appearance: float = 1.0  # clip: weight of the colour model of confident moving and still pixels (0: none)
+    chunk: int = 64  # clip: frames segmented together (one colour model; memory grows with it, about 1 MB a frame at 128 px)
+    low: float = 0.9  # pair: hysteresis: residual (px/frame) a moving region may extend to
+    high: float = 1.2  # pair: hysteresis: residual (px/frame) that starts a moving region
     open_px: int = 1  # opening radius (removes specks), px; 0: none
     close_px: int = 2  # closing radius (fills cracks), px; 0: none
     min_area: float = 0.002  # components smaller than this share of the frame are dropped
@@ -149,19 +162,20 @@ class MotionConfig:
 
     def check(self) -> MotionConfig:
         "Raise a ConfigError naming the first bad setting; returns self."
-        for k, choices in dict(method=FLOW_METHODS, dis_preset=tuple(DIS_PRESETS), model=GLOBAL_MODELS, combine=COMBINE).items():
+        for k, choices in dict(segmenter=SEGMENTERS, method=FLOW_METHODS, dis_preset=tuple(DIS_PRESETS), model=GLOBAL_MODELS, combine=COMBINE).items():
             if getattr(self, k) not in choices: raise ConfigError(f"setting '{k}' must be one of {', '.join(choices)}, got {getattr(self, k)!r}")
         if self.size < 16: raise ConfigError(f"setting 'size' must be at least 16 px, got {self.size}")
         if self.fps is not None and self.fps <= 0: raise ConfigError(f"setting 'fps' must be positive (or None: the file's rate), got {self.fps}")
         if self.dis_scale is not None and self.dis_scale < 0: raise ConfigError(f"setting 'dis_scale' must be 0 or more (or None), got {self.dis_scale}")
         if not 1 <= self.grid_step <= self.size // 2:
             raise ConfigError(f"setting 'grid_step' must be between 1 and size/2 ({self.size // 2}) so that the camera model has samples to fit, got {self.grid_step}")
-        for k in ("ransac_px", "low", "high", "static_px"):
+        for k in ("ransac_px", "low", "high", "static_px", "min_speed", "min_diff", "width"):
             if getattr(self, k) <= 0: raise ConfigError(f"setting '{k}' must be positive, got {getattr(self, k)}")
         if self.low > self.high: raise ConfigError(f"setting 'low' ({self.low}) must not exceed 'high' ({self.high})")
-        for k in ("min_inliers", "min_area", "max_area", "static_share", "cut_hist", "cut_warp"):
+        if self.chunk < 1: raise ConfigError(f"setting 'chunk' must be at least 1 frame, got {self.chunk}")
+        for k in ("min_inliers", "min_area", "max_area", "static_share", "cut_hist", "cut_warp", "photometric"):
             if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"setting '{k}' must be in [0, 1], got {getattr(self, k)}")
-        for k in ("open_px", "close_px", "warp_err"):
+        for k in ("open_px", "close_px", "warp_err", "rel_scale", "centre", "temporal", "appearance"):
             if getattr(self, k) < 0: raise ConfigError(f"setting '{k}' must not be negative, got {getattr(self, k)}")
         return self
 
@@ -175,11 +189,20 @@ def hist_distance(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
     ha, hb = (cv2.calcHist([x], [0, 1, 2], None, [bins] * 3, [0, 256] * 3) for x in (a, b))
     return float(cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA))
 
+def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    "`img` of frame b sampled at x + flow(x): b brought into the pixels of frame a, for a flow `(H, W, 2)` from a to b."
+    xs, ys = _pixel_grid(*flow.shape[:2])
+    return cv2.remap(img, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
 def warp_error_share(a: np.ndarray, b: np.ndarray, flow: np.ndarray, err: int = 24) -> float:
     "Share of the pixels of gray `a` that gray `b`, sampled along `flow`, misses by more than `err` levels."
-    xs, ys = _pixel_grid(*a.shape)
-    bw = cv2.remap(b, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return float((cv2.absdiff(a, bw) > err).mean())
+    return float((cv2.absdiff(a, warp(b, flow)) > err).mean())
+
+def compensated_difference(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> np.ndarray:
+    "Largest colour difference `(H, W)` float32 between uint8 RGB `a` and `b` brought into a's pixels by the camera motion `M` (3x3, a to b), lightly blurred."
+    h, w = a.shape[:2]
+    bw = cv2.warpPerspective(b, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)  # bw(x) = b(M x)
+    return cv2.GaussianBlur(cv2.absdiff(a, bw).max(-1).astype(np.float32), (5, 5), 1.0)
 
 @dataclass
 class PairMotion:
@@ -188,6 +211,10 @@ class PairMotion:
     fwd: np.ndarray | None = None  # residual speed (H, W) in the pixels of a (status 'ok')
     bwd: np.ndarray | None = None  # residual speed (H, W) in the pixels of b
     stats: dict = field(default_factory=dict)  # hist, warp, inliers: the numbers behind the status
+    flow_fwd: np.ndarray | None = None  # flow (H, W, 2) from a to b (status 'ok')
+    flow_bwd: np.ndarray | None = None  # flow from b to a
+    diff_fwd: np.ndarray | None = None  # colour difference (H, W) in the pixels of a after the camera motion (status 'ok')
+    diff_bwd: np.ndarray | None = None  # the same in the pixels of b
 
 def pair_motion(a: np.ndarray, b: np.ndarray, cfg: MotionConfig) -> PairMotion:
     "Residual speeds of uint8 RGB frames `a` and `b` both ways after camera compensation, or why there is no reliable motion."
@@ -198,13 +225,14 @@ def pair_motion(a: np.ndarray, b: np.ndarray, cfg: MotionConfig) -> PairMotion:
     st["warp"] = warp_error_share(ga, gb, f, cfg.warp_err)
     if st["warp"] > cfg.cut_warp: return PairMotion("cut", stats=st)
     if (np.hypot(f[..., 0], f[..., 1]) > cfg.static_px).mean() < cfg.static_share: return PairMotion("static", stats=st)
-    speeds, st["inliers"] = [], []
-    for fl in (f, optical_flow(gb, ga, cfg.method, cfg.dis_preset, cfg.dis_scale)):
-        r, _, inl = residual_flow(fl, cfg.model, cfg.grid_step, cfg.ransac_px)
+    flows, speeds, diffs, st["inliers"] = (f, optical_flow(gb, ga, cfg.method, cfg.dis_preset, cfg.dis_scale)), [], [], []
+    for fl, (x, y) in zip(flows, ((a, b), (b, a))):
+        r, M, inl = residual_flow(fl, cfg.model, cfg.grid_step, cfg.ransac_px)
         st["inliers"].append(inl)
         if r is None or inl < cfg.min_inliers: return PairMotion("no_model", stats=st)
         speeds.append(np.hypot(r[..., 0], r[..., 1]))
-    return PairMotion("ok", *speeds, stats=st)
+        diffs.append(compensated_difference(x, y, M))
+    return PairMotion("ok", *speeds, stats=st, flow_fwd=flows[0], flow_bwd=flows[1], diff_fwd=diffs[0], diff_bwd=diffs[1])
 
 # %% ../nbs/04_motion.ipynb #2cd5e9cf
 def _disk(r: int) -> np.ndarray: return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -224,14 +252,93 @@ def frame_mask(speeds: list, cfg: MotionConfig) -> np.ndarray:
     r = speeds[0] if len(speeds) == 1 else np.minimum(*speeds) if cfg.combine == "min" else (speeds[0] + speeds[1]) / 2
     return clean_mask(apply_hysteresis_threshold(r, cfg.low, cfg.high), cfg)
 
-def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray | None, str]:
-    "A frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or the reason it is skipped (with the untrusted mask, if any)."
-    speeds = ([before.bwd] if before is not None and before.status == "ok" else []) + ([after.fwd] if after is not None and after.status == "ok" else [])
-    if not speeds: return None, next(r for r in SKIP_REASONS if r in {p.status for p in (before, after) if p is not None})
-    m = frame_mask(speeds, cfg)
+def _ok(p: PairMotion | None) -> bool: return p is not None and p.status == "ok"
+
+def _skip_reason(before: PairMotion | None, after: PairMotion | None) -> str:
+    "Why a frame without a usable pair is skipped: the first of its pairs' statuses in `SKIP_REASONS` order."
+    return next(r for r in SKIP_REASONS if r in {p.status for p in (before, after) if p is not None})
+
+def mask_verdict(m: np.ndarray, cfg: MotionConfig) -> tuple[np.ndarray, str]:
+    "A frame's mask and 'ok', or the reason it is not trusted: 'too_much_motion' (more than `max_area`) or 'empty'."
     if m.mean() > cfg.max_area: return m, "too_much_motion"
     if not m.any() and not cfg.keep_empty: return m, "empty"
     return m, "ok"
+
+def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray | None, str]:
+    "The 'pair' segmenter: a frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or why it is skipped (with the untrusted mask, if any)."
+    speeds = ([before.bwd] if _ok(before) else []) + ([after.fwd] if _ok(after) else [])
+    if not speeds: return None, _skip_reason(before, after)
+    return mask_verdict(frame_mask(speeds, cfg), cfg)
+
+# %% ../nbs/04_motion.ipynb #bceda770
+def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    "A frame's residual speed (px/frame) and colour difference (levels), `(H, W)` each, from its pairs before and after (`combine`d); None without a usable pair."
+    got = ([(before.bwd, before.diff_bwd)] if _ok(before) else []) + ([(after.fwd, after.diff_fwd)] if _ok(after) else [])
+    if not got: return None
+    both = np.minimum if cfg.combine == "min" else lambda u, v: (u + v) / 2
+    return tuple(x[0] if len(x) == 1 else both(*x) for x in zip(*got))
+
+def motion_evidence(motion: list, cfg: MotionConfig) -> list:
+    "For each frame's `frame_motion` (None kept), the probability `(H, W)` float32 that each pixel moves against the camera, in units of the frames' common motion scale."
+    got = [m for m in motion if m is not None]
+    if not got: return list(motion)
+    scale = [max(floor, cfg.rel_scale * float(np.median([np.percentile(m[k], 99) for m in got])))  # the typical frame's strong motion
+             for k, floor in enumerate((cfg.min_speed, cfg.min_diff))]
+    def prob(r, d):
+        e = (r / scale[0]) ** (1 - cfg.photometric) * (d / scale[1]) ** cfg.photometric  # weighted geometric mean, in scales
+        return (1 / (1 + np.exp(-(e - cfg.centre) / cfg.width))).astype(np.float32)
+    return [None if m is None else prob(*m) for m in motion]
+
+def carry_along(maps: list, pairs: list, reach: int) -> list:
+    "Each frame's map `(H, W)` averaged with those of up to `reach` neighbours each side, brought into its pixels along the chained flow; chains stop at pairs that are not 'ok'."
+    out = []
+    for t, m in enumerate(maps):
+        if m is None: out.append(None); continue
+        acc = [m]
+        for step in (1, -1):
+            g, s = None, t
+            for _ in range(reach):
+                pair = (pairs[s] if s < len(pairs) else None) if step == 1 else pairs[s - 1] if s > 0 else None  # the pair (s, s+1) or (s-1, s)
+                if not _ok(pair): break
+                fl = pair.flow_fwd if step == 1 else pair.flow_bwd  # from frame s to frame s + step
+                g = fl if g is None else g + warp(fl, g)  # where each pixel of t is in frame s + step
+                s += step
+                if maps[s] is not None: acc.append(warp(maps[s], g))
+        out.append(np.mean(acc, 0))
+    return out
+
+def _colour_bins(frame: np.ndarray, bins: int) -> np.ndarray:
+    "Index `(H, W)` of each pixel's Lab colour in a bins^3 histogram."
+    q = (cv2.cvtColor(frame, cv2.COLOR_RGB2LAB) // (256 // bins)).astype(np.int32)
+    return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+
+def colour_model(frames: list, maps: list, bins: int = 16, moving: float = 0.6, still: float = 0.2) -> list:
+    "Per frame, the probability `(H, W)` that each pixel's colour belongs to what moves: Lab histograms of pixels whose map is above `moving` against those below `still`, over all frames."
+    idx = [_colour_bins(f, bins) for f in frames]
+    fg, bg = np.ones(bins ** 3), np.ones(bins ** 3)  # Laplace's +1: an unseen colour is even odds
+    for i, m in zip(idx, maps):
+        if m is None: continue
+        fg += np.bincount(i.ravel(), (m > moving).ravel(), bins ** 3)
+        bg += np.bincount(i.ravel(), (m < still).ravel(), bins ** 3)
+    fg, bg = fg / fg.sum(), bg / bg.sum()
+    p = (fg / (fg + bg)).astype(np.float32)
+    return [p[i] for i in idx]
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p) - np.log1p(-p)
+
+def clip_verdicts(frames: list, pairs: list, cfg: MotionConfig) -> list[tuple[np.ndarray | None, str]]:
+    "The 'clip' segmenter over consecutive frames and their pairs (`pairs[t]` is (t, t+1)): each frame's mask and 'ok', or why it is skipped."
+    ev = motion_evidence([frame_motion(pairs[t - 1] if t else None, pairs[t] if t < len(pairs) else None, cfg) for t in range(len(frames))], cfg)
+    if cfg.temporal: ev = carry_along(ev, pairs, cfg.temporal)
+    col = colour_model(frames, ev) if cfg.appearance else [None] * len(ev)
+    out = []
+    for t, (p, c) in enumerate(zip(ev, col)):
+        if p is None: out.append((None, _skip_reason(pairs[t - 1] if t else None, pairs[t] if t < len(pairs) else None))); continue
+        score = _logit(p) + (cfg.appearance * _logit(c) if c is not None else 0)  # log-odds of moving
+        out.append(mask_verdict(clean_mask(score > 0, cfg), cfg))
+    return out
 
 # %% ../nbs/04_motion.ipynb #089bd445
 SKIP_REASONS = ("static", "no_model", "cut", "too_much_motion", "empty")  # in order of precedence for a frame with no usable pair
@@ -264,7 +371,28 @@ def segment_frames(frames: Iterable,  # uint8 (H, W, 3) frames at the working si
                    cfg: MotionConfig,
                    source: str = "frames"  # named in errors
                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, str, PairMotion | None]]:
-    "Frame by frame, holding two frames and one pair at a time: `(t, frame, mask, verdict, pair (t, t+1))`, one step behind the input."
+    "Frame by frame `(t, frame, mask, verdict, pair (t, t+1))`, holding at most `chunk` + 2 `temporal` + 2 frames and their pairs (the 'pair' segmenter: two)."
+    if cfg.segmenter == "pair": yield from _pair_frames(frames, cfg, source); return
+    K = cfg.temporal
+    buf, pairs, base, nxt, n = [], [], 0, 0, 0  # buf[i] is frame base + i, pairs[i] the pair (base + i, base + i + 1); nxt: next frame to yield
+    for n, frame in enumerate(frames, 1):
+        if buf: pairs.append(pair_motion(buf[-1], frame, cfg))
+        buf.append(frame)
+        if base + len(buf) > nxt + cfg.chunk + K:  # the chunk's frames, K beyond it to carry from, and their pairs after
+            yield from _clip_chunk(buf, pairs, base, nxt, nxt + cfg.chunk, cfg)
+            nxt += cfg.chunk
+            drop = max(0, nxt - K - 1 - base)  # keep K frames before the next chunk, and the one whose pair they need
+            del buf[:drop], pairs[:drop]; base += drop
+    if n < 2: raise ValueError(f"{source}: {n} frame(s); motion masks need at least 2 frames")
+    yield from _clip_chunk(buf, pairs, base, nxt, base + len(buf), cfg)
+
+def _clip_chunk(buf, pairs, base, lo, hi, cfg):
+    "Frames lo..hi-1 of the window `buf` (frame `base` first), segmented with the whole window as context."
+    verdicts = clip_verdicts(buf, pairs, cfg)
+    for t in range(lo, hi): yield (t, buf[t - base], *verdicts[t - base], pairs[t - base] if t - base < len(pairs) else None)
+
+def _pair_frames(frames, cfg, source):
+    "The 'pair' segmenter, one step behind the input, holding two frames and one pair."
     prev_frame = before = None
     n = 0
     for n, frame in enumerate(frames, 1):
@@ -338,6 +466,28 @@ class _one_thread:
     def __exit__(self, *exc):
         cv2.setNumThreads(self.saved[0]); torch.set_num_threads(self.saved[1])
 
+def _truth_size(masks: np.ndarray, shape: tuple) -> np.ndarray:
+    "Bool masks `(K, h, w)` brought to the human masks' size `(H, W)` (bilinear, then > 0.5): scored where the truth was drawn."
+    if masks.shape[1:] == tuple(shape): return masks
+    return np.stack([cv2.resize(m.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5 for m in masks]).reshape(-1, *shape)
+
+def score_segmenter(run,  # clip -> MotionMasks
+                    clips: list  # (name, Clip) pairs with masks of every frame
+                    ) -> dict:
+    "J per clip (mean IoU, skipped frames 0) and over kept frames, coverage and time; `mean_j` averages clips (DAVIS), `mean_iou` frames."
+    per, ious, kept, secs, pairs = {}, [], 0, 0.0, 0
+    for name, c in clips:
+        t0 = time.perf_counter(); r = run(c); secs += time.perf_counter() - t0
+        truth = c.masks.numpy()
+        iou = np.zeros(len(c))
+        if len(r): iou[r.frames] = mask_iou(_truth_size(r.masks, truth.shape[1:]), truth[r.frames])
+        per[name] = dict(j=round(float(iou.mean()), 4), kept_j=round(float(iou[r.frames].mean()) if len(r) else 0.0, 4), coverage=round(len(r) / len(c), 4))
+        ious.append(iou); kept += len(r); pairs += len(c) - 1
+    allf = np.concatenate(ious)
+    return dict(mean_j=round(float(np.mean([p["j"] for p in per.values()])), 4), kept_j=round(float(np.mean([p["kept_j"] for p in per.values()])), 4),
+                mean_iou=round(float(allf.mean()), 4), kept_iou=round(float(allf.sum() / max(kept, 1)), 4), coverage=round(kept / len(allf), 4),
+                ms_per_pair=round(1000 * secs / max(pairs, 1), 3), n_clips=len(clips), n_frames=len(allf), per_clip=per)
+
 def evaluate_segmenter(methods=FLOW_METHODS,  # flow methods to run the segmenter with
                        n_clips: int = 24,
                        seed: int = EVAL_SEED,  # held-out clips; the defaults were tuned on TUNE_SEED
@@ -345,26 +495,59 @@ def evaluate_segmenter(methods=FLOW_METHODS,  # flow methods to run the segmente
                        cfg: MotionConfig | None = None,  # segmenter settings (default MotionConfig()); `method` is replaced
                        baselines: bool = True,  # add the frame-difference and median-flow rows
                        progress: bool = False) -> list[dict]:
-    "Rows {method, mean_iou, kept_iou, coverage, ms_per_pair, n_clips, n_frames}; skipped frames count as IoU 0 in mean_iou."
+    "Rows {method, mean_iou, kept_iou, coverage, ms_per_pair, n_clips, n_frames} on synthetic clips; skipped frames count as IoU 0 in mean_iou."
     cfg = motion_config(cfg, size=size)
-    clips = eval_clips(n_clips, seed, size)
+    clips = [(f"synthetic {i}", c) for i, c in enumerate(eval_clips(n_clips, seed, size))]
     runs = {m: (lambda c, m=m: segment_motion(c.frames, motion_config(cfg, method=m))) for m in methods}
     if baselines:
         def dense(fn):  # a baseline: a mask for every frame
             return lambda c: MotionMasks(fn(c.frames, cfg=cfg), np.arange(len(c)), {}, [], len(c))
         runs["frame_diff"] = dense(frame_difference_masks)
         runs["median_flow"] = dense(median_flow_masks)
-    rows = []
+    keys = ("mean_iou", "kept_iou", "coverage", "ms_per_pair", "n_clips", "n_frames")
     with _one_thread():
-        for name, run in tqdm(runs.items(), desc="methods", disable=not progress):
-            ious, kept, secs, pairs = [], 0, 0.0, 0
-            for c in clips:
-                t0 = time.perf_counter(); r = run(c); secs += time.perf_counter() - t0
-                iou = np.zeros(len(c)); iou[r.frames] = mask_iou(r.masks, c.masks.numpy()[r.frames])
-                ious.append(iou); kept += len(r); pairs += len(c) - 1
-            iou = np.concatenate(ious)
-            rows.append(dict(method=name, mean_iou=round(float(iou.mean()), 4), kept_iou=round(float(iou.sum() / max(kept, 1)), 4),
-                             coverage=round(kept / len(iou), 4), ms_per_pair=round(1000 * secs / pairs, 3), n_clips=n_clips, n_frames=len(iou)))
+        return [dict(method=name, **{k: s[k] for k in keys}) for name, run in tqdm(runs.items(), desc="methods", disable=not progress)
+                for s in [score_segmenter(run, clips)]]
+
+
+# %% ../nbs/04_motion.ipynb #03233038
+ABLATIONS = {  # name -> settings over MotionConfig(): the rows of the real-video ablation
+    "clip (default)": {},
+    "no colour model": dict(appearance=0),
+    "no carrying along the flow": dict(temporal=0),
+    "no colour difference": dict(photometric=0),
+    "fixed scales": dict(rel_scale=0),
+    "pair (first version)": dict(segmenter="pair"),
+}
+
+def real_clips(root) -> list:
+    "(name, Clip) of every `NAME.mp4` + `NAME.masks.npz` in folder `root` whose masks cover every frame."
+    root = Path(root)
+    if not root.is_dir(): raise FileNotFoundError(f"clip folder {root} does not exist")
+    out = []
+    for m in sorted(root.glob("*.masks.npz")):
+        name = m.name.removesuffix(".masks.npz")
+        c = load_clip(root / f"{name}.mp4")
+        n = video_info(root / f"{name}.mp4").frames
+        if n and len(c) < n: raise ValueError(f"{m}: masks for {len(c)} of the {n} frames of {name}.mp4; scoring needs a mask for every frame")
+        out.append((name, c))
+    if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)")
+    return out
+
+def evaluate_real(root,  # a folder of clips with human masks, or a list of (name, Clip)
+                  settings: dict | None = None,  # row name -> MotionConfig settings (default ABLATIONS)
+                  cfg: MotionConfig | None = None,  # the settings they apply to (default MotionConfig())
+                  progress: bool = False) -> list[dict]:
+    "Rows {name, settings, mean_j, kept_j, coverage, ms_per_pair, n_clips, n_frames, per_clip} scored by DAVIS's protocol."
+    clips = real_clips(root) if isinstance(root, (str, Path)) else list(root)
+    rows, small = [], {}
+    with _one_thread():
+        for name, s in tqdm((settings or ABLATIONS).items(), desc="settings", disable=not progress):
+            c = motion_config(cfg, **s)
+            if c.size not in small:  # frames resized to the working size outside the timing; human masks kept at their size
+                small[c.size] = [(n, Clip(torch.from_numpy(_frames_hwc(clip.frames, c.size)).permute(0, 3, 1, 2), clip.masks, clip.fps, clip.meta)) for n, clip in clips]
+            sc = score_segmenter(lambda clip: segment_motion(clip.frames, c), small[c.size])
+            rows.append(dict(name=name, settings=s, **{k: v for k, v in sc.items() if k not in ("mean_iou", "kept_iou")}))
     return rows
 
 # %% ../nbs/04_motion.ipynb #3e6848df

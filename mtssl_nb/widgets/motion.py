@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..core import TaskBatch
-from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow, pair_motion, residual_flow
+from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow, pair_motion, residual_flow, segment_frames
 from ..video import Clip, load_clip, read_video, synthetic_clip
 from .tasks import display_controls
 
@@ -44,20 +44,20 @@ class MotionExplorer:
         self.frames = _frames_hwc(frames, self.cfg.size)  # (T, H, W, 3) at the segmenter's working size
         H, W = self.frames.shape[1:3]
         self.truth = None if masks is None else torch.nn.functional.interpolate(masks[:, None].float(), size=(H, W), mode="nearest")[:, 0].bool().numpy()
-        self.model, self.t, self._pairs = model, 0, {}
+        self.model, self.t, self._pairs, self._clip = model, 0, {}, None
         self.set(frame=frame)
 
     def __len__(self): return len(self.frames)
 
     def set(self, frame: int | None = None, threshold: float | None = None, method: str | None = None) -> "MotionExplorer":
-        "Choose the frame, the upper hysteresis threshold (px/frame; the lower follows at the same ratio) and the flow method."
+        "Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in px/frame, `low` following) and the flow method."
         if frame is not None:
             if not 0 <= frame < len(self): raise ValueError(f"frame {frame} is out of range: the clip has {len(self)} frames")
             self.t = frame
         changes = {}
         if threshold is not None:
             if threshold <= 0: raise ValueError(f"threshold must be positive (px/frame), got {threshold}")
-            changes.update(high=threshold, low=threshold * self.cfg.low / self.cfg.high)
+            changes.update(dict(high=threshold, low=threshold * self.cfg.low / self.cfg.high) if self.cfg.segmenter == "pair" else dict(centre=threshold))
         if method is not None: changes["method"] = method
         if changes:
             cfg = dataclasses.replace(self.cfg, **changes).check()  # checked before it is kept
@@ -81,10 +81,18 @@ class MotionExplorer:
         r, _, _ = residual_flow(self.flow() if flow is None else flow, self.cfg.model, self.cfg.grid_step, self.cfg.ransac_px)
         return None if r is None else np.hypot(r[..., 0], r[..., 1])
 
+    @property
+    def threshold(self) -> float: return self.cfg.high if self.cfg.segmenter == "pair" else self.cfg.centre
+
     def mask(self) -> tuple[np.ndarray | None, str]:
-        "The segmenter's mask of the current frame (from both neighbouring pairs, as `segment_motion` makes it) and its verdict."
+        "The segmenter's mask of the current frame, as `segment_motion` makes it, and its verdict (the clip segmenter runs the whole clip once per setting)."
         t = self.t
-        m, verdict = frame_verdict(self.pair(t - 1) if t > 0 else None, self.pair(t) if t < len(self) - 1 else None, self.cfg)
+        if self.cfg.segmenter == "pair":
+            m, verdict = frame_verdict(self.pair(t - 1) if t > 0 else None, self.pair(t) if t < len(self) - 1 else None, self.cfg)
+        else:
+            if self._clip is None or self._clip[0] != self.cfg:
+                self._clip = (self.cfg, {s: (mk, v) for s, _, mk, v, _ in segment_frames(self.frames, self.cfg, self.name)})
+            m, verdict = self._clip[1][t]
         return m, verdict if verdict == "ok" else f"skipped: {verdict}"
 
     def predict(self) -> np.ndarray | None:
@@ -112,8 +120,8 @@ class MotionExplorer:
         if res is None: axs[2].text(0.5, 0.5, "camera model failed", ha="center", va="center", transform=axs[2].transAxes)
         else:
             im = axs[2].imshow(res, cmap="magma", vmin=0, vmax=max(3 * self.cfg.high, 1e-3)); fig.colorbar(im, ax=axs[2], fraction=0.046)
-            axs[2].contour(res >= self.cfg.high, levels=[0.5], colors="cyan", linewidths=0.6)
-        axs[2].set_title(f"residual speed (px/frame), > {self.cfg.high:.2f} in cyan", fontsize=9)
+            if self.cfg.segmenter == "pair": axs[2].contour(res >= self.cfg.high, levels=[0.5], colors="cyan", linewidths=0.6)
+        axs[2].set_title(f"residual speed (px/frame), > {self.cfg.high:.2f} in cyan" if self.cfg.segmenter == "pair" else "residual speed (px/frame)", fontsize=9)
         shown = fr.astype(np.float32) / 255
         title = f"mask: {status}"
         if m is not None: shown = np.where(m[..., None], 0.55 * shown + 0.45 * np.array([1.0, 0.2, 0.2]), shown)
@@ -130,7 +138,7 @@ class MotionExplorer:
 
     def widgets(self, W) -> dict:
         return dict(frame=W.IntSlider(value=self.t, min=0, max=len(self) - 1, description="frame"),
-                    threshold=W.FloatSlider(value=self.cfg.high, min=0.2, max=5.0, step=0.1, description="threshold"),
+                    threshold=W.FloatSlider(value=self.threshold, min=0.2, max=5.0, step=0.1, description="threshold"),
                     method=W.Dropdown(options=list(FLOW_METHODS), value=self.cfg.method, description="flow"))
 
     def _ipython_display_(self): display_controls(self)
