@@ -270,7 +270,7 @@ def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: Moti
     if not speeds: return None, _skip_reason(before, after)
     return mask_verdict(frame_mask(speeds, cfg), cfg)
 
-# %% ../nbs/04_motion.ipynb #bceda770
+# %% ../nbs/04_motion.ipynb #14080c2d
 def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray, np.ndarray] | None:
     "A frame's residual speed (px/frame) and colour difference (levels), `(H, W)` each, from its pairs before and after (`combine`d); None without a usable pair."
     got = ([(before.bwd, before.diff_bwd)] if _ok(before) else []) + ([(after.fwd, after.diff_fwd)] if _ok(after) else [])
@@ -510,7 +510,7 @@ def evaluate_segmenter(methods=FLOW_METHODS,  # flow methods to run the segmente
                 for s in [score_segmenter(run, clips)]]
 
 
-# %% ../nbs/04_motion.ipynb #03233038
+# %% ../nbs/04_motion.ipynb #3ae6ae71
 ABLATIONS = {  # name -> settings over MotionConfig(): the rows of the real-video ablation
     "clip (default)": {},
     "no colour model": dict(appearance=0),

@@ -377,13 +377,16 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
 
 # %% ../../nbs/40_eval.ipynb #d7d8a253
 @torch.no_grad()
-def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
-    "IoU and pixel accuracy of a trained motion head on `n` frames of held-out synthetic clips (no jitter), drawn from photos no pretext pool holds."
-    from mtssl_nb.video import clip_loader
+def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu",
+                   clips=None  # a clip folder or (frame, mask) dataset to judge on instead, every frame once (e.g. real clips with human masks)
+                   ) -> dict:
+    "IoU and pixel accuracy of a trained motion head (no jitter) on `n` frames of held-out synthetic clips drawn from photos no pretext pool holds, or on every frame of `clips`."
+    from mtssl_nb.video import ClipFrames, clip_loader
     steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
     steady.gray_input = task.gray_input
     net.eval().to(device)
-    loader = clip_loader(held_out_clips(max(1, n // 16), size, seed), size=size, batch_size=batch_size, scale=(1.0, 1.0),
+    data = held_out_clips(max(1, n // 16), size, seed) if clips is None else ClipFrames(clips) if isinstance(clips, (str, Path)) else clips
+    loader = clip_loader(data, size=size, batch_size=batch_size, scale=(1.0, 1.0),
                          seed=seed, shuffle=False, drop_last=False)
     inter = union = correct = total = 0
     thr = math.log(task.cfg.threshold / (1 - task.cfg.threshold))
