@@ -15,7 +15,7 @@ objects) drawn from `EVAL_SEED`, not the seed the defaults were first tuned on.
 
 Real (`--real DIR`, any folder of `NAME.mp4` + `NAME.masks.npz` with a mask for every frame): the rows
 of `mtssl_nb.motion.ABLATIONS` (the default, each idea of the clip segmenter taken away, the first
-version), scored by DAVIS's protocol: J per clip is the mean IoU over its frames (skipped frames 0)
+version) and the default with each other flow method of `--methods`, scored by DAVIS's protocol: J per clip is the mean IoU over its frames (skipped frames 0)
 with our masks scaled up to the human masks' size, mean J averages the clips; also J over kept frames
 only and the share kept. `--sizes` adds the default at other working sizes. Writes
 `runs/bench/motion_masks_real.json` and a figure per clip (frame, human mask, our mask) in
@@ -74,11 +74,12 @@ def clip_figure(name: str, clip, cfg: MotionConfig, path: Path):
     fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
 
 
-def real_table(root: str, exclude: list[str], sizes: list[int], out: Path) -> list[dict]:
+def real_table(root: str, exclude: list[str], sizes: list[int], methods, out: Path) -> list[dict]:
     clips = [(n, c) for n, c in real_clips(root) if not any(fnmatch.fnmatch(n, p) for p in exclude)]
     if not clips: raise SystemExit(f"--real {root}: every clip is excluded by {exclude}")
     settings = dict(ABLATIONS)
     base = MotionConfig().size
+    settings.update({f"clip, {m} flow": dict(method=m) for m in methods if m != MotionConfig().method})
     settings.update({f"clip (default), {s} px": dict(size=s) for s in sizes if s != base})
     rows = evaluate_real(clips, settings, progress=True)
     names = [n for n, _ in clips]
@@ -104,7 +105,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 synthetic clips and no TV-L1")
     ap.add_argument("--clips", type=int, default=None, help="held-out synthetic clips (default 24, --quick 4)")
-    ap.add_argument("--methods", nargs="+", default=None, choices=FLOW_METHODS, help="flow methods of the synthetic table (default: all; --quick or --real: dis farneback)")
+    ap.add_argument("--methods", nargs="+", default=None, choices=FLOW_METHODS, help="flow methods of both tables (default: all; --quick or --real: dis farneback)")
     ap.add_argument("--size", type=int, default=128, help="working size of the synthetic clips")
     ap.add_argument("--real", metavar="DIR", help="also score clips with human masks in DIR (NAME.mp4 + NAME.masks.npz)")
     ap.add_argument("--exclude", nargs="+", default=[], metavar="GLOB", help="--real: leave out clips whose name matches")
@@ -112,9 +113,9 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/bench/motion_masks.json")
     ap.add_argument("--real-out", default="runs/bench/motion_masks_real.json")
     a = ap.parse_args(argv)
-    if a.real: real_table(a.real, a.exclude, a.sizes, Path(a.real_out))
     n = a.clips or (4 if a.quick else 24)
     methods = a.methods or (("dis", "farneback") if a.quick or a.real else FLOW_METHODS)
+    if a.real: real_table(a.real, a.exclude, a.sizes, methods, Path(a.real_out))
     synthetic_table(n, methods, a.size, Path(a.out))
 
 
