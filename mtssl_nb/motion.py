@@ -521,16 +521,16 @@ ABLATIONS = {  # name -> settings over MotionConfig(): the rows of the real-vide
 }
 
 def real_clips(root) -> list:
-    "(name, Clip) of every `NAME.mp4` + `NAME.masks.npz` in folder `root` whose masks cover every frame."
+    "(name, Clip) of every `NAME.mp4` + `NAME.masks.npz` in folder `root`, each with masks of consecutive frames from the first."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"clip folder {root} does not exist")
     out = []
     for m in sorted(root.glob("*.masks.npz")):
         name = m.name.removesuffix(".masks.npz")
-        c = load_clip(root / f"{name}.mp4")
-        n = video_info(root / f"{name}.mp4").frames
-        if n and len(c) < n: raise ValueError(f"{m}: masks for {len(c)} of the {n} frames of {name}.mp4; scoring needs a mask for every frame")
-        out.append((name, c))
+        with np.load(m) as z: idx = z["frames"]
+        if not np.array_equal(idx, np.arange(len(idx))):  # the segmenter runs over the masked frames as one stretch of video
+            raise ValueError(f"{m}: masks of frames {idx[:6].tolist()}...; scoring needs masks of consecutive frames from frame 0")
+        out.append((name, load_clip(root / f"{name}.mp4")))
     if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)")
     return out
 
