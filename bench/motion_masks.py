@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from mtssl_nb.motion import (ABLATIONS, EVAL_SEED, FLOW_METHODS, MotionConfig, _one_thread, evaluate_real, evaluate_segmenter,
-                             mask_iou, motion_config, real_clips, segment_motion)
+                             mask_iou, real_clips, segment_motion)
 
 
 def synthetic_table(n: int, methods, size: int, out: Path) -> list[dict]:

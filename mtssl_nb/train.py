@@ -5,7 +5,7 @@
 # %% ../nbs/30_train.ipynb #22ea829e
 from __future__ import annotations
 
-import csv, hashlib, io, math, os, random, signal, threading, time, warnings
+import csv, hashlib, io, math, os, random, signal, socket, threading, time, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -36,7 +36,8 @@ __all__ = ['OPTIM_MODES', 'SCHEDULES', 'PRECISIONS', 'CKPT_FORMAT', 'LASSO_MIX',
            'task_loader', 'make_trunk', 'build_model', 'task_groups', 'make_optimizers', 'make_optimizers_keys',
            'lr_factor', 'CheckpointError', 'check_lasso_mix', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
            'checkpoint_files', 'run_folder', 'set_aside', 'latest_checkpoint', 'RunLog', 'read_metrics',
-           'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train', 'Run', 'load_run']
+           'RunFolderBusy', 'RunLock', 'TrainingStopped', 'TrainingDiverged', 'stop_signals', 'Trainer', 'train', 'Run',
+           'load_run']
 
 # %% ../nbs/30_train.ipynb #b88de100
 @dataclass
@@ -498,6 +499,42 @@ def read_metrics(out_dir) -> list[dict]:
     with open(Path(out_dir) / "metrics.csv", newline="") as f:
         return [{k: (int(v) if k == "step" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
 
+# %% ../nbs/30_train.ipynb #744280b0
+class RunFolderBusy(OSError):
+    "Another process is writing this run folder."
+
+def _try_lock(fh):
+    "Lock the open file `fh` exclusively without waiting; OSError if another process holds it."
+    if os.name == "nt":
+        import msvcrt
+        fh.seek(0); msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+class RunLock:
+    "An exclusive lock on a run folder (`RUN/.lock`, holding the writer's pid and host), released by `release()` or by the OS when the process ends."
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")  # never truncated on open: a refused writer reads the holder's record
+        try: _try_lock(self.fh)
+        except OSError:
+            self.fh.seek(0); holder = self.fh.read().strip() or "unknown"
+            self.release()
+            raise RunFolderBusy(f"run folder {self.folder} is being written by process {holder} (lock {self.path}); "
+                                "wait for that run to end or stop it, or choose another out_dir") from None
+        self.fh.seek(0); self.fh.truncate(); self.fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n"); self.fh.flush()
+
+    @property
+    def held(self) -> bool: return self.fh is not None
+
+    def release(self):
+        "Give the folder up (closing the file drops the lock)."
+        if self.fh is not None: self.fh.close()
+        self.fh = None
+
 # %% ../nbs/30_train.ipynb #de8d021a
 class TrainingStopped(Exception):
     "The run stopped on a signal after saving a checkpoint."
@@ -551,6 +588,14 @@ class Trainer:
         self.tasks = build_tasks(cfg, p.world)  # config errors before any work
         self.out = Path(cfg.out_dir)
         if cfg.sync_bn and p.world > 1 and dev.type != "cuda": raise ConfigError("sync_bn=true works with GPUs (NCCL) only; on CPUs leave it off")
+        self.lock = RunLock(self.out) if p.main else None  # before anything in the folder is read or moved
+        try: self._build(cfg, resume, p, dev)
+        except BaseException:
+            if self.lock is not None: self.lock.release()
+            raise
+
+    def _build(self, cfg, resume, p, dev):
+        "Everything of `__init__` past the lock: resume point, data, model, optimisers, random state, the run's config file."
         ckpt = self._find_resume(resume)
         self.start = ckpt[1]["step"] if ckpt else 0
         if self.start >= cfg.steps: raise ConfigError(f"the run in {self.out} is already at step {self.start} of steps={cfg.steps}; raise steps to go on")
@@ -576,7 +621,7 @@ class Trainer:
         # tasks learn what they need from data (the same data on every rank), unless a checkpoint brings it
         for n, t in self.tasks.items():
             if ckpt: t.load_state(ckpt[1]["tasks"].get(n, {}))
-            else: t.prepare(iter(TaskStream(task_loader(cfg.tasks[n], t, sources[n], 0, 1, derive_seed(cfg.seed, "prepare")))), progress=progress and p.main)
+            else: t.prepare(iter(TaskStream(task_loader(cfg.tasks[n], t, sources[n], 0, 1, derive_seed(cfg.seed, "prepare")))), progress=self.progress and p.main)
         # model and optimisers
         self.net = build_model(cfg, self.tasks).to(dev)
         if ckpt:
@@ -749,6 +794,7 @@ class Trainer:
         cfg, p = self.cfg, self.procs
         until = cfg.steps if until is None else until
         if not self.step < until <= cfg.steps: raise ValueError(f"run(until={until}): the run is at step {self.step} of {cfg.steps}")
+        if p.main and not self.lock.held: self.lock = RunLock(self.out)  # run again after a pause: the folder must still be free
         self.log = RunLog(self.out, self.step, enabled=p.main)  # rows past this step (from a crashed run) are dropped
         self.log.event(f"{'continue at step ' + str(self.step) + ' from ' + str(self.last_ckpt) if self.step else 'start'}: "
                        f"{p.world} process(es) on {p.device}, tasks {', '.join(self.tasks)}, mode {cfg.optim.mode}")
@@ -779,10 +825,11 @@ class Trainer:
                         path = self.save()
                         raise TrainingStopped(self.signal or signal.SIGTERM, self.step, path)
                     if self.step % cfg.ckpt_every == 0 or self.step == until: self.save()
+            self.log.event(f"{'finished' if self.step == cfg.steps else 'paused'} at step {self.step}")
         finally:
             bar.close()
             if self.log is not None: self.log.close()
-        self.log.event(f"{'finished' if self.step == cfg.steps else 'paused'} at step {self.step}")
+            if self.lock is not None: self.lock.release()  # the folder is free between runs: a paused run may resume elsewhere
         return self
 
     def _on_signal(self, signum: int):
@@ -802,7 +849,8 @@ class Trainer:
                                    f"the last checkpoint is {self.last_ckpt}. Lower optim.lr, keep optim.clip on, or check the data.")
 
     def close(self):
-        "Leave the process group (if this trainer joined it)."
+        "Give the run folder up and leave the process group (if this trainer joined it)."
+        if self.lock is not None: self.lock.release()
         self.procs.close()
 
 def train(cfg: TrainConfig, resume: bool | str | Path = False, progress: bool = True, callbacks=()) -> Trainer:

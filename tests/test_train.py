@@ -109,9 +109,13 @@ def start_run(out, *overrides):
 
 
 def test_kill_9_then_resume(tmp_path):
+    "Also the run folder's lock: a second writer is refused while the first runs, and kill -9 leaves nothing that blocks the resume."
     out = tmp_path / "run"
     proc = start_run(out, "steps=1000", "ckpt_every=2", "optim.schedule=constant")  # the rate must not depend on steps, which the resume changes
     wait_for(lambda: len(checkpoint_files(out / "checkpoints")) >= 2, proc)
+    second = cli("train", "--resume", out, "steps=1000", "--quiet")
+    assert second.returncode == 2 and f"run folder {out} is being written by process pid {proc.pid}" in second.stderr, second.stderr
+    assert proc.poll() is None  # the first run goes on, untouched
     proc.send_signal(signal.SIGKILL)  # no chance to clean up: the checkpoints on disk must be whole anyway
     proc.wait()
     step = latest_checkpoint(out / "checkpoints")[1]["step"]  # the newest on disk is whole (a kill mid-write leaves only a temporary file)
