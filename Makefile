@@ -11,7 +11,7 @@ demo: $(STAMP)  ## train, probe and report on the embedded data (writes runs/dem
 	$(BIN)/mtssl demo
 
 test: $(STAMP)  ## export/clean drift checks, every notebook, and the tests in tests/
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --durations=25
 
 lab: $(STAMP)  ## JupyterLab on the first walkthrough (nbs/tutorials/); as root (containers) it needs --allow-root
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) --ServerApp.root_dir=. \
