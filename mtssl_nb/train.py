@@ -588,11 +588,10 @@ class Trainer:
         self.tasks = build_tasks(cfg, p.world)  # config errors before any work
         self.out = Path(cfg.out_dir)
         if cfg.sync_bn and p.world > 1 and dev.type != "cuda": raise ConfigError("sync_bn=true works with GPUs (NCCL) only; on CPUs leave it off")
-        self.lock = RunLock(self.out) if p.main else None  # before anything in the folder is read or moved
+        self.lock = RunLock(self.out) if p.main and self.out.is_dir() else None  # before anything in the folder is read or moved
         try: self._build(cfg, resume, p, dev)
-        except BaseException:
+        finally:  # held again by run(): a trainer that is built but not running leaves the folder to others
             if self.lock is not None: self.lock.release()
-            raise
 
     def _build(self, cfg, resume, p, dev):
         "Everything of `__init__` past the lock: resume point, data, model, optimisers, random state, the run's config file."
@@ -663,7 +662,7 @@ class Trainer:
         self.sync_timing = False  # synchronise the GPU around the timers (exact shares, a little slower)
         self.log = None
         if p.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            if self.lock is None: self.lock = RunLock(self.out)  # a new folder: made (and locked) once nothing can fail
             save_config(cfg, self.out / "config.yaml")
 
     # ---- resuming
