@@ -56,7 +56,7 @@ class MotionExplorer:
             self.t = frame
         changes = {}
         if threshold is not None:
-            if threshold <= 0: raise ValueError(f"threshold must be positive (px/frame), got {threshold}")
+            if threshold <= 0: raise ValueError(f"threshold must be positive ({'px/frame' if self.cfg.segmenter == 'pair' else 'motion scales'}), got {threshold}")
             changes.update(dict(high=threshold, low=threshold * self.cfg.low / self.cfg.high) if self.cfg.segmenter == "pair" else dict(centre=threshold))
         if method is not None: changes["method"] = method
         if changes:
