@@ -18,7 +18,7 @@ Prints mean and spread over seeds and writes `runs/bench/motion_learn.json`.
 """
 from __future__ import annotations
 
-import argparse, fnmatch, json, os, platform, time
+import argparse, json, os, platform, time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import torch
 
 def split(root: Path, exclude: list[str], every: int):
     from mtssl_nb.motion import real_clips
-    clips = [(n, c) for n, c in real_clips(root) if not any(fnmatch.fnmatch(n, p) for p in exclude)]
+    clips = real_clips(root, exclude)
     test = [n for i, (n, _) in enumerate(clips) if i % every == 1]
     return clips, [n for n, _ in clips if n not in test], test
 
@@ -44,7 +44,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     from mtssl_nb.cli import main as mtssl
     from mtssl_nb.eval.core import motion_quality
-    from mtssl_nb.motion import MotionConfig, evaluate_real, working_size
+    from mtssl_nb.motion import MotionConfig, _frames_hwc, evaluate_real
     from mtssl_nb.train import Trainer, load_run, load_train_config
     from mtssl_nb.video import Clip, save_clip
     import torch.nn.functional as F
@@ -62,11 +62,10 @@ def main(argv=None):
     mask_s = time.perf_counter() - t0
     size = MotionConfig().size
     by_name = dict(clips)
-    for n in test:  # held-out clips at the working size, human masks brought along (nearest)
+    for n in test:  # held-out clips at the working size (resized as the segmenter resizes), human masks brought along (nearest)
         c = by_name[n]
-        H, W = working_size(c.frames.shape[3], c.frames.shape[2], size)
-        fr = F.interpolate(c.frames.float(), size=(H, W), mode="area").round().clamp(0, 255).to(torch.uint8)
-        mk = F.interpolate(c.masks[:, None].float(), size=(H, W), mode="nearest")[:, 0].bool()
+        fr = torch.from_numpy(_frames_hwc(c.frames, size)).permute(0, 3, 1, 2).contiguous()
+        mk = F.interpolate(c.masks[:, None].float(), size=fr.shape[2:], mode="nearest")[:, 0].bool()
         save_clip(Clip(fr, mk, c.fps), held / n)
     seg = evaluate_real([(n, by_name[n]) for n in test], {"segmenter": {}})[0]
 

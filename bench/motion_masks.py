@@ -26,13 +26,13 @@ checks, masks) with OpenCV and torch on one thread; decoding and resizing the vi
 """
 from __future__ import annotations
 
-import argparse, fnmatch, json, platform
+import argparse, json, platform
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mtssl_nb.motion import (ABLATIONS, EVAL_SEED, FLOW_METHODS, MotionConfig, _one_thread, evaluate_real, evaluate_segmenter,
+from mtssl_nb.motion import (ABLATIONS, EVAL_SEED, FLOW_METHODS, MotionConfig, _one_thread, _truth_size, evaluate_real, evaluate_segmenter,
                              mask_iou, real_clips, segment_motion)
 
 
@@ -65,7 +65,7 @@ def clip_figure(name: str, clip, cfg: MotionConfig, path: Path):
     fig, ax = plt.subplots(3, len(ts), figsize=(3.2 * len(ts), 3 * 0.6 * H / W * 3 + 0.6), squeeze=False)
     for j, t in enumerate(ts):
         k = np.flatnonzero(r.frames == t)
-        ours = None if not len(k) else cv2.resize(r.masks[k[0]].astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR) > 0.5
+        ours = _truth_size(r.masks[k], (H, W))[0] if len(k) else None  # scaled up as the scores are
         ax[0, j].imshow(clip.frames[t].permute(1, 2, 0).numpy()); ax[0, j].set_title(f"{name}: frame {t}", fontsize=8)
         ax[1, j].imshow(truth[t], cmap="gray"); ax[1, j].set_title("human mask", fontsize=8)
         if ours is None: ax[2, j].text(0.5, 0.5, "skipped", ha="center", va="center", transform=ax[2, j].transAxes); ax[2, j].set_title("ours: skipped (IoU 0)", fontsize=8)
@@ -75,8 +75,7 @@ def clip_figure(name: str, clip, cfg: MotionConfig, path: Path):
 
 
 def real_table(root: str, exclude: list[str], sizes: list[int], methods, out: Path) -> list[dict]:
-    clips = [(n, c) for n, c in real_clips(root) if not any(fnmatch.fnmatch(n, p) for p in exclude)]
-    if not clips: raise SystemExit(f"--real {root}: every clip is excluded by {exclude}")
+    clips = real_clips(root, exclude)
     settings = dict(ABLATIONS)
     base = MotionConfig().size
     settings.update({f"clip, {m} flow": dict(method=m) for m in methods if m != MotionConfig().method})

@@ -5,7 +5,7 @@
 # %% ../nbs/04_motion.ipynb #59adece9
 from __future__ import annotations
 
-import functools, json, os, time
+import fnmatch, functools, json, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -520,18 +520,21 @@ ABLATIONS = {  # name -> settings over MotionConfig(): the rows of the real-vide
     "pair (first version)": dict(segmenter="pair"),
 }
 
-def real_clips(root) -> list:
+def real_clips(root,
+               exclude=()  # glob patterns of clip names to leave out, e.g. 'segtrack-*'
+               ) -> list:
     "(name, Clip) of every `NAME.mp4` + `NAME.masks.npz` in folder `root`, each with masks of consecutive frames from the first."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f"clip folder {root} does not exist")
     out = []
     for m in sorted(root.glob("*.masks.npz")):
         name = m.name.removesuffix(".masks.npz")
+        if any(fnmatch.fnmatch(name, p) for p in exclude): continue
         with np.load(m) as z: idx = z["frames"]
         if not np.array_equal(idx, np.arange(len(idx))):  # the segmenter runs over the masked frames as one stretch of video
             raise ValueError(f"{m}: masks of frames {idx[:6].tolist()}...; scoring needs masks of consecutive frames from frame 0")
         out.append((name, load_clip(root / f"{name}.mp4")))
-    if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)")
+    if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)" + (f" outside {list(exclude)}" if exclude else ""))
     return out
 
 def evaluate_real(root,  # a folder of clips with human masks, or a list of (name, Clip)
