@@ -82,11 +82,11 @@ def cmd_motion_masks(args) -> int:
 # %% ../nbs/90_cli.ipynb #da137e5a
 def _train_config(args):
     "The run's config: --config (a file or preset) or, when resuming without one, the run's saved config; then the overrides."
-    from mtssl_nb.train import TrainConfig, load_train_config
+    from mtssl_nb.config import TrainConfig, load_train_config
     from mtssl_nb.core import load_config
     if args.config: return load_train_config(args.config, args.settings)
     if isinstance(args.resume, str):
-        from mtssl_nb.train import run_folder
+        from mtssl_nb.checkpoint import run_folder
         run = run_folder(args.resume)  # a run folder, its checkpoints/, or RUN/checkpoints/step_N.pt
         if (run / "config.yaml").is_file(): return load_config(TrainConfig, run / "config.yaml", args.settings)
         raise FileNotFoundError(f"{run / 'config.yaml'} does not exist: give --config with --resume {args.resume}")
@@ -99,7 +99,8 @@ def cmd_train(args) -> int:
         argv = (["--config", args.config] if args.config else []) + list(args.settings) + (["--quiet"] if args.quiet else [])
         if args.resume: argv += ["--resume"] + ([] if args.resume is True else [args.resume])
         return launch(torchrun_command(argv, args.nproc))
-    from mtssl_nb.train import Trainer, TrainingDiverged, TrainingStopped, run_folder
+    from mtssl_nb.checkpoint import run_folder
+    from mtssl_nb.train import Trainer, TrainingDiverged, TrainingStopped
     if isinstance(args.resume, str) and "=" in args.resume and not Path(args.resume).exists():
         args.settings, args.resume = [*args.settings, args.resume], True  # `--resume steps=600`: an override, not a run folder
     cfg = _train_config(args)
@@ -137,7 +138,8 @@ def cmd_eval(args) -> int:
     import json
     from mtssl_nb.core import pick_device
     from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
-    from mtssl_nb.train import load_run, run_folder
+    from mtssl_nb.checkpoint import run_folder
+    from mtssl_nb.train import load_run
     probes = [p.strip() for p in args.probe.split(",") if p.strip()]
     data = [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None
     transfer = [p for p in probes if p in ("detection", "depth")]

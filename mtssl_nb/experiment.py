@@ -17,7 +17,9 @@ import torch
 
 from .core import config_to_dict
 from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, pretext_sources, probe_data, probe_trunk, run_sources
-from .train import Trainer, build_tasks, checkpoint_files, latest_checkpoint, load_run, load_train_config, make_trunk
+from .checkpoint import checkpoint_files, latest_checkpoint
+from .config import build_tasks, load_train_config
+from .train import Trainer, load_run, make_trunk
 
 
 # %% auto #0

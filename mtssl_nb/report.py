@@ -8,14 +8,14 @@ from __future__ import annotations
 import html, time
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
 from .core import make_generator
-from .data import image_source, crop_loader
 from .models.lasso import alpha_heatmap
-from .train import Run, read_metrics, task_loader, TaskStream
+from .runlog import read_metrics
+from .streams import TaskStream, task_loader
+from .train import Run
 from .data import PhotoPool
 from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, held_out_clips, result_rows
 
@@ -78,7 +78,6 @@ def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb
     "Write `out_dir/report.html` and its figures (`out_dir/figures/*.png`) for a loaded run and its evaluation; returns the page's path."
     out = Path(out_dir); figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    backend = matplotlib.get_backend()
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class='note'>{html.escape(str(run.checkpoint))}: step {run.step}, tasks {', '.join(run.tasks)}, "
              f"trunk {run.cfg.trunk.preset} (width {run.cfg.trunk.width}), mode {run.cfg.optim.mode}, lasso {'on' if run.cfg.lasso else 'off'}, "

@@ -5,11 +5,10 @@
 # %% ../../nbs/40_eval.ipynb #41217534
 from __future__ import annotations
 
-import dataclasses, functools, json, math, time
+import dataclasses, functools, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -200,7 +199,7 @@ def _image_ids(spec: str) -> frozenset[str]:
 
 def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
     "Per task of a loaded run: its data spec and what that data is made of, as the ids `ProbeData.test_sources` holds."
-    from mtssl_nb.train import task_data
+    from mtssl_nb.streams import task_data
     out = {}
     for n, t in run.tasks.items():
         spec = task_data(run.cfg, n, t)

@@ -5,8 +5,8 @@
 # %% ../../nbs/40a_eval.transfer.ipynb #bdea333a
 from __future__ import annotations
 
-import copy, math, time
-from dataclasses import dataclass, field
+import copy, math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +15,9 @@ from torch import nn
 
 from ..core import ConfigError, derive_seed, make_generator, pick_device
 from ..models.trunk import ResNetV2Trunk
-from ..train import CKPT_FORMAT, SCHEDULES, checkpoint_files, latest_checkpoint, load_run, lr_factor, save_checkpoint
+from ..checkpoint import CKPT_FORMAT, checkpoint_path, latest_checkpoint, rotate_checkpoints, save_checkpoint
+from ..loop import Schedule, fit_loop
+from ..train import load_run
 from .core import random_trunk_like
 
 # %% auto #0
@@ -24,8 +26,8 @@ __all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fi
 
 # %% ../../nbs/40a_eval.transfer.ipynb #89d614a7
 @dataclass
-class TransferConfig:
-    "How a trunk and its new layers are fine-tuned on a labelled task."
+class TransferConfig(Schedule):
+    "How a trunk and its new layers are fine-tuned on a labelled task (the learning-rate schedule's fields come from `Schedule`)."
     steps: int = 2000
     batch_size: int = 4  # images per step
     lr: float = 0.01  # the new layers' rate
@@ -36,11 +38,8 @@ class TransferConfig:
     trunk_lr: float = 1.0  # the trunk's rate as a share of `lr`, when fine-tuned
     freeze_bn: bool = True  # the trunk's BatchNorm keeps its running statistics
     clip: float | None = 10.0  # largest gradient norm (None: no clipping)
-    warmup: int = 50  # steps of linear warm-up
-    schedule: str = "cosine"  # after warm-up: 'cosine', 'step' or 'constant'
-    min_lr: float = 0.01  # cosine: share of the rate left at the end
-    milestones: list[float] = field(default_factory=lambda: [0.6, 0.85])  # step: shares of the run where the rate drops
-    gamma: float = 0.1  # step: factor of each drop
+    warmup: int = 50  # steps of linear warm-up (shorter than a pre-training run's)
+    max_bad_steps: int = 5  # fine-tuning stops after this many steps in a row with a non-finite loss
     ckpt_every: int = 500  # steps between checkpoints (with an out_dir)
     keep_ckpts: int = 2
     device: str = "auto"
@@ -50,8 +49,8 @@ class TransferConfig:
         "Refuse settings that cannot work, naming them."
         if self.trunk not in ("finetune", "frozen"): raise ConfigError(f"trunk={self.trunk!r}: choose 'finetune' or 'frozen'")
         if self.optimizer not in ("sgd", "adam"): raise ConfigError(f"optimizer={self.optimizer!r}: choose 'sgd' or 'adam'")
-        if self.schedule not in SCHEDULES: raise ConfigError(f"schedule={self.schedule!r}: choose from {', '.join(SCHEDULES)}")
-        for k in ("steps", "batch_size", "ckpt_every", "keep_ckpts"):
+        self.check_schedule()
+        for k in ("steps", "batch_size", "ckpt_every", "keep_ckpts", "max_bad_steps"):
             if getattr(self, k) < 1: raise ConfigError(f"{k}={getattr(self, k)} must be at least 1")
         if self.lr <= 0: raise ConfigError(f"lr={self.lr} must be positive")
         return self
@@ -91,11 +90,9 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
               desc: str = "fine-tune",
               images_per_step: int | None = None,  # for the images/s figure (default: cfg.batch_size)
              ) -> dict:
-    "Fine-tune `model` for `cfg.steps` steps; returns {'history': [per-step dicts], 'seconds', 'img_per_s', 'resumed_from'}."
-    from tqdm.auto import tqdm
+    "Fine-tune `model` for `cfg.steps` steps (`loop.fit_loop`); returns {'history': [per-step dicts], 'seconds', 'img_per_s', 'resumed_from'}."
     cfg.check()
-    dev = pick_device(cfg.device)
-    model.to(dev)
+    model.to(pick_device(cfg.device))
     set_trainable(trunk, cfg)
     opt = _optimizer(model, trunk, cfg)
     start, history, ckpts = 0, [], Path(out_dir) / "checkpoints" if out_dir else None
@@ -104,35 +101,20 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
         model.load_state_dict(state["model"]); opt.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
         if "rng" in state: torch.set_rng_state(state["rng"])  # torchvision's box samplers draw from the global generator
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=not progress, leave=False)
-    t0, bad, done = time.perf_counter(), 0, 0
-    for step in range(start, cfg.steps):
+    def step_fn(step):
         model.train(); set_trainable(trunk, cfg)
-        for g in opt.param_groups: g["lr"] = g["base_lr"] * lr_factor(cfg, step, cfg.steps)
-        batch = batch_fn(step, make_generator(derive_seed(cfg.seed, "transfer", step)))
-        loss, metrics = loss_fn(model, batch)
-        if not torch.isfinite(loss):
-            bad += 1
-            if bad >= 5: raise FloatingPointError(f"{desc}: the loss was not finite for 5 steps in a row (last at step {step + 1}); lower lr (now {cfg.lr})")
-            continue
-        bad = 0
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.clip: torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip)
-        opt.step()
-        history.append(dict(step=step + 1, loss=float(loss.detach()), **{k: float(v) for k, v in metrics.items()}))
-        done += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", img_s=f"{done * (images_per_step or cfg.batch_size) / (time.perf_counter() - t0):.1f}")
-        if ckpts and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(dict(format=CKPT_FORMAT, model=model.state_dict(), optimizer=opt.state_dict(), step=step + 1, history=history, rng=torch.get_rng_state()),
-                            ckpts / f"step_{step + 1:07d}.pt")
-            for old in checkpoint_files(ckpts)[:-cfg.keep_ckpts]:
-                old.unlink(); Path(f"{old}.b2").unlink(missing_ok=True)
-    bar.close()
+        return loss_fn(model, batch_fn(step, make_generator(derive_seed(cfg.seed, "transfer", step))))
+    def on_step(done, row):
+        history.append(row)
+        if ckpts and (done % cfg.ckpt_every == 0 or done == cfg.steps):
+            state = dict(format=CKPT_FORMAT, model=model.state_dict(), optimizer=opt.state_dict(), step=done, history=history, rng=torch.get_rng_state())
+            save_checkpoint(state, checkpoint_path(ckpts, done))
+            rotate_checkpoints(ckpts, cfg.keep_ckpts)
+    n = images_per_step or cfg.batch_size
+    r = fit_loop(step_fn, opt, cfg.steps, start, schedule=cfg, clip=cfg.clip, max_bad_steps=cfg.max_bad_steps, desc=desc,
+                 progress=progress, images_per_step=n, on_step=on_step, hint=f"lower lr (now {cfg.lr})")
     model.eval()
-    secs = time.perf_counter() - t0
-    return dict(history=history, seconds=secs, img_per_s=done * (images_per_step or cfg.batch_size) / secs if done else None, resumed_from=start)
+    return dict(history=history, seconds=r["seconds"], img_per_s=r["steps_done"] * n / r["seconds"] if r["steps_done"] else None, resumed_from=start)
 
 # %% ../../nbs/40a_eval.transfer.ipynb #52364002
 TRANSFER_PROBES = ("detection", "depth")

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..core import ConfigError, TaskBatch, config_from_dict, keep_cpu_memory
 from ..harmonize import Harmonizer
+from ..loop import fit_loop
 
 # %% auto #0
 __all__ = ['TASKS', 'BUILTIN_TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'uniform',
@@ -155,23 +156,15 @@ def fit_task(task: PretextTask,
              seed: int = 0,  # seeds the task's random draws
              device: str | torch.device = "cpu",
              progress: bool = True) -> list[dict]:
-    "Train `net` on `task` alone for `steps` steps with Adam; returns the metrics of every step (floats)."
-    from tqdm.auto import tqdm
+    "Train `net` on `task` alone for `steps` steps with Adam (`loop.fit_loop`); returns every step's row: step, loss and the task's metrics."
     if torch.device(device).type == "cpu": keep_cpu_memory()  # reuse freed batch-sized blocks instead of faulting in fresh pages each step
     net.to(device).train()
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    it, history = iter(batches), []
-    with tqdm(range(steps), desc=f"fit {task.name}", disable=not progress) as bar:
-        for _ in bar:
-            try: batch = next(it)
-            except StopIteration: raise ValueError(f"fit_task ran out of batches after {len(history)} steps; pass an endless stream (forever(loader))") from None
-            batch = [b.to(device) if torch.is_tensor(b) else b for b in batch] if isinstance(batch, (tuple, list)) else batch.to(device)
-            tb = task.make_batch(batch, g)  # the whole batch: images and labels, or frames and masks
-            loss, metrics = task.loss(net(tb), tb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history.append({k: float(v) for k, v in metrics.items()})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in history[-1].items()})
-    return history
+    g, it = torch.Generator().manual_seed(seed), iter(batches)
+    def step_fn(step):
+        try: batch = next(it)
+        except StopIteration: raise ValueError(f"fit_task ran out of batches after {step} steps; pass an endless stream (forever(loader))") from None
+        batch = [b.to(device) if torch.is_tensor(b) else b for b in batch] if isinstance(batch, (tuple, list)) else batch.to(device)
+        tb = task.make_batch(batch, g)  # the whole batch: images and labels, or frames and masks
+        return task.loss(net(tb), tb)  # (loss, {metric: value})
+    return fit_loop(step_fn, opt, steps, desc=f"fit {task.name}", progress=progress)["history"]
