@@ -9,7 +9,7 @@
    folder of their own: the human masks of the training clips are never read).
 3. Two motion-only runs per seed from `configs/tiny.yaml` (`use=[motion]`, `--steps` steps): one
    reading those cached masks (`tasks.motion.data=...`), one on the default synthetic clips.
-4. Each run's motion head is judged (`mtssl_nb.eval.core.motion_quality`) on the held-out clips'
+4. Each run's motion head is judged (`MotionSegmentation.quality`) on the held-out clips'
    human masks (frames at the segmenter's working size, one centre crop each) and on held-out
    synthetic clips; for scale, a head that calls every pixel moving, and the segmenter itself on the
    held-out clips (its J: it sees two frames, the head one).
@@ -43,7 +43,7 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/bench/motion_learn.json")
     a = ap.parse_args(argv)
     from mtssl_nb.cli import main as mtssl
-    from mtssl_nb.eval.core import motion_quality
+    from mtssl_nb.eval.core import held_out
     from mtssl_nb.motion import MotionConfig, _frames_hwc, evaluate_real
     from mtssl_nb.train import Trainer, load_run, load_train_config
     from mtssl_nb.video import Clip, save_clip
@@ -82,9 +82,9 @@ def main(argv=None):
             try: tr.run()
             finally: tr.close()
             run = load_run(cfg.out_dir)
-            if not rows: everything = motion_quality(AllMoving(), run.tasks["motion"], clips=held)["iou"]
-            q_real = motion_quality(run.net, run.tasks["motion"], clips=held)
-            q_syn = motion_quality(run.net, run.tasks["motion"], n=256)
+            if not rows: everything = run.tasks["motion"].quality(AllMoving(), held)["iou"]
+            q_real = run.tasks["motion"].quality(run.net, held)
+            q_syn = run.tasks["motion"].quality(run.net, held_out(run.tasks["motion"], 64, n=256))
             rows.append(dict(train=data, seed=s, iou_real=round(q_real["iou"], 4), iou_synthetic=round(q_syn["iou"], 4),
                              frames_real=q_real["frames"], seconds=round(time.perf_counter() - t1, 1)))
             print(rows[-1], flush=True)

@@ -16,8 +16,8 @@ from .samples import build_samples, gallery
 from .tasks.core import task_class, task_names
 
 # %% auto #0
-__all__ = ['DEMO_QUICK', 'TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train',
-           'cmd_eval', 'cmd_experiment', 'cmd_grade', 'make_parser', 'main']
+__all__ = ['TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
+           'cmd_experiment', 'cmd_grade', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #d274982c
 def cmd_samples(args) -> int:
@@ -26,7 +26,6 @@ def cmd_samples(args) -> int:
     print(f"sample data written to {out}")
     return 0
 
-DEMO_QUICK = ["steps=6", "log_every=2", "tasks.color.settings.prior_images=64"] + [f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
 
 def cmd_demo(args) -> int:
     "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
@@ -42,13 +41,13 @@ def cmd_demo(args) -> int:
     run_dir = out / "run"
     if (run_dir / "config.yaml").is_file():  # the demo's own earlier run: the demo starts afresh
         shutil.rmtree(run_dir)
-    cfg = load_train_config("tiny", [f"out_dir={run_dir}", f"seed={args.seed}"] + (DEMO_QUICK if quick else []))
+    cfg = load_train_config("smoke" if quick else "tiny", [f"out_dir={run_dir}", f"seed={args.seed}"])  # smoke: tiny at the smallest size
     trainer = Trainer(cfg, progress=not args.quiet)
     try: trainer.run()
     finally: trainer.close()
     print(f"trained {', '.join(trainer.tasks)} for {trainer.step} steps ({time.time() - t0:.0f} s)")
     run = load_run(run_dir)
-    res = evaluate_run(run, ("linear", "knn", "motion", "color"), DEFAULT_DATA, *((300, 200) if quick else (2000, 1000)), seed=args.seed,
+    res = evaluate_run(run, ("linear", "knn", "heads"), DEFAULT_DATA, *((300, 200) if quick else (2000, 1000)), seed=args.seed,
                        progress=None if args.quiet else print)
     page = write_report(run, res, out, title="mtssl_nb demo: four pretext tasks on one trunk")
     print(results_table(res))
@@ -243,9 +242,9 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument("--nproc", type=int, default=0, metavar="N", help="start N processes with torchrun (DDP: gloo on CPUs, NCCL on GPUs)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(run=cmd_train)
-    e = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; motion and colour heads) against a random-init trunk")
+    e = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
     e.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
-    e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, motion, color, detection, depth (default: linear,knn)")
+    e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
     e.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
                    "stl10:ROOT:train (default: shapes,digits; never images the run trained on); "
                    "for detection voc:ROOT, voc2012:ROOT or shapes; for depth nyu:PATH, depthfolder:ROOT or rooms")

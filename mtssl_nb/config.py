@@ -5,9 +5,12 @@
 # %% ../nbs/30_config.ipynb #f267c75e
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 import mtssl_nb
 from .core import ConfigError, config_from_dict, load_config
@@ -18,7 +21,7 @@ from .tasks.core import PretextTask, make_task, task_class
 
 # %% auto #0
 __all__ = ['OPTIM_MODES', 'PRECISIONS', 'TaskSpec', 'paper_tasks', 'OptimConfig', 'TrainConfig', 'config_path',
-           'load_train_config', 'task_names_of', 'check_config', 'build_tasks']
+           'load_train_config', 'preset_overrides', 'task_names_of', 'check_config', 'build_tasks']
 
 # %% ../nbs/30_config.ipynb #e36a9088
 @dataclass
@@ -98,6 +101,21 @@ def config_path(name) -> Path:
 def load_train_config(name, overrides=()) -> TrainConfig:
     "The `TrainConfig` of a YAML file or preset name, with `key=value` overrides applied."
     return load_config(TrainConfig, config_path(name), overrides)
+
+# %% ../nbs/30_config.ipynb #e1302e64
+def _flatten(d: dict, prefix: str = "") -> list[str]:
+    "Nested settings as dotted `key=value` texts (values in JSON, which the override parser reads as YAML)."
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v: out += _flatten(v, f"{prefix}{k}.")
+        else: out.append(f"{prefix}{k}={json.dumps(v)}")
+    return out
+
+def preset_overrides(name, skip=("out_dir",)) -> list[str]:
+    "A preset's own settings (not its base's) as `key=value` overrides, without the keys in `skip`: e.g. `smoke` on top of any preset."
+    raw = yaml.safe_load(config_path(name).read_text()) or {}
+    raw.pop("base", None)
+    return [o for o in _flatten(raw) if o.split("=", 1)[0] not in skip]
 
 # %% ../nbs/30_config.ipynb #9c431a5f
 def _need(ok: bool, msg: str):

@@ -18,15 +18,16 @@ import torch
 from .core import config_to_dict
 from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, pretext_sources, probe_data, probe_trunk, run_sources
 from .checkpoint import checkpoint_files, latest_checkpoint
-from .config import build_tasks, load_train_config
+from .harmonize import Harmonizer
+from .config import build_tasks, load_train_config, preset_overrides
 from .train import Trainer, load_run, make_trunk
 
 
 # %% auto #0
 __all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS',
            'PAIRS_OF', 'Row', 'ExperimentPreset', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
-           'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'experiment_table', 'row_minutes', 'compare', 'findings',
-           'write_experiment']
+           'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'head_columns', 'experiment_table', 'row_minutes', 'compare',
+           'findings', 'write_experiment']
 
 # %% ../nbs/46_experiment.ipynb #7a42af63
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ EXPERIMENT_PRESETS = {
     "gpu": ExperimentPreset("tiny", ("trunk.preset=resnet50", "trunk.width=1.0", "steps=5000", "workers=4", "log_every=50", "ckpt_every=1000",
                                      *(f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")))),
 }
-QUICK = ["steps=4", "log_every=2", "tasks.color.settings.prior_images=32"] + [f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
+QUICK = preset_overrides("smoke")  # every row at the smoke preset's size (`--quick`, the tests)
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -106,12 +107,12 @@ def trunk_moved(run) -> float:
 
 # %% ../nbs/46_experiment.ipynb #05a73077
 def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
-    "One trained run's probes on every dataset (refusing leaks), its motion IoU and how far its trunk moved."
+    "One trained run's probes on every dataset (refusing leaks), its heads' own quality and how far its trunk moved."
     sources = run_sources(run, allow_overlap)
-    r = dict(evaluate_run(run, ("motion",), (), baseline=False, progress=None), probes={}, overlap={})
+    r = dict(evaluate_run(run, ("heads",), (), baseline=False, progress=None), probes={}, overlap={})
     for spec, d in datasets.items():
         if (o := check_leak(d, sources, allow_overlap)): r["overlap"][spec] = o
-        r["probes"][spec] = probe_trunk(run.net.trunk, d, gray=run.cfg.harmonize == "all_gray")
+        r["probes"][spec] = probe_trunk(run.net.trunk, d, gray=Harmonizer(run.cfg.harmonize).trunk_gray)
     return dict(r, moved=trunk_moved(run))
 
 def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=None, n_train: int = 2000, n_test: int = 1000, seeds=(0, 1, 2),
@@ -195,16 +196,26 @@ def fmt_ms(v) -> str:
     if v is None: return "-"
     return f"{v[0]:.3f} ± {v[1]:.3f}" if v[2] > 1 else f"{v[0]:.3f}"
 
+def head_columns(res: dict) -> list[tuple[str, str, str]]:
+    "(title, task, key) for each task whose head was judged on its own task in some run: its headline measure (the first of its `quality_labels`)."
+    seen = {}
+    for by in res["rows"].values():
+        for r in by.values():
+            for n, q in r.get("heads", {}).items(): seen.setdefault(n, next(iter(q["labels"].items())))
+    return [(f"{n} head {label}", n, key) for n, (key, label) in seen.items()]
+
 def experiment_table(res: dict) -> tuple[list[str], list[list]]:
-    "The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, motion IoU, the transfer columns run."
+    "The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, each head's own quality, the transfer columns run."
     specs, extra = res["data"], [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
     cols = [(f"{s} top-1", s, "linear", "top1") for s in specs] + [(f"{s} top-5", s, "linear", "top5") for s in specs if res["classes"][s] > 5] + \
            [(f"{s} kNN", s, "knn", "top1") for s in specs]
-    head = ["tasks", *[c[0] for c in cols], "trunk moved", "motion IoU", *[t for _, t, _ in extra]]
+    heads = head_columns(res)
+    head = ["tasks", *[c[0] for c in cols], "trunk moved", *[t for t, _, _ in heads], *[t for _, t, _ in extra]]
     def line(name):
         runs = _runs(res, name)
         return [name, *[mean_sd(metric(res, name, s, p, k)) for _, s, p, k in cols], mean_sd([r.get("moved") for r in runs]),
-                mean_sd([r.get("motion", {}).get("iou") for r in runs]), *[mean_sd([r.get(k, {}).get(key) for r in runs]) for k, _, key in extra]]
+                *[mean_sd([r.get("heads", {}).get(n, {}).get(key) for r in runs]) for _, n, key in heads],
+                *[mean_sd([r.get(k, {}).get(key) for r in runs]) for k, _, key in extra]]
     return head, [line(n) for n in res["rows"]] + [line("random init")]
 
 def row_minutes(res: dict) -> str:

@@ -5,11 +5,6 @@
 # %% ../nbs/03_harmonize.ipynb #96034ef6
 from __future__ import annotations
 
-import dataclasses
-
-from .color import to_gray
-from .core import TaskBatch
-
 # %% auto #0
 __all__ = ['HARMONIZE_MODES', 'PAPER_GRAY_TASKS', 'Harmonizer']
 
@@ -18,7 +13,7 @@ HARMONIZE_MODES = ("none", "paper", "all_gray")
 PAPER_GRAY_TASKS = ("relpos",)  # the tasks 'paper' mode turns gray: relative position, like colorization
 
 class Harmonizer:
-    "Turn task inputs gray according to `mode` ('none', 'paper' or 'all_gray')."
+    "Which tasks' inputs are gray under `mode` ('none', 'paper' or 'all_gray'); tasks act on it through `make_task`."
     def __init__(self, mode: str = "none"):
         if mode not in HARMONIZE_MODES: raise ValueError(f"harmonize mode {mode!r} is not known; choose from {', '.join(HARMONIZE_MODES)}")
         self.mode = mode
@@ -27,8 +22,9 @@ class Harmonizer:
         "Does this mode turn `task`'s input gray?"
         return self.mode == "all_gray" or (self.mode == "paper" and task in PAPER_GRAY_TASKS)
 
-    def __call__(self, tb: TaskBatch) -> TaskBatch:
-        if tb.info.get("gray") or not self.makes_gray(tb.task): return tb
-        return dataclasses.replace(tb, x=to_gray(tb.x), info={**tb.info, "gray": True})
+    @property
+    def trunk_gray(self) -> bool:
+        "Did the trunk see only gray inputs (so probes should show it gray images too)?"
+        return self.mode == "all_gray"
 
     def __repr__(self): return f"Harmonizer({self.mode!r})"

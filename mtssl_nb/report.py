@@ -17,14 +17,13 @@ from .runlog import read_metrics
 from .streams import TaskStream, task_loader
 from .train import Run
 from .data import PhotoPool
-from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, held_out_clips, result_rows
+from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, head_lines, held_out_clips, result_rows
+from .tasks.core import headline_metric
 
 # %% auto #0
-__all__ = ['MAIN_METRIC', 'task_gallery', 'curves_figure', 'write_report']
+__all__ = ['task_gallery', 'curves_figure', 'write_report']
 
 # %% ../nbs/45_report.ipynb #17af7f4b
-MAIN_METRIC = {"relpos": "acc", "color": "acc", "exemplar": "acc", "motion": "iou"}  # the curve drawn beside each loss
-
 @torch.no_grad()
 def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
     "A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from them), with the trained model's predictions."
@@ -45,7 +44,7 @@ def curves_figure(rows: list[dict], tasks: list[str]):
     for ax, n in zip(axs[0], tasks):
         ax.plot(steps, [r.get(f"{n}/loss", float("nan")) for r in rows], color="C0")
         ax.set(title=n, xlabel="step"); ax.grid(alpha=0.3)
-        m = MAIN_METRIC.get(n)
+        m = headline_metric(n)  # the task's own (`PretextTask.metric`)
         if m and f"{n}/{m}" in rows[0]:
             ax2 = ax.twinx()
             ax2.plot(steps, [r[f"{n}/{m}"] for r in rows], color="C1", ls="--")
@@ -60,13 +59,7 @@ def _table_html(res: dict) -> str:
     cell = lambda v: html.escape(fmt_acc(v))
     table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + \
             "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows) + "</table>"
-    extra = []
-    if "motion" in res: extra.append(f"<p>Motion head on held-out clips: IoU <b>{res['motion']['iou']:.3f}</b>, pixel accuracy {res['motion']['acc']:.3f}.</p>")
-    if "color" in res:
-        c = res["color"]
-        extra.append(f"<p>Colour head on held-out crops: accuracy over the bins <b>{c['acc']:.3f}</b>, AuC of the ab error curve <b>{c['auc']:.3f}</b> "
-                     f"(predicting gray: {c['auc_gray']:.3f}).</p>")
-    return table + "".join(extra)
+    return table + "".join(f"<p>{html.escape(line)}.</p>" for line in head_lines(res))
 
 # %% ../nbs/45_report.ipynb #4dd379b0
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

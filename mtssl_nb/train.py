@@ -23,7 +23,6 @@ from .checkpoint import (CKPT_FORMAT, CheckpointError, checkpoint_files, checkpo
                                  rotate_checkpoints, run_folder, save_checkpoint, set_aside)
 from .config import OPTIM_MODES, OptimConfig, TaskSpec, TrainConfig, build_tasks, load_train_config
 from .core import ConfigError, TaskBatch, config_from_dict, config_to_dict, derive_seed, keep_cpu_memory, save_config
-from .harmonize import Harmonizer
 from .loop import BadSteps, TrainingDiverged, lr_factor, update
 from .models.lasso import LassoMixer, alpha_heatmap
 from .models.multitask import MultiTaskNet
@@ -53,7 +52,7 @@ def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet
         torch.manual_seed(derive_seed(cfg.seed, "head", n))
         heads[n] = t.make_head(trunk.out_channels)
     mixer = LassoMixer(list(tasks), trunk.n_units) if cfg.lasso else None
-    return MultiTaskNet(trunk, heads, mixer, Harmonizer(cfg.harmonize))
+    return MultiTaskNet(trunk, heads, mixer)  # harmonization is in the tasks (build_tasks -> make_task)
 
 # %% ../nbs/34_train.ipynb #c0c38701
 def task_groups(cfg: TrainConfig, net: MultiTaskNet, task: str, trunk=()) -> list[dict]:

@@ -11,13 +11,14 @@ from mtssl_nb.data import PhotoPool, image_loader
 from mtssl_nb.models.lasso import LassoMixer
 from mtssl_nb.models.multitask import MultiTaskNet
 from mtssl_nb.models.trunk import ResNetV2Trunk
-from mtssl_nb.tasks.core import BUILTIN_TASKS, make_task, task_names
+from mtssl_nb.harmonize import HARMONIZE_MODES, Harmonizer
+from mtssl_nb.tasks.core import TASKS, make_task, task_class, task_names
 from mtssl_nb.video import clip_loader
 
-# small settings per task, so that a 64 px crop suffices on the CPU
-SMALL = {"relpos": dict(patch=16, gap=8, jitter=2, hidden=32), "color": dict(mid=16),
-         "exemplar": dict(size=32, hidden=32, dim=16), "motion": dict(mid=16)}
-SIZE = {"relpos": 68, "color": 64, "exemplar": 64, "motion": 64}
+# every task of the registry, at the small settings its class gives for quick tests (`smoke`, `smoke_size`)
+NAMES = task_names()
+SMALL = {n: task_class(n).smoke for n in NAMES}
+SIZE = {n: task_class(n).smoke_size for n in NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +28,17 @@ def pool():
 
 def batch_for(name, pool, n=4, seed=0):
     "Images and labels; frames and masks of synthetic clips for motion."
-    if name == "motion": return next(iter(clip_loader("synthetic", size=SIZE[name], batch_size=n, seed=seed)))
+    if task_class(name).data_kind == "clips": return next(iter(clip_loader("synthetic", size=SIZE[name], batch_size=n, seed=seed)))
     return next(iter(image_loader(pool, size=SIZE[name], batch_size=n, seed=seed)))
 
 
 def test_registry_lists_the_builtin_tasks():
-    assert set(BUILTIN_TASKS) <= set(task_names())
+    assert {"relpos", "color", "exemplar", "motion"} <= set(task_names()) and list(TASKS) == task_names()
     with pytest.raises(ConfigError, match="did you mean 'relpos'"):
         make_task("relpso")
 
 
-@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+@pytest.mark.parametrize("name", NAMES)
 def test_contract_end_to_end(name, pool):
     "make_batch -> MultiTaskNet (with and without the lasso) -> loss -> backward reaches the trunk; show draws a figure."
     task = make_task(name, **SMALL[name])
@@ -60,7 +61,7 @@ def test_contract_end_to_end(name, pool):
     plt.close("all")
 
 
-@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+@pytest.mark.parametrize("name", NAMES)
 def test_batches_follow_the_generator(name, pool):
     task = make_task(name, **SMALL[name])
     batch = batch_for(name, pool)
@@ -71,7 +72,7 @@ def test_batches_follow_the_generator(name, pool):
         assert not torch.equal(a.x, c.x)
 
 
-@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+@pytest.mark.parametrize("name", NAMES)
 def test_bad_input_is_named(name, pool):
     task = make_task(name, **SMALL[name])
     images, second = batch_for(name, pool)  # labels, or masks for motion
@@ -100,3 +101,29 @@ def test_harmonize_paper_mode_makes_relpos_gray(pool):
     assert rp.gray_input and not col.gray_input  # colorization's input is gray by nature
     tb = rp.make_batch(batch_for("relpos", pool)[0], torch.Generator().manual_seed(0))
     assert tb.info["gray"] and torch.equal(tb.x[:, :, 0], tb.x[:, :, 1])
+
+
+@pytest.mark.parametrize("mode", HARMONIZE_MODES)
+@pytest.mark.parametrize("name", NAMES)
+def test_harmonization_is_the_tasks_own(name, mode, pool):
+    "The one harmonization path: a batch is gray exactly when the mode says so for its task (colorization's input is gray by nature)."
+    task = make_task(name, harmonize=mode, **SMALL[name])
+    tb = task.make_batch(batch_for(name, pool), torch.Generator().manual_seed(0))
+    x = tb.x.reshape(-1, *tb.x.shape[-3:])
+    gray = torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+    assert gray == (name == "color" or Harmonizer(mode).makes_gray(name)), (name, mode)
+    assert task.gray_input == Harmonizer(mode).makes_gray(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_attributes(name):
+    "What the rest of the toolkit reads from a task class is there and consistent."
+    cls = task_class(name)
+    assert cls.data_kind in ("images", "clips") and cls.metric and isinstance(cls.smoke, dict) and cls.smoke_size >= 1
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in cls.quality_labels.items())
+    assert make_task(name, **cls.smoke).min_size() <= cls.smoke_size  # the smoke settings fit their own crop size
+
+
+def test_headline_metrics_come_from_the_classes():
+    from mtssl_nb.tasks.core import headline_metric
+    assert [headline_metric(n) for n in ("relpos", "color", "exemplar", "motion", "no-such-task")] == ["acc", "acc", "acc", "iou", None]

@@ -19,13 +19,12 @@ from mtssl_nb.train import (CheckpointError, Trainer, TrainingDiverged, checkpoi
                             load_train_config, read_metrics)
 
 ROOT = Path(__file__).resolve().parents[1]
-# the tiny preset made smaller still: a few seconds for a handful of steps on two cores
-SMALL = ["workers=0", "log_every=1", "optim.warmup=0", "tasks.color.settings.prior_images=32"] + [
-    f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
+# the smoke preset (tiny with batches of 8): a few seconds for a handful of steps on two cores
+SMALL = ["log_every=1", "optim.warmup=0"]
 
 
 def config(out, *overrides):
-    return load_train_config("tiny", [f"out_dir={out}", *SMALL, *overrides])
+    return load_train_config("smoke", [f"out_dir={out}", *SMALL, *overrides])
 
 
 def cli(*args, **kw):
@@ -104,7 +103,7 @@ def wait_for(cond, proc, timeout=120):
 
 
 def start_run(out, *overrides):
-    return subprocess.Popen([sys.executable, "-m", "mtssl_nb.cli", "train", "--config", "tiny", f"out_dir={out}", *SMALL, *overrides, "--quiet"],
+    return subprocess.Popen([sys.executable, "-m", "mtssl_nb.cli", "train", "--config", "smoke", f"out_dir={out}", *SMALL, *overrides, "--quiet"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -215,7 +214,7 @@ def test_nan_step_is_skipped_and_too_many_stop_the_run(tmp_path):
 ])
 def test_bad_configs_fail_before_any_work(tmp_path, override, message):
     out = tmp_path / "run"
-    r = cli("train", "--config", "tiny", f"out_dir={out}", override)
+    r = cli("train", "--config", "smoke", f"out_dir={out}", override)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1 and not out.exists()  # one line, nothing written
 
@@ -277,7 +276,7 @@ def test_resume_keeps_to_its_own_folder_and_sets_later_checkpoints_aside(tmp_pat
     run.rename(moved)
     r = cli("train", "--resume", moved, "steps=4", "--quiet")
     assert r.returncode == 0 and f"in {moved}" in r.stdout, r.stderr
-    r = cli("train", "--config", "tiny", f"out_dir={moved}", *SMALL, "--resume", "steps=5", "--quiet")
+    r = cli("train", "--config", "smoke", f"out_dir={moved}", *SMALL, "--resume", "steps=5", "--quiet")
     assert r.returncode == 0 and "to step 5" in r.stdout, r.stderr
 
 

@@ -14,8 +14,7 @@ from mtssl_nb.train import (TaskStream, build_model, build_tasks, latest_checkpo
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD, STEPS = 2, 4
-SETTINGS = ["workers=0", "log_every=1", f"steps={STEPS}", "optim.warmup=1", "tasks.color.settings.prior_images=32"] + [
-    f"tasks.{t}.batch_size=8" for t in ("relpos", "color", "exemplar", "motion")]
+SETTINGS = ["log_every=1", f"steps={STEPS}", "optim.warmup=1"]  # on the smoke preset (tiny with batches of 8)
 
 
 class GatheredEmbeddings(torch.autograd.Function):
@@ -94,15 +93,15 @@ def _reference(cfg):
 
 @pytest.mark.parametrize("extra", [["optim.mode=per_task_rmsprop", "lasso=true"], ["optim.mode=sum"]], ids=["per_task_rmsprop+lasso", "sum"])
 def test_two_processes_match_one_process_reference(tmp_path, extra):
-    args = ["--config", "tiny", f"out_dir={tmp_path}", *SETTINGS, *extra, "--quiet"]
+    args = ["--config", "smoke", f"out_dir={tmp_path}", *SETTINGS, *extra, "--quiet"]
     r = subprocess.run(torchrun_command(args, WORLD), cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     path, state = latest_checkpoint(tmp_path / "checkpoints")
     assert state["step"] == STEPS and state["world"] == WORLD and len(state["rng"]) == WORLD
-    net = reference(load_train_config("tiny", [f"out_dir={tmp_path}/ref", *SETTINGS, *extra]))
+    net = reference(load_train_config("smoke", [f"out_dir={tmp_path}/ref", *SETTINGS, *extra]))
     got = state["model"]
     differ = [k for k, p in net.named_parameters() if not torch.equal(got[k], p.detach())]
     assert differ == []  # bit for bit: the same arithmetic in the same order (ReLU networks amplify any rounding difference)
     # and the processes did train: every parameter group moved away from its start
-    start = build_model(load_train_config("tiny", [*SETTINGS, *extra]), build_tasks(load_train_config("tiny", [*SETTINGS, *extra]), WORLD))
+    start = build_model(load_train_config("smoke", [*SETTINGS, *extra]), build_tasks(load_train_config("smoke", [*SETTINGS, *extra]), WORLD))
     assert all(not torch.equal(got[k], p) for k, p in start.named_parameters() if k.endswith("conv1.weight"))

@@ -5,7 +5,7 @@
 # %% ../../nbs/40_eval.ipynb #41217534
 from __future__ import annotations
 
-import dataclasses, functools, math, time
+import functools, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,15 +16,18 @@ from torchvision.ops import roi_align
 
 from ..core import derive_seed, make_generator
 from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, dataset_split, image_source
+from ..harmonize import Harmonizer
 from ..models.lasso import LassoMixer
 from ..models.trunk import ResNetV2Trunk
+from ..tasks.core import task_names
 
 # %% auto #0
 __all__ = ['PROBE_PHOTOS', 'SHAPES', 'SPLIT_FOLDERS', 'LAYERS', 'PROBES', 'DEFAULT_DATA', 'PROBE_NOTES', 'ProbeData',
            'held_out_clips', 'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data',
            'ProbeLeakError', 'pretext_sources', 'check_leak', 'run_sources', 'all_features', 'features', 'wilson',
            'fmt_acc', 'topk', 'accuracies', 'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk',
-           'random_trunk_like', 'motion_quality', 'color_quality', 'evaluate_run', 'result_rows', 'results_table']
+           'random_trunk_like', 'held_out', 'head_quality', 'evaluate_run', 'result_rows', 'results_table',
+           'head_lines']
 
 # %% ../../nbs/40_eval.ipynb #f1e9a998
 PROBE_PHOTOS = ("hubble_deep_field", "retina", "immunohistochemistry", "motorcycle")  # package photos no pretext pool reads (see `pretext_sources`)
@@ -375,47 +378,21 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
     return ResNetV2Trunk(trunk.cfg)
 
 # %% ../../nbs/40_eval.ipynb #d7d8a253
-@torch.no_grad()
-def motion_quality(net, task, n: int = 256, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu",
-                   clips=None  # a clip folder or (frame, mask) dataset to judge on instead, every frame once (e.g. real clips with human masks)
-                   ) -> dict:
-    "IoU and pixel accuracy of a trained motion head (no jitter) on `n` frames of held-out synthetic clips drawn from photos no pretext pool holds, or on every frame of `clips`."
-    from mtssl_nb.video import ClipFrames, clip_loader
-    steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
-    steady.gray_input = task.gray_input
-    net.eval().to(device)
-    data = held_out_clips(max(1, n // 16), size, seed) if clips is None else ClipFrames(clips) if isinstance(clips, (str, Path)) else clips
-    loader = clip_loader(data, size=size, batch_size=batch_size, scale=(1.0, 1.0),
-                         seed=seed, shuffle=False, drop_last=False)
-    inter = union = correct = total = 0
-    thr = math.log(task.cfg.threshold / (1 - task.cfg.threshold))
-    for frames, masks in loader:
-        tb = steady.make_batch((frames.to(device), masks.to(device)))
-        p, t = net(tb).float() > thr, tb.y > task.cfg.threshold
-        inter += int((p & t).sum()); union += int((p | t).sum()); correct += int((p == t).sum()); total += t.numel()
-    return dict(iou=inter / max(union, 1), acc=correct / max(total, 1), frames=len(loader.dataset))
+def held_out(task, size: int = 64, n: int = 512, seed: int = 0):
+    "Data no pretext pool holds, of `task`'s data kind: every frame of n // 16 synthetic clips drawn from the held-out photos, or n crops of them."
+    if task.data_kind == "clips": return held_out_clips(max(1, n // 16), size, 12345 + seed)
+    return held_out_crops(n, size, seed=seed + 1)
 
-@torch.no_grad()
-def color_quality(net, task, images: torch.Tensor, batch_size: int = 64, thresholds: int = 151, device="cpu") -> dict:
-    "Accuracy over the bins and AuC of the per-pixel ab error curve (0..150) of a trained colour head, and of predicting gray."
-    from mtssl_nb.color import annealed_mean
-    net.eval().to(device)
-    ts = torch.arange(thresholds, dtype=torch.float32)
-    hits, hits_gray, acc, n_px = torch.zeros(thresholds), torch.zeros(thresholds), 0.0, 0
-    for i in range(0, len(images), batch_size):
-        tb = task.make_batch(images[i:i + batch_size].to(device))
-        logits = net(tb).float()
-        valid = tb.info["valid"]  # colourful pixels of colourful images, as in the loss
-        ab_true = tb.info["ab"]
-        err = (annealed_mean(logits, task.encoder.bins.to(logits.device), task.cfg.T) - ab_true).norm(dim=1)[valid].cpu()
-        err_gray = ab_true.norm(dim=1)[valid].cpu()
-        hits += (err[:, None] <= ts).float().sum(0); hits_gray += (err_gray[:, None] <= ts).float().sum(0)
-        acc += float(((logits.argmax(1) == tb.y[:, 0]) & valid).sum()); n_px += int(valid.sum())
-    n = max(n_px, 1)
-    return dict(acc=acc / n, auc=float((hits / n).mean()), auc_gray=float((hits_gray / n).mean()), pixels=n_px)
+def head_quality(run, tasks=None, n: int = 512, seed: int = 0, device="cpu") -> dict:
+    "Each trained head's own quality on held-out data (`PretextTask.quality`), for the run's tasks (or `tasks`) that have one."
+    out = {}
+    for name in tasks or run.tasks:
+        t, size = run.tasks[name], run.cfg.tasks[name].size
+        if t.quality_labels: out[name] = dict(t.quality(run.net, held_out(t, size, n, seed), size, device=device), labels=dict(t.quality_labels))
+    return out
 
-# %% ../../nbs/40_eval.ipynb #dbf7dce8
-PROBES = ("linear", "knn", "layers", "lasso", "motion", "color")
+# %% ../../nbs/40_eval.ipynb #f9f22edf
+PROBES = ("linear", "knn", "layers", "lasso", "heads")  # `heads`: every trained head on its own task (a task's name: that head alone)
 DEFAULT_DATA = ("shapes", "digits")  # built-in probe data, made of images no pretext pool holds
 PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
     "shapes": "which of 5 shapes is pasted on a crop of a held-out photo: synthetic, and built like the motion task's clips "
@@ -428,10 +405,10 @@ PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
 def evaluate_run(run, probes=("linear", "knn"), data=DEFAULT_DATA, n_train: int = 2000, n_test: int = 1000, size: int = 64,
                  baseline: bool = True, device="cpu", seed: int = 0, allow_overlap: bool = False, progress=print) -> dict:
     "Probe a loaded run (`train.load_run`) on each probe dataset, against a random-init trunk of the same shape; probe data the run trained on is refused."
-    bad = [p for p in probes if p not in PROBES]
-    if bad: raise ValueError(f"unknown probe(s) {', '.join(bad)}; choose from {', '.join(PROBES)}")
+    bad = [p for p in probes if p not in PROBES and p not in task_names()]
+    if bad: raise ValueError(f"unknown probe(s) {', '.join(bad)}; choose from {', '.join(PROBES)} (or a task's name: its head)")
     trunk_probes = [p for p in probes if p in ("linear", "knn", "layers", "lasso")]
-    gray = run.cfg.harmonize == "all_gray"
+    gray = Harmonizer(run.cfg.harmonize).trunk_gray  # probe images as the trunk saw its inputs
     trunks = {"trained": run.net.trunk, **({"random init": random_trunk_like(run.net.trunk, seed)} if baseline else {})}
     out = dict(run=str(run.checkpoint), step=run.step, tasks=list(run.tasks), size=size, n_train=n_train, n_test=n_test, probes={}, overlap={})
     sources = run_sources(run, allow_overlap) if trunk_probes and data else {}  # what the run's pretext tasks trained on
@@ -444,16 +421,16 @@ def evaluate_run(run, probes=("linear", "knn"), data=DEFAULT_DATA, n_train: int 
             r = probe_trunk(trunk, d, layers="layers" in probes, lasso="lasso" in probes, knn="knn" in probes, device=device, gray=gray)
             out["probes"].setdefault(spec, {})[name] = r
         if progress: progress(f"probed {spec} ({len(d.classes)} classes, {len(d.y_test)} test images) in {time.time() - t0:.1f} s")
-    if "motion" in probes and "motion" in run.tasks:
-        out["motion"] = motion_quality(run.net, run.tasks["motion"], size=run.cfg.tasks["motion"].size, device=device)
-    if "color" in probes and "color" in run.tasks:
-        out["color"] = color_quality(run.net, run.tasks["color"], held_out_crops(512, run.cfg.tasks["color"].size, seed=seed + 1), device=device)
+    heads = [n for n in run.tasks if "heads" in probes or n in probes]
+    if heads: out["heads"] = head_quality(run, heads, seed=seed, device=device)
     return out
 
+# %% ../../nbs/40_eval.ipynb #436166d6
 def _acc_cell(r: dict, key: str):
     "(value, lo, hi) of accuracy `key` of a probe result, or None where it was not measured (top-5 with 5 classes or fewer)."
     return (r[key], *r[f"{key}_ci"]) if r and key in r else None
 
+# %% ../../nbs/40_eval.ipynb #73be7026
 def result_rows(res: dict) -> tuple[list[str], list[list]]:
     "The probe results as a header and rows (data, trunk, then (accuracy, 95% low, high) or None per column); columns no probe filled are left out."
     cols = [("linear top-1", lambda r: _acc_cell(r["linear"], "top1")), ("linear top-5", lambda r: _acc_cell(r["linear"], "top5")),
@@ -467,6 +444,7 @@ def result_rows(res: dict) -> tuple[list[str], list[list]]:
     keep = [j for j in range(len(cols)) if any(row[2 + j] is not None for row in rows)]
     return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]
 
+# %% ../../nbs/40_eval.ipynb #7afdab06
 def results_table(res: dict) -> str:
     "A Markdown table of `evaluate_run`'s results: a row per probe dataset and trunk, accuracies with their 95% intervals over test images."
     head, rows = result_rows(res)
@@ -474,9 +452,11 @@ def results_table(res: dict) -> str:
     lines += ["| " + " | ".join(fmt_acc(v) for v in row) + " |" for row in rows]
     if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); probe test images are never pretext images unless marked)")
     lines += [f"{s}: {PROBE_NOTES[s]}" for s in res.get("probes", {}) if s in PROBE_NOTES]
-    if "motion" in res: lines.append(f"motion head on held-out clips: IoU {res['motion']['iou']:.3f}, pixel accuracy {res['motion']['acc']:.3f}")
-    if "color" in res:
-        c = res["color"]
-        lines.append(f"colour head on held-out crops: accuracy over bins {c['acc']:.3f}, AuC of the ab error curve {c['auc']:.3f} (gray: {c['auc_gray']:.3f})")
+    lines += head_lines(res)
     return "\n".join(lines)
 
+# %% ../../nbs/40_eval.ipynb #0fc1d25a
+def head_lines(res: dict) -> list[str]:
+    "A line per head judged on its own task: its name and each measure `quality_labels` names."
+    return [f"{name} head on held-out data: " + ", ".join(f"{label} {q[k]:.3f}" for k, label in q["labels"].items() if k in q)
+            for name, q in res.get("heads", {}).items()]

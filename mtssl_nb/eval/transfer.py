@@ -15,6 +15,7 @@ from torch import nn
 
 from ..core import ConfigError, derive_seed, make_generator, pick_device
 from ..models.trunk import ResNetV2Trunk
+from ..harmonize import Harmonizer
 from ..checkpoint import CKPT_FORMAT, checkpoint_path, latest_checkpoint, rotate_checkpoints, save_checkpoint
 from ..loop import Schedule, fit_loop
 from ..train import load_run
@@ -59,7 +60,7 @@ class TransferConfig(Schedule):
 def trunk_of(run, random: bool = False, seed: int = 0) -> tuple[ResNetV2Trunk, bool]:
     "A copy of the trunk of `run` (a loaded `Run`, a run folder or a checkpoint), or one like it with random weights; and whether it reads gray input."
     if isinstance(run, (str, Path)): run = load_run(run)
-    gray = run.cfg.harmonize == "all_gray"
+    gray = Harmonizer(run.cfg.harmonize).trunk_gray
     trunk = random_trunk_like(run.net.trunk, seed) if random else copy.deepcopy(run.net.trunk)
     return trunk.cpu().train(), gray
 

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from ..core import TaskBatch
-from ..harmonize import Harmonizer
 from .lasso import LassoMixer
 from .trunk import ResNetV2Trunk
 
@@ -24,11 +23,9 @@ class MultiTaskNet(nn.Module):
     def __init__(self,
                  trunk: ResNetV2Trunk,
                  heads: Mapping[str, nn.Module],  # task name -> head reading (B[, K], C, h, w) features
-                 mixer: LassoMixer | None = None,  # per-task mix of block3's units (None: read block3's output)
-                 harmonizer: Harmonizer | None = None):  # input harmonization (None: mode 'none')
+                 mixer: LassoMixer | None = None):  # per-task mix of block3's units (None: read block3's output)
         super().__init__()
         self.trunk, self.heads, self.mixer = trunk, nn.ModuleDict(heads), mixer
-        self.harmonizer = harmonizer or Harmonizer("none")
         self.channels_last = False
         if mixer is not None and mixer.n_units != trunk.n_units:
             raise ValueError(f"the lasso mixes {mixer.n_units} units but the trunk's block3 has {trunk.n_units}")
@@ -52,7 +49,6 @@ class MultiTaskNet(nn.Module):
         "The head's prediction for a task batch; for a mapping of them (task -> batch), a dict of predictions from one call."
         if not isinstance(tb, TaskBatch): return {t: self(b) for t, b in tb.items()}  # one forward call for several tasks (what DDP wants)
         if tb.task not in self.heads: raise KeyError(f"no head for task {tb.task!r}; this network has {', '.join(self.tasks)}")
-        tb = self.harmonizer(tb)
         return self.heads[tb.task](self.features(tb.x, tb.task))
 
     def to_channels_last(self) -> "MultiTaskNet":

@@ -17,7 +17,7 @@ from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, register_task
 
 # %% auto #0
-__all__ = ['ColorConfig', 'Colorization', 'color_targets_reference', 'show_color']
+__all__ = ['ColorConfig', 'Colorization', 'color_quality', 'color_targets_reference', 'show_color']
 
 # %% ../../nbs/12_tasks.color.ipynb #47b9a5f1
 @dataclass
@@ -42,6 +42,8 @@ class ColorConfig:
 class Colorization(PretextTask):
     "Colorization: per-location classification of the ab colour over quantised bins, from lightness."
     name, Config = "color", ColorConfig
+    smoke, smoke_size = dict(mid=16), 64  # a quick test's head
+    quality_labels = {"acc": "accuracy over the bins", "auc": "AuC of the ab error curve", "auc_gray": "AuC predicting gray"}
 
     def __init__(self, cfg=None, **kwargs):
         super().__init__(cfg, **kwargs)
@@ -135,6 +137,29 @@ class Colorization(PretextTask):
 
     def show(self, tb: TaskBatch, pred=None, n: int = 4, T: float | None = None):
         return show_color(self, tb, pred, n, T)
+
+    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
+        "`color_quality` on held-out uint8 crops `data` (N, 3, S, S)."
+        return color_quality(net, self, data, device=device)
+
+# %% ../../nbs/12_tasks.color.ipynb #18003fd8
+@torch.no_grad()
+def color_quality(net, task: Colorization, images: torch.Tensor, batch_size: int = 64, thresholds: int = 151, device="cpu") -> dict:
+    "Accuracy over the bins and AuC of the per-pixel ab error curve (0..150) of a trained colour head on uint8 `images`, and of predicting gray."
+    net.eval().to(device)
+    ts = torch.arange(thresholds, dtype=torch.float32)
+    hits, hits_gray, acc, n_px = torch.zeros(thresholds), torch.zeros(thresholds), 0.0, 0
+    for i in range(0, len(images), batch_size):
+        tb = task.make_batch(images[i:i + batch_size].to(device))
+        logits = net(tb).float()  # (B, Q, h, w)
+        valid = tb.info["valid"]  # colourful pixels of colourful images, as in the loss
+        ab_true = tb.info["ab"]  # (B, 2, h, w)
+        err = (annealed_mean(logits, task.encoder.bins.to(logits.device), task.cfg.T) - ab_true).norm(dim=1)[valid].cpu()
+        err_gray = ab_true.norm(dim=1)[valid].cpu()
+        hits += (err[:, None] <= ts).float().sum(0); hits_gray += (err_gray[:, None] <= ts).float().sum(0)
+        acc += float(((logits.argmax(1) == tb.y[:, 0]) & valid).sum()); n_px += int(valid.sum())
+    n = max(n_px, 1)
+    return dict(acc=acc / n, auc=float((hits / n).mean()), auc_gray=float((hits_gray / n).mean()), pixels=n_px)
 
 # %% ../../nbs/12_tasks.color.ipynb #e77fc0bc
 def color_targets_reference(img: torch.Tensor, bins: torch.Tensor, stride: int, grid: tuple[int, int], k: int = 5, sigma: float = 5.0):

@@ -19,7 +19,7 @@ from ..harmonize import Harmonizer
 from ..loop import fit_loop
 
 # %% auto #0
-__all__ = ['TASKS', 'BUILTIN_TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'uniform',
+__all__ = ['TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'headline_metric', 'uniform',
            'log_uniform', 'images_of', 'dense_grid', 'DenseHead', 'fit_task']
 
 # %% ../../nbs/10_tasks.core.ipynb #ff256a17
@@ -57,6 +57,14 @@ class PretextTask:
 
     min_batch: int = 1  # images a batch needs (per process under DDP)
     data_kind: str = "images"  # what its loader yields: 'images' (uint8 images, labels) or 'clips' (frames, masks)
+    metric: str = "acc"  # the headline metric (a key of `loss`'s metrics): drawn beside the loss in reports and the live monitor
+    smoke: dict = {}  # the smallest settings a quick test uses (`make_task(name, **smoke)`), with crops of `smoke_size` px
+    smoke_size: int = 64
+    quality_labels: dict = {}  # what `quality` measures, key -> words for tables; empty: the task has no quality measure
+
+    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
+        "How well a trained head (`net` maps this task's batches to its output) does its own task on held-out `data` of its `data_kind`, at `size` px: the numbers `quality_labels` names (and counts)."
+        return {}
 
     def min_size(self) -> int:
         "The smallest image side (pixels) `make_batch` accepts with these settings."
@@ -75,9 +83,9 @@ class PretextTask:
         cfg = ", ".join(f"{f.name}={getattr(self.cfg, f.name)!r}" for f in fields(self.cfg)) if self.cfg is not None else ""
         return f"{type(self).__name__}({cfg})" + (" [gray input]" if self.gray_input else "")
 
-# %% ../../nbs/10_tasks.core.ipynb #b6b1c92f
-TASKS: dict[str, type[PretextTask]] = {}
-BUILTIN_TASKS = {"relpos": "mtssl_nb.tasks.relpos", "color": "mtssl_nb.tasks.color", "exemplar": "mtssl_nb.tasks.exemplar", "motion": "mtssl_nb.tasks.motion"}  # imported when first asked for
+# %% ../../nbs/10_tasks.core.ipynb #62e0c721
+TASKS: dict[str, type[PretextTask] | str] = {  # name -> its class, or the module that defines it (imported when first asked for)
+    "relpos": "mtssl_nb.tasks.relpos", "color": "mtssl_nb.tasks.color", "exemplar": "mtssl_nb.tasks.exemplar", "motion": "mtssl_nb.tasks.motion"}
 
 def register_task(cls: type[PretextTask]) -> type[PretextTask]:
     "Class decorator: add a `PretextTask` subclass to `TASKS` under its `name`."
@@ -86,24 +94,33 @@ def register_task(cls: type[PretextTask]) -> type[PretextTask]:
     TASKS[cls.name] = cls
     return cls
 
+# %% ../../nbs/10_tasks.core.ipynb #0f4a4ce7
 def task_names() -> list[str]:
     "Names of every task that can be made: the built-in ones and those registered."
-    return list(dict.fromkeys([*BUILTIN_TASKS, *TASKS]))
+    return list(TASKS)
 
+# %% ../../nbs/10_tasks.core.ipynb #eca21410
 def task_class(name: str) -> type[PretextTask]:
     "The class registered as `name`, importing a built-in task's module when needed."
-    if name not in TASKS and name in BUILTIN_TASKS: importlib.import_module(BUILTIN_TASKS[name])
-    if name not in TASKS:
+    if isinstance(TASKS.get(name), str): importlib.import_module(TASKS[name])  # its module registers the class
+    if not isinstance(TASKS.get(name), type):
         close = difflib.get_close_matches(name, task_names(), n=1)
         raise ConfigError(f"no pretext task named {name!r}" + (f"; did you mean {close[0]!r}?" if close else f"; choose from {', '.join(task_names())}"))
     return TASKS[name]
 
+# %% ../../nbs/10_tasks.core.ipynb #48dd0c72
 def make_task(name: str, cfg=None, harmonize: str | Harmonizer = "none", **kwargs) -> PretextTask:
     "Task `name` with its settings (a config or keywords), its input made gray when `harmonize` says so."
     task = task_class(name)(cfg, **kwargs)
     h = harmonize if isinstance(harmonize, Harmonizer) else Harmonizer(harmonize)
     task.gray_input = h.makes_gray(name)
     return task
+
+# %% ../../nbs/10_tasks.core.ipynb #11ad7e15
+def headline_metric(name: str) -> str | None:
+    "The headline metric of task `name` (`PretextTask.metric`), or None for a name no registered task has (a log of another program's task)."
+    try: return task_class(name).metric
+    except ConfigError: return None
 
 # %% ../../nbs/10_tasks.core.ipynb #91f10c83
 def uniform(lo: float, hi: float, shape, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -195,6 +195,7 @@ def triplet_loss(z: torch.Tensor, margin: float = 0.5, mining: str = "semi-hard"
 class Exemplar(PretextTask):
     "Exemplar: embed K augmented views of each image so that views of one image are closer than views of others."
     name, Config = "exemplar", ExemplarConfig
+    smoke, smoke_size = dict(size=32, hidden=32, dim=16), 64  # a quick test's views and head
 
     min_batch = 2  # the other images of the batch are the negatives
 

@@ -5,8 +5,9 @@
 # %% ../../nbs/14_tasks.motion.ipynb #407d6eda
 from __future__ import annotations
 
-import math
+import dataclasses, math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +19,8 @@ from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, log_uniform, register_task, uniform
 
 # %% auto #0
-__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'batch_iou', 'MotionSegmentation', 'overlay', 'show_motion',
-           'motion_reference']
+__all__ = ['MotionTaskConfig', 'draw_motion', 'jitter', 'batch_iou', 'MotionSegmentation', 'motion_quality', 'overlay',
+           'show_motion', 'motion_reference']
 
 # %% ../../nbs/14_tasks.motion.ipynb #6b927fbb
 @dataclass
@@ -62,6 +63,9 @@ class MotionSegmentation(PretextTask):
     "Motion segmentation: predict, from one frame, the mask of what moves in it."
     name, Config = "motion", MotionTaskConfig
     data_kind = "clips"  # frames with their motion masks
+    metric = "iou"  # what a mask is judged by
+    smoke, smoke_size = dict(mid=16), 64  # a quick test's head
+    quality_labels = {"iou": "IoU", "acc": "pixel accuracy"}
 
     def check(self):
         c = self.cfg
@@ -113,6 +117,28 @@ class MotionSegmentation(PretextTask):
 
     def show(self, tb: TaskBatch, pred=None, n: int = 4):
         return show_motion(tb, pred, n, self.cfg.threshold)
+
+    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
+        "`motion_quality` on every frame of `data` (a clip folder or a (frame, mask) dataset) at `size` px."
+        return motion_quality(net, self, data, size, device=device)
+
+# %% ../../nbs/14_tasks.motion.ipynb #6dac3cf7
+@torch.no_grad()
+def motion_quality(net, task: MotionSegmentation, clips, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
+    "IoU and pixel accuracy of a trained motion head (no jitter) on every frame of `clips` (a clip folder or a (frame, mask) dataset), resized to `size`."
+    from mtssl_nb.video import ClipFrames, clip_loader
+    steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
+    steady.gray_input = task.gray_input
+    net.eval().to(device)
+    data = ClipFrames(clips) if isinstance(clips, (str, Path)) else clips
+    loader = clip_loader(data, size=size, batch_size=batch_size, scale=(1.0, 1.0), seed=seed, shuffle=False, drop_last=False)
+    inter = union = correct = total = 0
+    thr = math.log(task.cfg.threshold / (1 - task.cfg.threshold))  # the threshold in logits
+    for frames, masks in loader:
+        tb = steady.make_batch((frames.to(device), masks.to(device)))
+        p, t = net(tb).float() > thr, tb.y > task.cfg.threshold  # (B, 1, h, w) each
+        inter += int((p & t).sum()); union += int((p | t).sum()); correct += int((p == t).sum()); total += t.numel()
+    return dict(iou=inter / max(union, 1), acc=correct / max(total, 1), frames=len(loader.dataset))
 
 # %% ../../nbs/14_tasks.motion.ipynb #bc92738c
 def overlay(frame: torch.Tensor, mask: torch.Tensor | None, colour=(1.0, 0.2, 0.2), alpha: float = 0.45):

@@ -165,6 +165,7 @@ def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str
 class RelPos(PretextTask):
     "Relative position: classify where the second patch of a pair sits around the first (8 ways)."
     name, Config = "relpos", RelPosConfig
+    smoke, smoke_size = dict(patch=16, gap=8, jitter=2, hidden=32), 68  # a quick test's grid: 3 x 16 + 2 x 8 + 2 x 2 = 68 px
 
     def check(self):
         c = self.cfg

@@ -11,19 +11,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ..tasks.core import headline_metric
+
 # %% auto #0
-__all__ = ['MAIN_METRICS', 'row_tasks', 'main_metric', 'read_alphas', 'TrainingMonitor']
+__all__ = ['row_tasks', 'main_metric', 'read_alphas', 'TrainingMonitor']
 
 # %% ../../nbs/53_widgets.monitor.ipynb #e3b6c6d6
-MAIN_METRICS = ("iou", "acc")  # the first of these a task logs is drawn as its metric
-
 def row_tasks(row: dict) -> list[str]:
     "The task names in a log row (`task/metric` keys), in order of first appearance."
     return list(dict.fromkeys(k.split("/", 1)[0] for k in row if "/" in k and not k.startswith("lasso/")))
 
 def main_metric(row: dict, task: str) -> str | None:
-    "The key of `task`'s main metric in `row`, or None."
-    return next((f"{task}/{m}" for m in MAIN_METRICS if f"{task}/{m}" in row), None)
+    "The key of `task`'s headline metric in `row` (`PretextTask.metric`; for a task this process does not know, its first metric but the loss), or None."
+    m = headline_metric(task)
+    if m is not None: return f"{task}/{m}" if f"{task}/{m}" in row else None
+    return next((k for k in row if k.startswith(f"{task}/") and k != f"{task}/loss"), None)
 
 # %% ../../nbs/53_widgets.monitor.ipynb #567a5887
 def _read_csv(path: Path) -> list[dict]:
@@ -67,7 +69,7 @@ class TrainingMonitor:
         self.alpha_step = None
         self._t_read, self._t0, self._step0 = 0.0, None, None
         # the layout is fixed here: plotly's widget does not redraw clip regions when subplot domains change later
-        titles = ("loss, by step", "metric (accuracy; IoU for motion), by step")
+        titles = ("loss, by step", "each task's headline metric, by step")
         fig = (make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.6, 0.4], vertical_spacing=0.18,
                              subplot_titles=titles + ("lasso alphas over block3 units",), horizontal_spacing=0.08) if lasso else
                make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08))
