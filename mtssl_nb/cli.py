@@ -26,7 +26,7 @@ def cmd_samples(args) -> int:
     print(f"sample data written to {out}")
     return 0
 
-
+# %% ../nbs/90_cli.ipynb #2da89803
 def cmd_demo(args) -> int:
     "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
     import shutil
@@ -91,6 +91,7 @@ def _train_config(args):
         raise FileNotFoundError(f"{run / 'config.yaml'} does not exist: give --config with --resume {args.resume}")
     raise ConfigError("give --config CONFIG (a YAML file or a preset: tiny, paper, ...), or --resume RUN_FOLDER")
 
+# %% ../nbs/90_cli.ipynb #b2f55da7
 def cmd_train(args) -> int:
     "Train as the config says, in this process or (with --nproc) under torchrun."
     if args.nproc and "LOCAL_RANK" not in os.environ:  # start the processes; each runs this command without --nproc
@@ -132,6 +133,7 @@ def _transfer_specs(probe: str, data: list[str] | None) -> list[str]:
     if not specs: raise ValueError(f"--probe {probe} reads --data {' or '.join(k + ('' if k in ('shapes', 'rooms') else ':PATH') for k in kinds)}; got {','.join(data)}")
     return specs
 
+# %% ../nbs/90_cli.ipynb #cf0192b8
 def cmd_eval(args) -> int:
     "Probe a trained run and print the table: frozen-trunk probes, and fine-tuned detection and depth."
     import json
@@ -190,6 +192,7 @@ def cmd_experiment(args) -> int:
     print(f"table written to {files['md']} and {files['html']} (bar chart {files['png']}); {res['seconds']:.0f} s")
     return 0
 
+# %% ../nbs/90_cli.ipynb #b10c6bce
 def cmd_grade(args) -> int:
     "Grade assignment notebooks (a table per notebook, optionally JSON), or make the student templates from the solutions."
     import json

@@ -14,6 +14,7 @@ from typing import Iterable
 
 import torch
 from torch.nn import functional as F
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 
 # %% auto #0
 __all__ = ['XYZ_FROM_RGB', 'WHITE_D65', 'Y_BITS', 'BIN_GRID', 'PAPER_BIN_ROWS', 'BIN_KINDS', 'srgb_to_linear', 'linear_to_srgb',
@@ -31,20 +32,25 @@ def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     "Undo the sRGB transfer curve of values in [0, 1]."
     return torch.where(x <= 0.04045, x / 12.92, ((x.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4)
 
+# %% ../nbs/02_color.ipynb #d246d922
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     "Apply the sRGB transfer curve to linear values in [0, 1]."
     return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp(min=0.0031308) ** (1 / 2.4) - 0.055)
 
+# %% ../nbs/02_color.ipynb #a08060fe
 def _mix(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     "Apply the 3x3 matrix `m` to the channel axis (-3) of `x`."
     return torch.einsum("ij,...jhw->...ihw", m.to(x), x)
 
+# %% ../nbs/02_color.ipynb #61b3eccc
 def _f(t: torch.Tensor) -> torch.Tensor:  # Lab's companding: cube root above (6/29)^3, linear below
     return torch.where(t > 0.008856, t.clamp(min=0.008856) ** (1 / 3), 7.787 * t + 16 / 116)
 
+# %% ../nbs/02_color.ipynb #106ad9e6
 def _finv(f: torch.Tensor) -> torch.Tensor:
     return torch.where(f > 0.2068966, f ** 3, (f - 16 / 116) / 7.787)
 
+# %% ../nbs/02_color.ipynb #0f68441b
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     "RGB in [0, 1], `(..., 3, H, W)` -> Lab `(..., 3, H, W)` (L in [0, 100], a and b roughly in [-110, 110])."
     xyz = _mix(XYZ_FROM_RGB, srgb_to_linear(x.clamp(0, 1)))
@@ -52,6 +58,7 @@ def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     fx, fy, fz = _f(xyz / white).unbind(-3)
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], -3)
 
+# %% ../nbs/02_color.ipynb #b989da67
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     "Lab `(..., 3, H, W)` -> RGB in [0, 1]; colours outside the sRGB gamut are clipped."
     L, a, b = lab.unbind(-3)
@@ -67,15 +74,18 @@ def _y_to_l(y: torch.Tensor) -> torch.Tensor:
     cube = y.clamp(min=0.008856).pow_(1 / 3)
     return torch.where(y > 0.008856, cube, y.mul(7.787).add_(16 / 116)).mul_(1.16).sub_(0.16)
 
+# %% ../nbs/02_color.ipynb #8d5c252e
 def lightness(x: torch.Tensor) -> torch.Tensor:
     "CIE L* / 100 of RGB in [0, 1], `(..., 3, H, W)` -> `(..., 1, H, W)` in [0, 1]."
     return _y_to_l(_mix(XYZ_FROM_RGB[1:2], srgb_to_linear(x.clamp(0, 1))))
 
+# %% ../nbs/02_color.ipynb #8756fe51
 @functools.lru_cache(maxsize=None)
 def _linear_lut(device: torch.device) -> torch.Tensor:
     "The sRGB curve of each 8-bit value, float32 `(256,)`."
     return srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255).float().to(device)
 
+# %% ../nbs/02_color.ipynb #996a1614
 Y_BITS = 18  # lightness_u8 sums the channels' shares of Y in units of 2^-Y_BITS
 
 @functools.lru_cache(maxsize=None)
@@ -86,6 +96,7 @@ def _luminance_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]
     l = _y_to_l(torch.arange(int(shares[:, -1].sum()) + 1, dtype=torch.float64) / one).float()
     return shares.to(device), l.to(device)
 
+# %% ../nbs/02_color.ipynb #8f629ddc
 def lightness_u8(img: torch.Tensor) -> torch.Tensor:
     "CIE L* / 100 of uint8 RGB `(..., 3, H, W)` -> float `(..., 1, H, W)`: integer shares of Y, then one table of L."
     if img.dtype != torch.uint8: raise TypeError(f"lightness_u8 takes uint8 images, not {img.dtype}")
@@ -95,6 +106,7 @@ def lightness_u8(img: torch.Tensor) -> torch.Tensor:
     for c in (1, 2): y += shares[c].index_select(0, ch[c].reshape(-1).int())
     return l.index_select(0, y).view(*img.shape[:-3], 1, *img.shape[-2:])
 
+# %% ../nbs/02_color.ipynb #0f04ebcb
 def lab_u8(img: torch.Tensor) -> torch.Tensor:
     "Lab `(..., 3, H, W)` of uint8 RGB, the sRGB curve through a 256-entry table."
     if img.dtype != torch.uint8: raise TypeError(f"lab_u8 takes uint8 images, not {img.dtype}")
@@ -104,6 +116,7 @@ def lab_u8(img: torch.Tensor) -> torch.Tensor:
     fx, fy, fz = _f(xyz / white).unbind(-3)
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], -3)
 
+# %% ../nbs/02_color.ipynb #460d300c
 def to_gray(x: torch.Tensor) -> torch.Tensor:
     "RGB `(..., 3, H, W)` in [0, 1] -> its lightness L*/100 repeated in three channels."
     return lightness(x).expand(x.shape).contiguous()
@@ -130,6 +143,7 @@ def srgb_surface_ab() -> torch.Tensor:
     lab = rgb_to_lab(torch.cat(faces, 1))  # (3, N, 1)
     return lab[1:, :, 0].T.contiguous()  # (N, 2)
 
+# %% ../nbs/02_color.ipynb #31070862
 def _lattice_knn(ab: torch.Tensor, k: int = 5, grid: float = BIN_GRID) -> torch.Tensor:
     "For points `(N, 2)`, the integer grid coordinates `(N, k, 2)` of their `k` nearest points of the full grid."
     if k > 5: raise ValueError(f"k={k}: the 4x4 lattice neighbourhood holds the nearest 5 grid points at most")
@@ -139,11 +153,13 @@ def _lattice_knn(ab: torch.Tensor, k: int = 5, grid: float = BIN_GRID) -> torch.
     d = ((cand * grid - ab[:, None]) ** 2).sum(-1)
     return cand.gather(1, d.topk(k, largest=False).indices[..., None].expand(-1, -1, 2)).long()
 
+# %% ../nbs/02_color.ipynb #3135be2b
 def bins_from_ab(ab: torch.Tensor, k: int = 5, grid: float = BIN_GRID) -> torch.Tensor:
     "The grid points `(Q, 2)` that are among the `k` nearest of some colour in `ab` `(N, 2)`, sorted by a then b."
     pts = torch.unique(_lattice_knn(ab.reshape(-1, 2).double(), k, grid).reshape(-1, 2), dim=0)  # sorted
     return pts.float() * grid
 
+# %% ../nbs/02_color.ipynb #236c618a
 @functools.lru_cache(maxsize=None)
 def _bins(kind: str) -> torch.Tensor:
     if kind == "paper":
@@ -154,6 +170,7 @@ def _bins(kind: str) -> torch.Tensor:
     # covers the whole gamut's, so the surface colours are enough
     return torch.unique(torch.round(ab / BIN_GRID), dim=0).float() * BIN_GRID
 
+# %% ../nbs/02_color.ipynb #79d4225e
 def ab_bins(kind: str = "paper") -> torch.Tensor:
     "Centres `(Q, 2)` of the ab bins, sorted by a then b: 'paper' (313), 'gamut' (322) or 'cells' (261)."
     if kind not in BIN_KINDS: raise ValueError(f"ab bins {kind!r} are not known; choose from {', '.join(BIN_KINDS)}")
@@ -189,45 +206,56 @@ class SoftEncoder:
     @property
     def Q(self) -> int: return len(self.bins)
 
-    def _on(self, device):
-        "Per lookup cell, the candidates' indices `(n*n, M)` and ab coordinates `(n*n, M, 2)`, on `device`."
-        if device not in self._dev:
-            far = torch.cat([self.bins, torch.full((1, 2), 1e4)])  # the sentinel
-            self._dev[device] = (self.candidates.to(device), far[self.candidates].to(device))
-        return self._dev[device]
+# %% ../nbs/02_color.ipynb #4046de1e
+@patch
+def _on(self: SoftEncoder, device):
+    "Per lookup cell, the candidates' indices `(n*n, M)` and ab coordinates `(n*n, M, 2)`, on `device`."
+    if device not in self._dev:
+        far = torch.cat([self.bins, torch.full((1, 2), 1e4)])  # the sentinel
+        self._dev[device] = (self.candidates.to(device), far[self.candidates].to(device))
+    return self._dev[device]
 
-    def encode(self, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "ab `(B, 2, ...)` -> bin indices `(B, k, ...)` (nearest first) and weights `(B, k, ...)` summing to 1."
-        cand, coords = self._on(ab.device)
-        ab = ab.float()
-        ij = ((ab + self.extent) * (1 / self.cell)).floor_().int().clamp_(0, self.n - 1)  # (B, 2, ...) lookup cell
-        cell = (ij[:, 0] * self.n + ij[:, 1]).reshape(-1)
-        lead = (*ij.shape[:1], *ij.shape[2:])
-        co = coords.index_select(0, cell).view(*lead, -1, 2)  # (B, ..., M, 2) the candidates' centres
-        da, db = co[..., 0] - ab[:, 0, ..., None], co[..., 1] - ab[:, 1, ..., None]
-        d2, pos = (da * da + db * db).sort(dim=-1)  # nearest first (on the CPU a sort of ~13 beats topk)
-        d2 = d2[..., :self.k]
-        idx = cand.index_select(0, cell).view(*lead, -1).gather(-1, pos[..., :self.k])
-        w = torch.exp((d2 - d2[..., :1]) * (-1 / (2 * self.sigma ** 2)))  # Gaussian weights (softmax is slow on a last dim of 5)
-        w = w / w.sum(-1, keepdim=True)
-        return idx.movedim(-1, 1), w.movedim(-1, 1)
+# %% ../nbs/02_color.ipynb #3dbc4b7f
+@patch
+def encode(self: SoftEncoder, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "ab `(B, 2, ...)` -> bin indices `(B, k, ...)` (nearest first) and weights `(B, k, ...)` summing to 1."
+    cand, coords = self._on(ab.device)
+    ab = ab.float()
+    ij = ((ab + self.extent) * (1 / self.cell)).floor_().int().clamp_(0, self.n - 1)  # (B, 2, ...) lookup cell
+    cell = (ij[:, 0] * self.n + ij[:, 1]).reshape(-1)
+    lead = (*ij.shape[:1], *ij.shape[2:])
+    co = coords.index_select(0, cell).view(*lead, -1, 2)  # (B, ..., M, 2) the candidates' centres
+    da, db = co[..., 0] - ab[:, 0, ..., None], co[..., 1] - ab[:, 1, ..., None]
+    d2, pos = (da * da + db * db).sort(dim=-1)  # nearest first (on the CPU a sort of ~13 beats topk)
+    d2 = d2[..., :self.k]
+    idx = cand.index_select(0, cell).view(*lead, -1).gather(-1, pos[..., :self.k])
+    w = torch.exp((d2 - d2[..., :1]) * (-1 / (2 * self.sigma ** 2)))  # Gaussian weights (softmax is slow on a last dim of 5)
+    w = w / w.sum(-1, keepdim=True)
+    return idx.movedim(-1, 1), w.movedim(-1, 1)
 
-    def nearest(self, ab: torch.Tensor) -> torch.Tensor:
-        "Index of the nearest bin, ab `(B, 2, ...)` -> `(B, ...)`."
-        return self.encode(ab)[0][:, 0]
+# %% ../nbs/02_color.ipynb #65169c72
+@patch
+def nearest(self: SoftEncoder, ab: torch.Tensor) -> torch.Tensor:
+    "Index of the nearest bin, ab `(B, 2, ...)` -> `(B, ...)`."
+    return self.encode(ab)[0][:, 0]
 
-    def dense(self, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        "The full distribution `(B, Q, ...)` from `encode`'s indices and weights."
-        out = w.new_zeros(w.shape[0], self.Q, *w.shape[2:])
-        return out.scatter_add_(1, idx, w)
+# %% ../nbs/02_color.ipynb #1ded9b46
+@patch
+def dense(self: SoftEncoder, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    "The full distribution `(B, Q, ...)` from `encode`'s indices and weights."
+    out = w.new_zeros(w.shape[0], self.Q, *w.shape[2:])
+    return out.scatter_add_(1, idx, w)
 
-    def __repr__(self): return f"SoftEncoder(Q={self.Q}, k={self.k}, sigma={self.sigma}, {self.candidates.shape[1]} candidates per cell)"
+# %% ../nbs/02_color.ipynb #4297682f
+@patch
+def __repr__(self: SoftEncoder): return f"SoftEncoder(Q={self.Q}, k={self.k}, sigma={self.sigma}, {self.candidates.shape[1]} candidates per cell)"
 
 # %% ../nbs/02_color.ipynb #e17ab959
 def chroma(ab: torch.Tensor) -> torch.Tensor:
     "Colourfulness sqrt(a^2 + b^2) of ab `(B, 2, ...)` -> `(B, ...)`."
     return ab.float().square().sum(1).sqrt()
 
+# %% ../nbs/02_color.ipynb #d8f1f12b
 def sample_ab(img: torch.Tensor, stride: int, size: tuple[int, int] | None = None) -> torch.Tensor:
     "ab `(B, 2, h, w)` of uint8 images `(B, 3, H, W)` at the centres of `stride`-pixel cells (the `(h, w)` grid of `size`)."
     H, W = img.shape[-2:]
@@ -236,6 +264,7 @@ def sample_ab(img: torch.Tensor, stride: int, size: tuple[int, int] | None = Non
     cols = (torch.arange(w, device=img.device) * stride + stride // 2).clamp(max=W - 1)
     return lab_u8(img[:, :, rows[:, None], cols[None, :]])[:, 1:]  # (B, 2, h, w)
 
+# %% ../nbs/02_color.ipynb #ec123a8b
 @dataclass
 class ColorPrior:
     "Colour frequencies over ab bins and the class-rebalancing weights they give."
@@ -267,17 +296,6 @@ class ColorPrior:
         w = 1 / ((1 - self.lam) * p + self.lam / len(p))
         return (w / (p * w).sum()).float()
 
-    def update(self, ab: torch.Tensor, encoder: SoftEncoder, gray_chroma: float = 3.0) -> "ColorPrior":
-        "Count the nearest bins of the colourful pixels of ab `(B, 2, ...)`."
-        near = encoder.nearest(ab)[chroma(ab) >= gray_chroma]
-        self.counts = self.counts + torch.bincount(near.cpu(), minlength=len(self.bins)).to(self.counts)
-        self.n_images += ab.shape[0]
-        return self
-
-    def to_dict(self) -> dict:
-        "Plain data (bins, counts, sigma, lam, n_images), for JSON or a checkpoint."
-        return dict(bins=self.bins.tolist(), counts=self.counts.tolist(), sigma=self.sigma, lam=self.lam, n_images=self.n_images)
-
     @classmethod
     def from_dict(cls, d: dict, where: str = "the colour prior") -> "ColorPrior":
         "The prior of `to_dict`'s data; `where` names its source in errors."
@@ -286,14 +304,6 @@ class ColorPrior:
         return cls(torch.tensor(d["bins"], dtype=torch.float32), torch.tensor(d["counts"], dtype=torch.float64),
                    d.get("sigma", 5.0), d.get("lam", 0.5), d.get("n_images", 0))
 
-    def save(self, path) -> Path:
-        "Write the prior as JSON (atomically: a temporary file, then a rename)."
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        tmp.replace(path)
-        return path
-
     @classmethod
     def load(cls, path) -> "ColorPrior":
         "Read a prior written by `save`."
@@ -301,6 +311,32 @@ class ColorPrior:
         except (OSError, ValueError) as e: raise OSError(f"cannot read the colour prior {path}: {e}") from e
         return cls.from_dict(d, str(path))
 
+# %% ../nbs/02_color.ipynb #c27c3290
+@patch
+def update(self: ColorPrior, ab: torch.Tensor, encoder: SoftEncoder, gray_chroma: float = 3.0) -> "ColorPrior":
+    "Count the nearest bins of the colourful pixels of ab `(B, 2, ...)`."
+    near = encoder.nearest(ab)[chroma(ab) >= gray_chroma]
+    self.counts = self.counts + torch.bincount(near.cpu(), minlength=len(self.bins)).to(self.counts)
+    self.n_images += ab.shape[0]
+    return self
+
+# %% ../nbs/02_color.ipynb #d59a602b
+@patch
+def to_dict(self: ColorPrior) -> dict:
+    "Plain data (bins, counts, sigma, lam, n_images), for JSON or a checkpoint."
+    return dict(bins=self.bins.tolist(), counts=self.counts.tolist(), sigma=self.sigma, lam=self.lam, n_images=self.n_images)
+
+# %% ../nbs/02_color.ipynb #969169fc
+@patch
+def save(self: ColorPrior, path) -> Path:
+    "Write the prior as JSON (atomically: a temporary file, then a rename)."
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(self.to_dict()))
+    tmp.replace(path)
+    return path
+
+# %% ../nbs/02_color.ipynb #607a94f3
 def estimate_prior(batches: Iterable,  # uint8 image batches (B, 3, H, W), or (images, labels) pairs from a loader
                    bins: torch.Tensor | str = "paper",
                    n_images: int = 2000,  # stop after this many images
@@ -334,6 +370,7 @@ def annealed_mean(logits: torch.Tensor,  # (B, Q, ...) unnormalised log-probabil
     p = torch.softmax(logits.float() / T, dim=1)
     return torch.einsum("bq...,qc->bc...", p, bins.to(p))
 
+# %% ../nbs/02_color.ipynb #bc269616
 def decode_lab(L: torch.Tensor,  # lightness L*/100 (B, 1, H, W)
                ab: torch.Tensor) -> torch.Tensor:  # (B, 2, h, w), upsampled to (H, W) if smaller
     "RGB in [0, 1] `(B, 3, H, W)` of lightness and (possibly coarser) ab."

@@ -111,6 +111,7 @@ def _flatten(d: dict, prefix: str = "") -> list[str]:
         else: out.append(f"{prefix}{k}={json.dumps(v)}")
     return out
 
+# %% ../nbs/30_config.ipynb #8704e435
 def preset_overrides(name, skip=("out_dir",)) -> list[str]:
     "A preset's own settings (not its base's) as `key=value` overrides, without the keys in `skip`: e.g. `smoke` on top of any preset."
     raw = yaml.safe_load(config_path(name).read_text()) or {}

@@ -86,6 +86,7 @@ def _hints(cls) -> dict:
     hints = get_type_hints(cls)
     return {f.name: hints[f.name] for f in fields(cls) if f.init}
 
+# %% ../nbs/00_core.ipynb #aa25965a
 def _unknown(name: str, known, where: str) -> ConfigError:
     close = difflib.get_close_matches(name, list(known), n=1)
     hint = f"; did you mean '{close[0]}'?" if close else f"; known settings: {', '.join(known)}"
@@ -126,8 +127,10 @@ def _accepts_str(tp) -> bool:
     if tp in (str, Path): return True
     return get_origin(tp) in (Union, types.UnionType) and any(_accepts_str(a) for a in get_args(tp))
 
+# %% ../nbs/00_core.ipynb #0acf99c2
 def _accepts_none(tp) -> bool: return tp is Any or (get_origin(tp) in (Union, types.UnionType) and type(None) in get_args(tp))
 
+# %% ../nbs/00_core.ipynb #4400160e
 def _parse(raw: str, tp, key: str):
     "The value an override's text stands for, checked against `tp`."
     if raw.strip() in ("null", "None", "~") and _accepts_none(tp): value = None
@@ -137,6 +140,7 @@ def _parse(raw: str, tp, key: str):
         except yaml.YAMLError: value = raw
     return _coerce(value, tp, key)
 
+# %% ../nbs/00_core.ipynb #d1fd663f
 def _with(value, tp, parts: list[str], raw: str, done: list[str]):
     "A copy of `value` (of annotation `tp`) with the setting at `parts` below it set from `raw`."
     key = ".".join(done)
@@ -153,6 +157,7 @@ def _with(value, tp, parts: list[str], raw: str, done: list[str]):
         return {**value, name: _with(child, vt, rest, raw, done + [name])}
     raise ConfigError(f"setting '{key}' has no sub-settings, so '{'.'.join(done + parts)}' does not exist")
 
+# %% ../nbs/00_core.ipynb #bfe58ac2
 def apply_overrides(cfg, overrides=()):
     "A copy of `cfg` with each `key=value` in `overrides` applied and type-checked; dotted keys reach nested settings and mapping entries."
     for item in overrides:
@@ -169,6 +174,7 @@ def _merge(base: dict, top: dict) -> dict:
     for k, v in top.items(): out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
+# %% ../nbs/00_core.ipynb #77604a5e
 def read_yaml(path, _chain: tuple = ()) -> dict:
     "The settings in YAML file `path`; a top-level `base: OTHER.yaml` (relative to the file) starts from that file's settings."
     path = Path(path)
@@ -184,6 +190,7 @@ def read_yaml(path, _chain: tuple = ()) -> dict:
     if not isinstance(base, str): raise ConfigError(f"{path}: 'base' must name a YAML file, got {base!r}")
     return _merge(read_yaml(path.parent / base, (*_chain, path)), data)
 
+# %% ../nbs/00_core.ipynb #10629571
 def load_config(cls, path, overrides=()):
     "Read a `cls` config from the YAML file `path` (and its `base` files), then apply `key=value` `overrides`."
     data = read_yaml(path)

@@ -55,6 +55,7 @@ def to_rgb_uint8(img: Image.Image | np.ndarray) -> torch.Tensor:
 class ImageReadError(OSError):
     "An image file that cannot be decoded."
 
+# %% ../nbs/01_data.ipynb #0bbf549f
 def read_image(path) -> torch.Tensor:
     "Decode the image file at `path` as uint8 RGB `(3, H, W)`."
     try:
@@ -67,9 +68,14 @@ def read_image(path) -> torch.Tensor:
 
 # %% ../nbs/01_data.ipynb #9aa7da51
 def _skimage(name): return lambda: getattr(__import__("skimage.data", fromlist=[name]), name)()
+
+# %% ../nbs/01_data.ipynb #b5ad314a
 def _sklearn(name): return lambda: __import__("sklearn.datasets", fromlist=["x"]).load_sample_image(name)
+
+# %% ../nbs/01_data.ipynb #f2f5af2f
 def _mpl(name): return lambda: np.asarray(Image.open(__import__("matplotlib.cbook", fromlist=["x"]).get_sample_data(name, asfileobj=False)).convert("RGB"))
 
+# %% ../nbs/01_data.ipynb #e828dcb4
 @dataclass(frozen=True)
 class Photo:
     "A photo that ships with an installed package, with its provenance."
@@ -128,6 +134,7 @@ IMAGE_EXTENSIONS = tuple(sorted(e for e in {*IMG_EXTENSIONS, ".gif", ".jfif", ".
 class BadFileWarning(UserWarning):
     "Files in a dataset that were skipped because they cannot be read."
 
+# %% ../nbs/01_data.ipynb #92b912cf
 def _check_file(path: Path, verify: str) -> str | None:
     "Why `path` cannot be used as an image (None if it can)."
     if path.suffix.lower() not in IMAGE_EXTENSIONS: return f"unsupported file type '{path.suffix or '(none)'}'"
@@ -144,6 +151,7 @@ def _list_bad(bad, root, n=8) -> str:
     s = "; ".join(f"{p.relative_to(root)} ({why})" for p, why in bad[:n])
     return s + (f"; and {len(bad) - n} more" if len(bad) > n else "")
 
+# %% ../nbs/01_data.ipynb #42733dd2
 class ImageFolderSource(Dataset):
     "Images in `root/<class>/<file>` with labels from the class folders; unreadable files skipped and counted."
     def __init__(self,
@@ -187,6 +195,7 @@ def _without_md5(cls):
     if hasattr(cls, "meta"): attrs["meta"] = {**cls.meta, "md5": None}
     return type(f"{cls.__name__}NoMD5", (cls,), attrs)
 
+# %% ../nbs/01_data.ipynb #a7a81b71
 def _torchvision_images(cls, root, what: str, call: str, size: str, check_md5: bool, download: bool, **kw):
     "Open torchvision dataset `cls` at `root`; turn its 'not found or corrupted' into a precise message."
     root = Path(root).expanduser()
@@ -210,6 +219,7 @@ def cifar10(root, train: bool = True, download: bool = False, check_md5: bool = 
     "CIFAR-10 (32x32, 10 classes) from `root/cifar-10-batches-py`, as uint8 `(3, 32, 32)` items."
     return _torchvision_images(CIFAR10, root, "CIFAR-10", "mtssl_nb.data.cifar10", "163 MB", check_md5, download, train=train)
 
+# %% ../nbs/01_data.ipynb #ed325262
 def stl10(root, split: str = "unlabeled", download: bool = False, check_md5: bool = True) -> Dataset:
     "STL-10 (96x96) from `root/stl10_binary`: split 'unlabeled' (label -1), 'train', 'test' or 'train+unlabeled'."
     if split not in STL10.splits: raise ValueError(f"STL-10 split {split!r} is not known; choose from {', '.join(STL10.splits)}")
@@ -221,6 +231,7 @@ def dataset_split(rest: str) -> tuple[str, str]:
     root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
     return root, split
 
+# %% ../nbs/01_data.ipynb #07d24e19
 def image_source(spec: str = "photos") -> Dataset:
     "An image source from a text spec: photos[:a,b], folder:PATH, cifar10:ROOT[:train|test], stl10:ROOT[:split]."
     kind, _, rest = spec.partition(":")

@@ -46,6 +46,7 @@ def launch(cmd: Sequence[str], write: Callable[[str], None] | None = None, env: 
     if interrupted is not None: raise interrupted
     return rc
 
+# %% ../nbs/35_distributed.ipynb #a4712ebe
 def launch_train(config: str | Path | None = None, overrides: Sequence[str] = (), nproc: int = 2, resume: bool | str | Path = False,
                  write: Callable[[str], None] | None = None, **torchrun) -> int:
     "Start `mtssl train` under torchrun with `nproc` processes (from a notebook: the log streams into the cell); returns its exit status."

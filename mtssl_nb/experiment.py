@@ -64,6 +64,7 @@ class ExperimentPreset:
     rows: tuple = tuple(PAPER_ROWS)
     data: tuple | None = DEFAULT_DATA  # None: the preset needs --data (labelled photos held out from pretext training)
 
+# %% ../nbs/46_experiment.ipynb #712b6a3f
 EXPERIMENT_PRESETS = {
     "tiny": ExperimentPreset("tiny", rows=(*PAPER_ROWS, *CONTROL_ROWS)),
     "real": ExperimentPreset("real", ("steps=200", "log_every=50", "ckpt_every=200"), tuple(REAL_ROWS), None),  # 14 rows x 3 seeds in about 80 min on 2 cores
@@ -74,6 +75,7 @@ QUICK = preset_overrides("smoke")  # every row at the smoke preset's size (`--qu
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
+# %% ../nbs/46_experiment.ipynb #3443e473
 def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
     "The training config of one row and seed: the preset, the row's overrides and budget, `extra`, and its own folder."
     p, row = EXPERIMENT_PRESETS[preset], ROWS[name]
@@ -84,6 +86,7 @@ def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
         scaled += [f"optim.lr={base.optim.lr * row.lr_x:g}"] + [f"tasks.{n}.lr={s.lr * row.lr_x:g}" for n, s in base.tasks.items() if s.lr]
     return load_train_config(p.config, over + scaled) if scaled else base
 
+# %% ../nbs/46_experiment.ipynb #0f872416
 def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progress: bool = True) -> Path:
     "Train one row and seed (reusing a finished run, resuming an interrupted one); returns its run folder."
     cfg = row_config(name, preset, out, seed, extra)
@@ -97,13 +100,13 @@ def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progre
     finally: tr.close()
     return Path(cfg.out_dir)
 
+# %% ../nbs/46_experiment.ipynb #48a28598
 def trunk_moved(run) -> float:
     "How far training moved the trunk: |theta - theta_0| / |theta_0| over its weights (theta_0: the run's own initial trunk)."
     start = make_trunk(run.cfg)
     flat = lambda m: torch.cat([p.detach().flatten().float() for p in m.parameters()])
     a, b = flat(start), flat(run.net.trunk)
     return float((b - a).norm() / a.norm())
-
 
 # %% ../nbs/46_experiment.ipynb #05a73077
 def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
@@ -115,6 +118,7 @@ def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
         r["probes"][spec] = probe_trunk(run.net.trunk, d, gray=Harmonizer(run.cfg.harmonize).trunk_gray)
     return dict(r, moved=trunk_moved(run))
 
+# %% ../nbs/46_experiment.ipynb #bfda9b65
 def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=None, n_train: int = 2000, n_test: int = 1000, seeds=(0, 1, 2),
                    extra=(), progress: bool = True, detection: str | None = None, depth: str | None = None, transfer=(), allow_overlap: bool = False) -> dict:
     "Train, probe and tabulate every row for every seed (finished runs reused); results written to `out/results.json` after each run."
@@ -168,7 +172,6 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
     save()
     return res
 
-
 # %% ../nbs/46_experiment.ipynb #0880fc05
 TRANSFER_COLUMNS = (("detection", "detection mAP", "map"), ("depth", "depth < 1.25", "delta1"))
 
@@ -176,26 +179,32 @@ def _by_seed(res: dict, name: str) -> dict[str, dict]:
     "The results of a row ('random init' included) by seed."
     return res["random init"] if name == "random init" else res["rows"][name]
 
+# %% ../nbs/46_experiment.ipynb #42303b51
 def _runs(res: dict, name: str) -> list[dict]: return list(_by_seed(res, name).values())
 
+# %% ../nbs/46_experiment.ipynb #6c8b9f65
 def seed_metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> dict[str, float]:
     "One probe's accuracy on `spec` for each seed of row `name`."
     return {s: r["probes"][spec][probe][key] for s, r in _by_seed(res, name).items() if key in r["probes"][spec][probe]}
 
+# %% ../nbs/46_experiment.ipynb #24e8d9e2
 def metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> list[float]:
     "One probe's accuracy on `spec` for every seed of row `name`."
     return list(seed_metric(res, name, spec, probe, key).values())
 
+# %% ../nbs/46_experiment.ipynb #a804339b
 def mean_sd(vals) -> tuple | None:
     "(mean, sample standard deviation, count) of the values that are not None; None when there are none."
     v = np.array([x for x in vals if x is not None], dtype=float)
     return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)) if len(v) else None
 
+# %% ../nbs/46_experiment.ipynb #62ff230f
 def fmt_ms(v) -> str:
     "'0.512 ± 0.008' (mean ± sd over seeds), '0.512' for one seed, '-' for none."
     if v is None: return "-"
     return f"{v[0]:.3f} ± {v[1]:.3f}" if v[2] > 1 else f"{v[0]:.3f}"
 
+# %% ../nbs/46_experiment.ipynb #de7cc202
 def head_columns(res: dict) -> list[tuple[str, str, str]]:
     "(title, task, key) for each task whose head was judged on its own task in some run: its headline measure (the first of its `quality_labels`)."
     seen = {}
@@ -204,6 +213,7 @@ def head_columns(res: dict) -> list[tuple[str, str, str]]:
             for n, q in r.get("heads", {}).items(): seen.setdefault(n, next(iter(q["labels"].items())))
     return [(f"{n} head {label}", n, key) for n, (key, label) in seen.items()]
 
+# %% ../nbs/46_experiment.ipynb #f70b6f76
 def experiment_table(res: dict) -> tuple[list[str], list[list]]:
     "The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, each head's own quality, the transfer columns run."
     specs, extra = res["data"], [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
@@ -218,11 +228,13 @@ def experiment_table(res: dict) -> tuple[list[str], list[list]]:
                 *[mean_sd([r.get(k, {}).get(key) for r in runs]) for k, _, key in extra]]
     return head, [line(n) for n in res["rows"]] + [line("random init")]
 
+# %% ../nbs/46_experiment.ipynb #08aecdec
 def row_minutes(res: dict) -> str:
     "The summed training and probing time of every row and seed, as text ('unknown' when a row predates the timing)."
     s = [r.get("seconds") for by in res["rows"].values() for r in by.values()]
     return "unknown" if None in s or not s else f"{sum(s) / 60:.0f} min"
 
+# %% ../nbs/46_experiment.ipynb #3ba049c8
 def compare(res: dict, a: str, b: str, spec: str) -> dict:
     "Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one probe set): mean difference, its 95% half-width, a two-sided t-test at 5%."
     xa, xb = seed_metric(res, a, spec), seed_metric(res, b, spec)
@@ -230,7 +242,6 @@ def compare(res: dict, a: str, b: str, spec: str) -> dict:
     n = len(d)
     half = float(scipy.stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / n ** 0.5) if n > 1 else float("inf")
     return dict(a=a, b=b, diff=float(d.mean()), half=half, n=n, clear=bool(n > 1 and abs(d.mean()) > half))
-
 
 # %% ../nbs/46_experiment.ipynb #e8b56b77
 PAIRS_OF = {"RP+Col": ("RP", "Col"), "RP+Ex": ("RP", "Ex"), "RP+MS": ("RP", "MS"), "RP+Col+Ex": ("RP", "Col", "Ex")}
@@ -253,6 +264,7 @@ def findings(res: dict, spec: str) -> list[str]:
         if n in have and vs in have: out.append(say(compare(res, n, vs, spec), f"{n} against {vs}"))
     return out
 
+# %% ../nbs/46_experiment.ipynb #4174fbe6
 def write_experiment(res: dict, out) -> dict:
     "Write the table and findings as `table.md` and `table.html`, and a bar chart (`bars.png`) of linear top-1 per probe dataset with the seeds' spread."
     out = Path(out)
@@ -292,4 +304,3 @@ def write_experiment(res: dict, out) -> dict:
                                     "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + f"</ul>{lists}"
                                     "<p><img src='bars.png' alt='linear probe top-1 per row'></p></body></html>")
     return {"md": out / "table.md", "html": out / "table.html", "png": out / "bars.png"}
-

@@ -26,6 +26,7 @@ __all__ = ['ASSIGNMENTS', 'BEGIN', 'END', 'ROTATION_STEPS', 'Wrong', 'Question',
 class Wrong(AssertionError):
     "A check's verdict on a wrong answer; its message is shown to the student."
 
+# %% ../nbs/60_grade.ipynb #52412f76
 @dataclass
 class Question:
     "One graded question: `check(ns)` raises `Wrong` (or anything) when the answer in the notebook's names `ns` is not right."
@@ -33,6 +34,7 @@ class Question:
     points: int
     check: Callable[[dict], None]
 
+# %% ../nbs/60_grade.ipynb #6d5bb6f0
 ASSIGNMENTS: dict[str, list[Question]] = {}  # assignment id (the notebook's ASSIGNMENT) -> its questions
 
 def question(assignment: str, name: str, points: int):
@@ -42,6 +44,7 @@ def question(assignment: str, name: str, points: int):
         return check
     return deco
 
+# %% ../nbs/60_grade.ipynb #baf38431
 @dataclass
 class Score:
     question: str
@@ -49,6 +52,7 @@ class Score:
     max_points: int
     message: str = ""
 
+# %% ../nbs/60_grade.ipynb #f3b3c424
 @dataclass
 class Report:
     "A graded notebook: a score per question, and the cells that raised while it ran."
@@ -88,6 +92,7 @@ def read_notebook(path) -> dict:
     if "cells" not in nb: raise ValueError(f"{path} is not a notebook (it has no cells)")
     return nb
 
+# %% ../nbs/60_grade.ipynb #471f09b4
 def assignment_of(nb: dict, path="notebook") -> str:
     "The assignment a notebook answers: its `ASSIGNMENT = \"...\"` line (read without running it)."
     for c in nb["cells"]:
@@ -96,6 +101,7 @@ def assignment_of(nb: dict, path="notebook") -> str:
     raise ValueError(f"{path} has no line `ASSIGNMENT = \"...\"`: is it one of the assignments in assignments/? "
                      f"(known: {', '.join(ASSIGNMENTS)})")
 
+# %% ../nbs/60_grade.ipynb #34d75412
 def run_notebook(path, cell_timeout: int = 600) -> tuple[dict, list[str]]:
     "Run every code cell of the notebook at `path` (in its folder); returns its names and one line per cell that raised."
     try: from fastcore.nbio import read_nb
@@ -126,6 +132,7 @@ def _their_line(e: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith("<") or "ipython-input" in f.filename]
     return f" (in your code: `{frames[-1].line}`)" if frames and frames[-1].line else ""
 
+# %% ../nbs/60_grade.ipynb #b67fe414
 def score(q: Question, ns: dict) -> Score:
     "Run one question's check on the names `ns`."
     try:
@@ -140,6 +147,7 @@ def score(q: Question, ns: dict) -> Score:
     except Exception as e:  # the student's code raised: say what and where
         return Score(q.name, 0, q.points, f"your code raised {type(e).__name__}: {e}{_their_line(e)}")
 
+# %% ../nbs/60_grade.ipynb #5d0d09e9
 def grade(path, cell_timeout: int = 600) -> Report:
     "Run the notebook at `path` and score every question of its assignment."
     t = time.time()
@@ -169,6 +177,7 @@ def strip_solution(src: str, where: str = "cell") -> str:
     if inside is not None: raise ValueError(f"{where}: {BEGIN} is never closed by {END}")
     return "\n".join(out)
 
+# %% ../nbs/60_grade.ipynb #19d3b41e
 def make_template(solution, out) -> Path:
     "Write the student template of the solution notebook `solution` to `out`."
     nb = read_notebook(solution)
@@ -183,6 +192,7 @@ def make_template(solution, out) -> Path:
     out.write_text(json.dumps(dict(nb, cells=cells), indent=1, ensure_ascii=False) + "\n")
     return out
 
+# %% ../nbs/60_grade.ipynb #a33f5325
 def make_templates(solutions="assignments/solutions", out="assignments") -> list[Path]:
     "A template in `out` for every solution notebook in `solutions`."
     sols = sorted(Path(solutions).glob("*.ipynb"))
@@ -210,6 +220,7 @@ def _close(got, want, what: str, atol: float = 1e-5, rtol: float = 1e-4):
         i = tuple(int(v) for v in i)
         raise Wrong(f"{what}: differs by up to {err.max().item():.3g}; e.g. at {i}: {got[i].item():.6g} instead of {want[i].item():.6g}")
 
+# %% ../nbs/60_grade.ipynb #1c03a5e2
 def _used_names(fn) -> tuple[set, set]:
     "The names `fn`'s source calls or imports (aliases resolved to what was imported), and the global names it reads."
     try: tree = ast.parse(inspect.getsource(fn).strip())
@@ -218,6 +229,7 @@ def _used_names(fn) -> tuple[set, set]:
     imported = {a.name.rsplit(".", 1)[-1] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     return called | imported, set(getattr(getattr(fn, "__code__", None), "co_names", ()))
 
+# %% ../nbs/60_grade.ipynb #dc41813b
 def _no_call(fn, forbidden: list[str], qname: str, _depth: int = 3, _seen=None):
     """Raise `Wrong` when `fn` uses one of `forbidden` (the function the question asks to write): called or imported by name
     (under any alias), reached through a global bound to it, or through the notebook's own helper functions."""
@@ -242,6 +254,7 @@ def _relpos_draws(seed: int = 0, B: int = 64):
     cfgs = [RelPosConfig(patch=p, gap=q, jitter=j) for p, q, j in ((96, 48, 7), (24, 12, 3), (32, 0, 0), (10, 5, 2))]
     return [(c, draw_relpos(c, B, 3 * c.patch + 2 * c.gap + 2 * c.jitter + 9, 3 * c.patch + 2 * c.gap + 2 * c.jitter + 15, g)) for c in cfgs]
 
+# %% ../nbs/60_grade.ipynb #2804276a
 @question("relpos_labels", "Q1 grid_extent", 1)
 def _q_extent(ns):
     from mtssl_nb.tasks.relpos import RelPosConfig, grid_extent
@@ -250,6 +263,7 @@ def _q_extent(ns):
         got, want = f(p, q, j), grid_extent(RelPosConfig(patch=p, gap=q, jitter=j))
         if got != want: raise Wrong(f"grid_extent(patch={p}, gap={q}, jitter={j}) gave {got}, expected {want}")
 
+# %% ../nbs/60_grade.ipynb #4b2e4a26
 @question("relpos_labels", "Q2 neighbour_boxes", 2)
 def _q_boxes(ns):
     from mtssl_nb.tasks.relpos import patch_boxes
@@ -259,6 +273,7 @@ def _q_boxes(ns):
         got = f(d["origin"], d["label"], d["jitter"], cfg.patch, cfg.gap)
         _close(got, patch_boxes(cfg, d), f"neighbour_boxes with patch={cfg.patch}, gap={cfg.gap}, jitter up to {cfg.jitter}")
 
+# %% ../nbs/60_grade.ipynb #d5023631
 @question("relpos_labels", "Q3 label_of_offset", 2)
 def _q_label(ns):
     from mtssl_nb.tasks.relpos import NEIGHBOURS
@@ -274,6 +289,7 @@ def _q_label(ns):
     except ValueError: pass
     else: raise Wrong("label_of_offset(dy=[144, 0], dx=[0, 0], 96, 48) should raise ValueError: an offset of (0, 0) is the centre patch, no neighbour")
 
+# %% ../nbs/60_grade.ipynb #79039851
 @question("relpos_labels", "Q4 mirror_label", 1)
 def _q_mirror(ns):
     from mtssl_nb.tasks.relpos import NEIGHBOURS
@@ -287,6 +303,7 @@ def _ab(seed: int = 0, shape=(2, 2, 6, 5)):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(shape, generator=g) * 200 - 100  # ab in [-100, 100)
 
+# %% ../nbs/60_grade.ipynb #8f2af674
 @question("soft_encoding", "Q1 nearest_bins", 2)
 def _q_nearest(ns):
     from mtssl_nb.color import SoftEncoder, ab_bins
@@ -296,6 +313,7 @@ def _q_nearest(ns):
         ab = _ab(k)
         _close(f(ab, bins, k), SoftEncoder(bins, k=k).encode(ab)[0], f"nearest_bins(ab of shape {tuple(ab.shape)}, 313 bins, k={k})")
 
+# %% ../nbs/60_grade.ipynb #241a1314
 @question("soft_encoding", "Q2 soft_encode", 3)
 def _q_soft(ns):
     from mtssl_nb.color import SoftEncoder, ab_bins
@@ -306,6 +324,7 @@ def _q_soft(ns):
         got = f(ab, bins, k, sigma)
         _close(got, enc.dense(*enc.encode(ab)), f"soft_encode(ab of shape {tuple(ab.shape)}, k={k}, sigma={sigma})", atol=1e-5)
 
+# %% ../nbs/60_grade.ipynb #30ddc02b
 @question("soft_encoding", "Q3 annealed_mean_ab", 2)
 def _q_anneal(ns):
     from mtssl_nb.color import ab_bins, annealed_mean
@@ -321,6 +340,7 @@ def _views(seed: int, N: int = 6, K: int = 3, D: int = 8):
     z = z + 2 * torch.randn(N, 1, D, generator=torch.Generator().manual_seed(seed + 1))  # views of one image cluster a little
     return torch.nn.functional.normalize(z, dim=-1)
 
+# %% ../nbs/60_grade.ipynb #058edd2d
 @question("triplet_loss", "Q1 unit_distances", 1)
 def _q_dist(ns):
     f = ns["unit_distances"]
@@ -330,6 +350,7 @@ def _q_dist(ns):
     if isinstance(got, torch.Tensor) and got.shape == want.shape: got = got.clone().fill_diagonal_(0)  # the diagonal depends on the clamp
     _close(got, want, "unit_distances(18 unit vectors), off the diagonal", atol=2e-3)
 
+# %% ../nbs/60_grade.ipynb #036f2ea2
 def _check_triplet(ns, fname: str, mining: str):
     from mtssl_nb.tasks.exemplar import triplet_loss
     f = ns[fname]
@@ -343,12 +364,15 @@ def _check_triplet(ns, fname: str, mining: str):
         g, = torch.autograd.grad(got, z2)
         _close(g, want, f"the gradient of {fname} with z of shape {(N, K, 8)}", atol=1e-4, rtol=1e-3)
 
+# %% ../nbs/60_grade.ipynb #d7d0f308
 @question("triplet_loss", "Q2 triplet_loss_all", 2)
 def _q_all(ns): _check_triplet(ns, "triplet_loss_all", "all")
 
+# %% ../nbs/60_grade.ipynb #a5375a7a
 @question("triplet_loss", "Q3 triplet_loss_hard", 2)
 def _q_hard(ns): _check_triplet(ns, "triplet_loss_hard", "hard")
 
+# %% ../nbs/60_grade.ipynb #e2b2a52a
 @question("triplet_loss", "Q4 triplet_loss_semihard", 2)
 def _q_semi(ns): _check_triplet(ns, "triplet_loss_semihard", "semi-hard")
 
@@ -358,6 +382,7 @@ ROTATION_STEPS = 40  # steps of the training check (about 10 s on 2 CPU cores)
 def _rotation_images(seed: int = 0, B: int = 8, S: int = 32):
     return torch.randint(0, 256, (B, 3, S, S), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
+# %% ../nbs/60_grade.ipynb #d36ff5db
 @question("rotation_task", "Q1 rotate_batch", 2)
 def _q_rotate(ns):
     f = ns["rotate_batch"]
@@ -373,6 +398,7 @@ def _q_rotate(ns):
     counts = torch.bincount(ys, minlength=4)
     if counts.min() < 30: raise Wrong(f"the four rotations should be about equally likely; counts over 256 draws: {counts.tolist()}")
 
+# %% ../nbs/60_grade.ipynb #7d58a895
 def _rotation_task(ns):
     from mtssl_nb.tasks.core import PretextTask, register_task
     cls = ns["Rotation"]
@@ -381,6 +407,7 @@ def _rotation_task(ns):
     register_task(cls)  # this notebook's class, whatever another graded notebook registered
     return cls()
 
+# %% ../nbs/60_grade.ipynb #573cde54
 @question("rotation_task", "Q2 Rotation follows the PretextTask contract", 3)
 def _q_contract(ns):
     from mtssl_nb.core import TaskBatch
@@ -406,6 +433,7 @@ def _q_contract(ns):
     tb2 = task.make_batch((img, torch.zeros(6, dtype=torch.long)), torch.Generator().manual_seed(0))
     if not torch.equal(tb.y, tb2.y): raise Wrong("make_batch must draw from the generator it is given (the same seed gave other labels)")
 
+# %% ../nbs/60_grade.ipynb #1dbd1e1b
 @question("rotation_task", "Q3 Rotation learns with the real trainer", 3)
 def _q_train(ns):
     import tempfile

@@ -77,6 +77,7 @@ def update(opt: torch.optim.Optimizer,
 class TrainingDiverged(RuntimeError):
     "Too many steps in a row had a non-finite loss or gradient."
 
+# %% ../nbs/06_loop.ipynb #c2311c21
 class BadSteps:
     "Counts steps in a row with a skipped update; `limit` of them raise `TrainingDiverged`."
     def __init__(self, limit: int = 5, count: int = 0):

@@ -39,12 +39,14 @@ def luma_u8(img: np.ndarray) -> np.ndarray:
     "uint8 RGB `(H, W, 3)` -> luma `(H, W)`; a 2-D image is returned as it is."
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
+# %% ../nbs/04_motion.ipynb #1482d444
 @functools.lru_cache(maxsize=None)
 def _dis(preset: str, scale: int | None):
     d = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
     if scale is not None: d.setFinestScale(scale)
     return d
 
+# %% ../nbs/04_motion.ipynb #2eaab33c
 def optical_flow(a: np.ndarray,  # uint8 (H, W, 3) RGB or (H, W) gray: the first frame
                  b: np.ndarray,  # the second frame, same size
                  method: str = "dis",  # 'dis', 'farneback' or 'tvl1'
@@ -82,6 +84,7 @@ def sample_points(h: int, w: int, step: int) -> np.ndarray:
     ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
     return np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
 
+# %% ../nbs/04_motion.ipynb #f1b5a0ce
 def fit_global_motion(flow: np.ndarray,  # (H, W, 2)
                       model: str = "homography",  # 'homography', 'affine' or 'translation' (the median flow)
                       step: int = 8,  # flow sampled every `step` px
@@ -104,17 +107,20 @@ def fit_global_motion(flow: np.ndarray,  # (H, W, 2)
     if M is None: return None, 0.0
     return M, float(np.mean(inl))
 
+# %% ../nbs/04_motion.ipynb #3699b48b
 @functools.lru_cache(maxsize=8)
 def _pixel_grid(h: int, w: int):
     ys, xs = np.mgrid[:h, :w].astype(np.float32)
     return xs, ys
 
+# %% ../nbs/04_motion.ipynb #a01dc79f
 def model_flow(M: np.ndarray, h: int, w: int) -> np.ndarray:
     "The flow `(H, W, 2)` float32 that the 3x3 motion `M` gives every pixel of an h x w frame."
     xs, ys = _pixel_grid(h, w)
     X, Y, Z = (M[i, 0] * xs + M[i, 1] * ys + M[i, 2] for i in range(3))  # (H, W) each
     return np.stack([X / Z - xs, Y / Z - ys], -1).astype(np.float32)
 
+# %% ../nbs/04_motion.ipynb #0239a393
 def residual_flow(flow: np.ndarray, model: str = "homography", step: int = 8, ransac_px: float = 0.5):
     "`flow` minus the fitted camera motion (`(H, W, 2)`, None if the fit fails), the 3x3 model and its inlier share."
     M, inl = fit_global_motion(flow, model, step, ransac_px)
@@ -179,6 +185,7 @@ class MotionConfig:
             if getattr(self, k) < 0: raise ConfigError(f"setting '{k}' must not be negative, got {getattr(self, k)}")
         return self
 
+# %% ../nbs/04_motion.ipynb #4b44e5e5
 def motion_config(cfg: MotionConfig | None = None, **settings) -> MotionConfig:
     "`cfg` (default `MotionConfig()`) with `settings` replaced, their types and values checked."
     return config_from_dict(MotionConfig, {**config_to_dict(cfg or MotionConfig()), **settings}).check()
@@ -189,21 +196,25 @@ def hist_distance(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
     ha, hb = (cv2.calcHist([x], [0, 1, 2], None, [bins] * 3, [0, 256] * 3) for x in (a, b))
     return float(cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA))
 
+# %% ../nbs/04_motion.ipynb #9fe58c5c
 def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     "`img` of frame b sampled at x + flow(x): b brought into the pixels of frame a, for a flow `(H, W, 2)` from a to b."
     xs, ys = _pixel_grid(*flow.shape[:2])
     return cv2.remap(img, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+# %% ../nbs/04_motion.ipynb #d0ce2f93
 def warp_error_share(a: np.ndarray, b: np.ndarray, flow: np.ndarray, err: int = 24) -> float:
     "Share of the pixels of gray `a` that gray `b`, sampled along `flow`, misses by more than `err` levels."
     return float((cv2.absdiff(a, warp(b, flow)) > err).mean())
 
+# %% ../nbs/04_motion.ipynb #f9fe8fed
 def compensated_difference(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> np.ndarray:
     "Largest colour difference `(H, W)` float32 between uint8 RGB `a` and `b` brought into a's pixels by the camera motion `M` (3x3, a to b), lightly blurred."
     h, w = a.shape[:2]
     bw = cv2.warpPerspective(b, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)  # bw(x) = b(M x)
     return cv2.GaussianBlur(cv2.absdiff(a, bw).max(-1).astype(np.float32), (5, 5), 1.0)
 
+# %% ../nbs/04_motion.ipynb #6befb1b3
 @dataclass
 class PairMotion:
     "What a frame pair (a, b) says about motion."
@@ -216,6 +227,7 @@ class PairMotion:
     diff_fwd: np.ndarray | None = None  # colour difference (H, W) in the pixels of a after the camera motion (status 'ok')
     diff_bwd: np.ndarray | None = None  # the same in the pixels of b
 
+# %% ../nbs/04_motion.ipynb #bc32581b
 def pair_motion(a: np.ndarray, b: np.ndarray, cfg: MotionConfig) -> PairMotion:
     "Residual speeds of uint8 RGB frames `a` and `b` both ways after camera compensation, or why there is no reliable motion."
     st = dict(hist=hist_distance(a, b))
@@ -237,6 +249,7 @@ def pair_motion(a: np.ndarray, b: np.ndarray, cfg: MotionConfig) -> PairMotion:
 # %% ../nbs/04_motion.ipynb #2cd5e9cf
 def _disk(r: int) -> np.ndarray: return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
+# %% ../nbs/04_motion.ipynb #e6dbbb21
 def clean_mask(mask: np.ndarray, cfg: MotionConfig) -> np.ndarray:
     "Opening, closing and removal of components smaller than `cfg.min_area` of a bool `(H, W)` mask."
     m = mask.astype(np.uint8)
@@ -247,23 +260,28 @@ def clean_mask(mask: np.ndarray, cfg: MotionConfig) -> np.ndarray:
     keep[0] = False  # the background
     return keep[labels]
 
+# %% ../nbs/04_motion.ipynb #609e9662
 def frame_mask(speeds: list, cfg: MotionConfig) -> np.ndarray:
     "Bool mask `(H, W)` of a frame from its one or two residual speeds `(H, W)` (towards t-1 and t+1)."
     r = speeds[0] if len(speeds) == 1 else np.minimum(*speeds) if cfg.combine == "min" else (speeds[0] + speeds[1]) / 2
     return clean_mask(apply_hysteresis_threshold(r, cfg.low, cfg.high), cfg)
 
+# %% ../nbs/04_motion.ipynb #77b318f2
 def _ok(p: PairMotion | None) -> bool: return p is not None and p.status == "ok"
 
+# %% ../nbs/04_motion.ipynb #a08ceaec
 def _skip_reason(before: PairMotion | None, after: PairMotion | None) -> str:
     "Why a frame without a usable pair is skipped: the first of its pairs' statuses in `SKIP_REASONS` order."
     return next(r for r in SKIP_REASONS if r in {p.status for p in (before, after) if p is not None})
 
+# %% ../nbs/04_motion.ipynb #e73dd766
 def mask_verdict(m: np.ndarray, cfg: MotionConfig) -> tuple[np.ndarray, str]:
     "A frame's mask and 'ok', or the reason it is not trusted: 'too_much_motion' (more than `max_area`) or 'empty'."
     if m.mean() > cfg.max_area: return m, "too_much_motion"
     if not m.any() and not cfg.keep_empty: return m, "empty"
     return m, "ok"
 
+# %% ../nbs/04_motion.ipynb #ca5dc0ba
 def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray | None, str]:
     "The 'pair' segmenter: a frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or why it is skipped (with the untrusted mask, if any)."
     speeds = ([before.bwd] if _ok(before) else []) + ([after.fwd] if _ok(after) else [])
@@ -278,6 +296,7 @@ def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: Motio
     both = np.minimum if cfg.combine == "min" else lambda u, v: (u + v) / 2
     return tuple(x[0] if len(x) == 1 else both(*x) for x in zip(*got))
 
+# %% ../nbs/04_motion.ipynb #fe93f9a6
 def motion_evidence(motion: list, cfg: MotionConfig) -> list:
     "For each frame's `frame_motion` (None kept), the probability `(H, W)` float32 that each pixel moves against the camera, in units of the frames' common motion scale."
     got = [m for m in motion if m is not None]
@@ -289,6 +308,7 @@ def motion_evidence(motion: list, cfg: MotionConfig) -> list:
         return (1 / (1 + np.exp(-(e - cfg.centre) / cfg.width))).astype(np.float32)
     return [None if m is None else prob(*m) for m in motion]
 
+# %% ../nbs/04_motion.ipynb #0f62e74b
 def carry_along(maps: list, pairs: list, reach: int) -> list:
     "Each frame's map `(H, W)` averaged with those of up to `reach` neighbours each side, brought into its pixels along the chained flow; chains stop at pairs that are not 'ok'."
     out = []
@@ -307,11 +327,13 @@ def carry_along(maps: list, pairs: list, reach: int) -> list:
         out.append(np.mean(acc, 0))
     return out
 
+# %% ../nbs/04_motion.ipynb #6269614e
 def _colour_bins(frame: np.ndarray, bins: int) -> np.ndarray:
     "Index `(H, W)` of each pixel's Lab colour in a bins^3 histogram."
     q = (cv2.cvtColor(frame, cv2.COLOR_RGB2LAB) // (256 // bins)).astype(np.int32)
     return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
 
+# %% ../nbs/04_motion.ipynb #be6df743
 def colour_model(frames: list, maps: list, bins: int = 16, moving: float = 0.6, still: float = 0.2) -> list:
     "Per frame, the probability `(H, W)` that each pixel's colour belongs to what moves: Lab histograms of pixels whose map is above `moving` against those below `still`, over all frames."
     idx = [_colour_bins(f, bins) for f in frames]
@@ -324,10 +346,12 @@ def colour_model(frames: list, maps: list, bins: int = 16, moving: float = 0.6, 
     p = (fg / (fg + bg)).astype(np.float32)
     return [p[i] for i in idx]
 
+# %% ../nbs/04_motion.ipynb #57a0f8ec
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-4, 1 - 1e-4)
     return np.log(p) - np.log1p(-p)
 
+# %% ../nbs/04_motion.ipynb #8aa23b82
 def clip_verdicts(frames: list, pairs: list, cfg: MotionConfig) -> list[tuple[np.ndarray | None, str]]:
     "The 'clip' segmenter over consecutive frames and their pairs (`pairs[t]` is (t, t+1)): each frame's mask and 'ok', or why it is skipped."
     ev = motion_evidence([frame_motion(pairs[t - 1] if t else None, pairs[t] if t < len(pairs) else None, cfg) for t in range(len(frames))], cfg)
@@ -348,6 +372,7 @@ def working_size(w: int, h: int, size: int) -> tuple[int, int]:
     s = size / min(w, h)
     return max(2, round(h * s / 2) * 2), max(2, round(w * s / 2) * 2)
 
+# %% ../nbs/04_motion.ipynb #382a1c23
 def _frames_hwc(frames, size: int) -> np.ndarray:
     "uint8 (T, H, W, 3) frames at the working size from a (T, 3, H, W) tensor or a (T, H, W, 3) array."
     f = frames.permute(0, 2, 3, 1).cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
@@ -357,6 +382,7 @@ def _frames_hwc(frames, size: int) -> np.ndarray:
     if (H, W) == f.shape[1:3]: return np.ascontiguousarray(f)
     return np.stack([cv2.resize(x, (W, H), interpolation=cv2.INTER_AREA) for x in f])  # OpenCV resizes one image at a time
 
+# %% ../nbs/04_motion.ipynb #285c444f
 @dataclass
 class MotionMasks:
     "Masks of the kept frames of a clip, and what happened to the others."
@@ -367,6 +393,7 @@ class MotionMasks:
     n_frames: int
     def __len__(self): return len(self.frames)
 
+# %% ../nbs/04_motion.ipynb #01611d2c
 def segment_frames(frames: Iterable,  # uint8 (H, W, 3) frames at the working size, e.g. from `iter_video`
                    cfg: MotionConfig,
                    source: str = "frames"  # named in errors
@@ -386,11 +413,13 @@ def segment_frames(frames: Iterable,  # uint8 (H, W, 3) frames at the working si
     if n < 2: raise ValueError(f"{source}: {n} frame(s); motion masks need at least 2 frames")
     yield from _clip_chunk(buf, pairs, base, nxt, base + len(buf), cfg)
 
+# %% ../nbs/04_motion.ipynb #fcb814b7
 def _clip_chunk(buf, pairs, base, lo, hi, cfg):
     "Frames lo..hi-1 of the window `buf` (frame `base` first), segmented with the whole window as context."
     verdicts = clip_verdicts(buf, pairs, cfg)
     for t in range(lo, hi): yield (t, buf[t - base], *verdicts[t - base], pairs[t - base] if t - base < len(pairs) else None)
 
+# %% ../nbs/04_motion.ipynb #8b246253
 def _pair_frames(frames, cfg, source):
     "The 'pair' segmenter, one step behind the input, holding two frames and one pair."
     prev_frame = before = None
@@ -404,6 +433,7 @@ def _pair_frames(frames, cfg, source):
     if n < 2: raise ValueError(f"{source}: {n} frame(s); motion masks need at least 2 frames")
     yield (n - 1, prev_frame, *frame_verdict(before, None, cfg), None)
 
+# %% ../nbs/04_motion.ipynb #a4f51ee9
 class _Collect:
     "Gathers what `segment_frames` yields into a `MotionMasks`."
     def __init__(self): self.masks, self.kept, self.skipped, self.pairs, self.n = [], [], dict.fromkeys(SKIP_REASONS, 0), [], 0
@@ -415,6 +445,7 @@ class _Collect:
     def result(self, H: int, W: int) -> MotionMasks:
         return MotionMasks(np.array(self.masks, bool).reshape(-1, H, W), np.array(self.kept, np.int64), self.skipped, self.pairs, self.n)
 
+# %% ../nbs/04_motion.ipynb #54b419a1
 def segment_motion(frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array, T >= 2
                    cfg: MotionConfig | None = None) -> MotionMasks:
     "Unsupervised motion masks of the frames with reliable motion; the others skipped and counted by reason."
@@ -438,6 +469,7 @@ def eval_clips(n_clips: int, seed: int = EVAL_SEED, size: int = 128, n_frames: i
     "The synthetic clips (camera pan, 1-3 objects) of an evaluation: clip i is drawn from derive_seed(seed, 'motion eval', i)."
     return [synthetic_clip(derive_seed(seed, "motion eval", i), size=size, n_frames=n_frames) for i in range(n_clips)]
 
+# %% ../nbs/04_motion.ipynb #3a4be7b2
 def frame_difference_masks(frames, thresh: int = 25, cfg: MotionConfig | None = None) -> np.ndarray:
     "Baseline: bool masks `(T, H, W)` where luma changes by more than `thresh` towards the next frame (the last frame: the previous)."
     cfg = cfg or MotionConfig()
@@ -445,6 +477,7 @@ def frame_difference_masks(frames, thresh: int = 25, cfg: MotionConfig | None = 
     nxt = np.concatenate([g[1:], g[-2:-1]])
     return np.stack([clean_mask(cv2.absdiff(a, b) > thresh, cfg) for a, b in zip(g, nxt)])
 
+# %% ../nbs/04_motion.ipynb #3c17aa0b
 def median_flow_masks(frames, thresh: float = 1.0, cfg: MotionConfig | None = None) -> np.ndarray:
     "Baseline: bool masks `(T, H, W)` where the flow towards the next frame minus its median exceeds `thresh` px/frame."
     cfg = cfg or MotionConfig()
@@ -466,11 +499,13 @@ class _one_thread:
     def __exit__(self, *exc):
         cv2.setNumThreads(self.saved[0]); torch.set_num_threads(self.saved[1])
 
+# %% ../nbs/04_motion.ipynb #1cc4b8d7
 def _truth_size(masks: np.ndarray, shape: tuple) -> np.ndarray:
     "Bool masks `(K, h, w)` brought to the human masks' size `(H, W)` (bilinear, then > 0.5): scored where the truth was drawn."
     if masks.shape[1:] == tuple(shape): return masks
     return np.stack([cv2.resize(m.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR) > 0.5 for m in masks]).reshape(-1, *shape)
 
+# %% ../nbs/04_motion.ipynb #fbfbc48a
 def score_segmenter(run,  # clip -> MotionMasks
                     clips: list  # (name, Clip) pairs with masks of every frame
                     ) -> dict:
@@ -488,6 +523,7 @@ def score_segmenter(run,  # clip -> MotionMasks
                 mean_iou=round(float(allf.mean()), 4), kept_iou=round(float(allf.sum() / max(kept, 1)), 4), coverage=round(kept / len(allf), 4),
                 ms_per_pair=round(1000 * secs / max(pairs, 1), 3), n_clips=len(clips), n_frames=len(allf), per_clip=per)
 
+# %% ../nbs/04_motion.ipynb #b79def03
 def evaluate_segmenter(methods=FLOW_METHODS,  # flow methods to run the segmenter with
                        n_clips: int = 24,
                        seed: int = EVAL_SEED,  # held-out clips; the defaults were tuned on TUNE_SEED
@@ -508,7 +544,6 @@ def evaluate_segmenter(methods=FLOW_METHODS,  # flow methods to run the segmente
     with _one_thread():
         return [dict(method=name, **{k: s[k] for k in keys}) for name, run in tqdm(runs.items(), desc="methods", disable=not progress)
                 for s in [score_segmenter(run, clips)]]
-
 
 # %% ../nbs/04_motion.ipynb #3ae6ae71
 ABLATIONS = {  # name -> settings over MotionConfig(): the rows of the real-video ablation
@@ -537,6 +572,7 @@ def real_clips(root,
     if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)" + (f" outside {list(exclude)}" if exclude else ""))
     return out
 
+# %% ../nbs/04_motion.ipynb #963c7995
 def evaluate_real(root,  # a folder of clips with human masks, or a list of (name, Clip)
                   settings: dict | None = None,  # row name -> MotionConfig settings (default ABLATIONS)
                   cfg: MotionConfig | None = None,  # the settings they apply to (default MotionConfig())
@@ -564,11 +600,13 @@ def _replace_atomic(path: Path, write):
     finally:
         if tmp.exists(): tmp.unlink()
 
+# %% ../nbs/04_motion.ipynb #5914d084
 def _save_masks(path: Path, res: MotionMasks, fps: float):
     def write(tmp):
         with open(tmp, "wb") as fh: np.savez_compressed(fh, masks=res.masks.astype(np.uint8), frames=res.frames, fps=np.float64(fps))
     _replace_atomic(path, write)
 
+# %% ../nbs/04_motion.ipynb #a45fa8a8
 def _video_files(source: Path) -> list[Path]:
     if source.is_file(): return [source]
     if not source.is_dir(): raise FileNotFoundError(f"video source {source} does not exist; give a video file or a folder of videos")
@@ -576,6 +614,7 @@ def _video_files(source: Path) -> list[Path]:
     if not files: raise FileNotFoundError(f"folder {source} holds no videos ({', '.join(VIDEO_EXTS)})")
     return files
 
+# %% ../nbs/04_motion.ipynb #166068db
 def _out_names(files: list[Path]) -> list[str]:
     "Output names: the stem, or stem_ext where two videos share a stem (a.mp4 and a.avi)."
     stems = [p.stem for p in files]
@@ -603,6 +642,7 @@ def segment_video(path, out: Path, cfg: MotionConfig) -> dict:
     _replace_atomic(out.with_suffix(".motion.json"), lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return record
 
+# %% ../nbs/04_motion.ipynb #f2701d28
 def _cached(out: Path, path: Path, cfg: MotionConfig) -> dict | None:
     "The record of a finished earlier run on `path` with the same settings, if all its files are there."
     j = out.with_suffix(".motion.json")

@@ -37,6 +37,7 @@ def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
     pred = run.net(tb)
     return t.show(tb, pred.float() if torch.is_tensor(pred) else pred, n=min(n, len(tb)))
 
+# %% ../nbs/45_report.ipynb #7be86b1e
 def curves_figure(rows: list[dict], tasks: list[str]):
     "Each task's loss (and its main metric, dashed, on the right axis) against the step."
     fig, axs = plt.subplots(1, len(tasks), figsize=(3.3 * len(tasks), 2.7), squeeze=False)
@@ -53,6 +54,7 @@ def curves_figure(rows: list[dict], tasks: list[str]):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/45_report.ipynb #52bdf4af
 def _table_html(res: dict) -> str:
     "The probe results as an HTML table."
     head, rows = result_rows(res)

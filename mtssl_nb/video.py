@@ -30,6 +30,7 @@ __all__ = ['VideoReadError', 'VideoInfo', 'video_info', 'iter_video', 'read_vide
 class VideoReadError(OSError):
     "A video file that cannot be opened or decoded."
 
+# %% ../nbs/01a_video.ipynb #287b74d2
 def _open_video(path):
     "Open `path` with PyAV; errors name the file."
     path = Path(path)
@@ -53,6 +54,7 @@ class VideoInfo:
     duration: float  # seconds
     codec: str
 
+# %% ../nbs/01a_video.ipynb #4b033f4d
 def video_info(path) -> VideoInfo:
     "Size, frame rate, frame count, duration and codec of the video at `path`."
     with _open_video(path) as c:
@@ -70,6 +72,7 @@ def _out_size(w: int, h: int, size) -> tuple[int, int]:
         return max(1, round(w * s)), max(1, round(h * s))
     return int(size[1]), int(size[0])
 
+# %% ../nbs/01a_video.ipynb #bf8487fa
 def iter_video(path,
                start: int = 0,  # first frame kept (after resampling to `fps`)
                stop: int | None = None,  # frame to stop before (None: the end)
@@ -100,6 +103,7 @@ def iter_video(path,
                 if stop is not None and k >= stop: break
         except av.FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
 
+# %% ../nbs/01a_video.ipynb #05b43a5e
 def read_video(path, start: int = 0, stop: int | None = None, step: int = 1, fps: float | None = None,
                size: int | tuple[int, int] | None = None) -> torch.Tensor:
     "Frames of the video at `path` as uint8 `(T, 3, H, W)` (the settings of `iter_video`)."
@@ -121,6 +125,7 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     v = 128 + sub @ np.float32([112.0, -93.786, -18.214]) / 255
     return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).round().clip(0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
+# %% ../nbs/01a_video.ipynb #97be7be7
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
     "An RGB (H, W, 3) array as a frame in the encoder's pixel format."
     # With FFmpeg's own RGB->YUV conversion the same frames encoded to different bytes in about one run in ten
@@ -128,6 +133,7 @@ def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
     if pix_fmt == "yuv420p": return av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
     return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
 
+# %% ../nbs/01a_video.ipynb #fe180722
 _CODEC_DEFAULTS = {"libx264": ("yuv420p", {"crf": "18", "preset": "medium"}), "ffv1": ("bgr0", {}),
                    "mpeg4": ("yuv420p", {"qscale": "3"}), "libvpx-vp9": ("yuv420p", {"crf": "30", "b": "0"})}
 
@@ -177,6 +183,7 @@ class VideoWriter:
     def __enter__(self): return self
     def __exit__(self, exc_type, *_): self.close(keep=exc_type is None)
 
+# %% ../nbs/01a_video.ipynb #fce07ba4
 def write_video(path,
                 frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array
                 fps: float = 15,
@@ -207,6 +214,7 @@ def _photo_hwc(name: str, max_side: int = 512) -> np.ndarray:
     "A pool photo (or texture) as a cached HxWx3 uint8 array"
     return load_photo(name, max_side).permute(1, 2, 0).numpy()
 
+# %% ../nbs/01a_video.ipynb #dcb11860
 def _random_patch(rng, name: str, h: int, w: int) -> np.ndarray:
     "A random crop of photo `name`, resized to h x w (float32 HxWx3)"
     img = _photo_hwc(name)
@@ -226,6 +234,7 @@ class SyntheticObject:
     vel: np.ndarray  # pixels per frame, (x, y)
     spin: float  # degrees per frame
 
+# %% ../nbs/01a_video.ipynb #e831b7c1
 @dataclass
 class ClipScript:
     "Everything random about a synthetic clip; `render_frame` draws any frame of it."
@@ -282,6 +291,7 @@ def clip_script(seed: int = 0,
         objs.append(SyntheticObject(_random_patch(rng, name, s, s), random_blob(rng, s), pos, vel, rng.uniform(-2, 2)))
     return ClipScript(size, n_frames, bg, cam_pos, cam_vel, objs, dict(seed=seed, background=bg_name, objects=len(objs)))
 
+# %% ../nbs/01a_video.ipynb #f3f91e9b
 def _unit(rng) -> np.ndarray:
     a = rng.uniform(0, 2 * np.pi)
     return np.array([np.cos(a), np.sin(a)])
@@ -313,6 +323,7 @@ class Clip:
     meta: dict = field(default_factory=dict)
     def __len__(self): return self.frames.shape[0]
 
+# %% ../nbs/01a_video.ipynb #217408b5
 def synthetic_clip(seed: int = 0, fps: float = 15.0, **kwargs) -> Clip:
     "A whole synthetic clip; `kwargs` go to `clip_script`."
     script = clip_script(seed, **kwargs)
@@ -328,8 +339,10 @@ def save_clip(clip: Clip, path) -> Path:
                         frames=np.arange(len(clip), dtype=np.int64), fps=np.float64(clip.fps))
     return video
 
+# %% ../nbs/01a_video.ipynb #f3c9a296
 def _mask_file(video: Path) -> Path: return video.with_name(video.name.removesuffix(".mp4") + ".masks.npz")
 
+# %% ../nbs/01a_video.ipynb #464c0bed
 def load_clip(path) -> Clip:
     "Read a clip saved by `save_clip` (give its .mp4, its .masks.npz or the path without suffix): the frames that have masks."
     p = str(path).removesuffix(".masks.npz").removesuffix(".mp4")
@@ -347,6 +360,7 @@ def load_clip(path) -> Clip:
 def _frame_item(frame: torch.Tensor, mask: torch.Tensor):
     return frame, tv_tensors.Mask(mask.to(torch.uint8)[None])
 
+# %% ../nbs/01a_video.ipynb #4f01cfa3
 class ClipFrames(Dataset):
     "Every masked frame of some clips: a folder of saved clips, a list of files or of `Clip`s (held in memory)."
     def __init__(self, clips):

@@ -67,11 +67,17 @@ def test_committed_samples_match_a_rebuild(rebuilt):
 
 
 def test_demo_writes_the_report(tmp_path):
-    """The demo with a reduced budget (--quick: what IN_TEST does too): samples, a trained run, the probe table, report.html."""
-    out = run("demo", "--out", str(tmp_path / "demo"), "--quick", "--quiet")
-    assert out.returncode == 0, out.stderr
+    """The demo with a reduced budget (--quick: what IN_TEST does too): samples, a trained run, the probe table, report.html;
+    an earlier demo's run in the same folder is replaced, not resumed or refused."""
     demo = tmp_path / "demo"
+    (demo / "run" / "checkpoints").mkdir(parents=True)
+    (demo / "run" / "config.yaml").write_text("steps: 99\n")  # an earlier demo's run
+    (demo / "run" / "checkpoints" / "step_0000099.pt").write_bytes(b"old")
+    out = run("demo", "--out", str(demo), "--quick", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert [p.name for p in (demo / "run" / "checkpoints").glob("*.pt")] == ["step_0000004.pt"]  # the smoke preset's 4 steps, afresh
     assert f"report written to {demo / 'report.html'}" in out.stdout and "| shapes | trained |" in out.stdout
+    assert "| digits | random init |" in out.stdout and "(0." in out.stdout  # both leak-free probe sets, against random init, with intervals
     from PIL import Image
     with Image.open(demo / "gallery.png") as im:
         assert im.size[0] >= 1000 and np.asarray(im.convert("L")).std() > 20  # a real picture, not a blank canvas
@@ -81,5 +87,3 @@ def test_demo_writes_the_report(tmp_path):
     for p in imgs:
         with Image.open(demo / p) as im:  # every figure the page shows exists and holds a picture
             assert im.size[0] > 200 and np.asarray(im.convert("L")).std() > 10, p
-    again = run("demo", "--out", str(demo), "--quick", "--quiet")  # a second demo replaces its own earlier run
-    assert again.returncode == 0, again.stderr

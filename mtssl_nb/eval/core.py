@@ -63,17 +63,18 @@ def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g:
         out[idx] = roi_align(img[None].float(), boxes, size, aligned=True).round().clamp(0, 255).to(torch.uint8)
     return out
 
+# %% ../../nbs/40_eval.ipynb #94860bfc
 def held_out_clips(n_clips: int = 16, size: int = 64, seed: int = 12345):
     "Frames (with exact masks) of synthetic clips drawn from photos no pretext pool reads: the motion head judged, and shown, on unseen images."
     from mtssl_nb.video import SyntheticClipFrames
     return SyntheticClipFrames(n_clips=n_clips, seed=seed, size=size, background="photo", photos=PROBE_PHOTOS)
 
+# %% ../../nbs/40_eval.ipynb #d6b0f445
 def held_out_crops(n: int = 512, size: int = 64, photos=PROBE_PHOTOS, scale=(0.1, 0.6), seed: int = 0) -> torch.Tensor:
     "`n` random crops uint8 `(n, 3, size, size)` of package photos that no pretext pool reads: pictures and head quality on unseen images."
     g = make_generator(derive_seed(seed, "held_out"))
     imgs = PhotoPool(photos).images
     return _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, scale, g)
-
 
 # %% ../../nbs/40_eval.ipynb #e6043863
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
@@ -98,6 +99,7 @@ def shape_masks(kind: torch.Tensor, size: int, g: torch.Generator) -> torch.Tens
     ], 1)[torch.arange(N), kind]
     return (inside + 0.5).clamp(0, 1)  # a one-pixel soft edge
 
+# %% ../../nbs/40_eval.ipynb #d655219e
 def shapes_on_photos(n: int = 2000, size: int = 64, photos=PROBE_PHOTOS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     "`n` crops of held-out photos with one pasted shape each, of a random colour; the label is the shape's kind (SHAPES)."
     g = make_generator(derive_seed(seed, "shapes"))
@@ -107,7 +109,6 @@ def shapes_on_photos(n: int = 2000, size: int = 64, photos=PROBE_PHOTOS, seed: i
     m = shape_masks(y, size, g)[:, None]  # (N, 1, S, S)
     colour = 255 * torch.rand(n, 3, 1, 1, generator=g)
     return (bg * (1 - m) + colour * m).round().to(torch.uint8), y
-
 
 # %% ../../nbs/40_eval.ipynb #2f5cf584
 def digits(n_train: int = 1297, n_test: int = 500, size: int = 64, seed: int = 0) -> ProbeData:
@@ -133,10 +134,12 @@ def _item_ids(src, idx: list[int]) -> set[str]:
     split = getattr(src, "split", None) or ("train" if getattr(src, "train", True) else "test")
     return _dataset_ids(type(src).__name__.removesuffix("NoMD5").lower(), src.root, split)
 
+# %% ../../nbs/40_eval.ipynb #a92bda56
 def _dataset_ids(kind: str, root, split: str) -> set[str]:
     "The ids of a CIFAR/STL split, one per part ('train+unlabeled': both), whether made from a loaded dataset or from a spec."
     return {f"{kind}:{Path(root).expanduser().resolve()}:{s}" for s in split.split("+")}
 
+# %% ../../nbs/40_eval.ipynb #aa31906c
 def _resized(src, idx: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     "Items `idx` of an image source resized to `size x size` (uint8) and their labels."
     xs, ys = [], []
@@ -146,6 +149,7 @@ def _resized(src, idx: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor
         ys.append(int(y))
     return torch.stack(xs), torch.tensor(ys)
 
+# %% ../../nbs/40_eval.ipynb #83557a82
 def _split_folders(spec: str):
     "(train, test) folders when `spec` is folder:ROOT and ROOT holds train/ and val/ (or test/), else None."
     kind, _, rest = spec.partition(":")
@@ -154,6 +158,7 @@ def _split_folders(spec: str):
         if (root / a).is_dir() and (root / b).is_dir(): return root / a, root / b
     return None
 
+# %% ../../nbs/40_eval.ipynb #14ecea71
 def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, size: int = 64, seed: int = 0) -> ProbeData:
     "Probe data from a spec: 'shapes', 'digits', folder:ROOT with train/ and val/ (train -> val), or any labelled `image_source` spec (a seeded split)."
     if spec == "shapes":
@@ -184,11 +189,11 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
                          "(or test/), each with one folder per class, or the folder of one split")
     return ProbeData(spec, x[:k], y[:k], x[k:], y[k:], classes, _item_ids(src, idx[k:]))
 
-
 # %% ../../nbs/40_eval.ipynb #9156d353
 class ProbeLeakError(ValueError):
     "Probe test images that a run's pretext tasks trained on, or a probe whose overlap with them cannot be checked."
 
+# %% ../../nbs/40_eval.ipynb #70e1f423
 @functools.lru_cache(maxsize=16)
 def _image_ids(spec: str) -> frozenset[str]:
     "The ids of every image an image spec holds, without decoding any: file paths listed, photo names, or a dataset's split."
@@ -200,6 +205,7 @@ def _image_ids(spec: str) -> frozenset[str]:
     src = ImageFolderSource(rest if kind == "folder" else spec, verify="none", progress=False)  # a missing folder: FileNotFoundError
     return frozenset(_item_ids(src, range(len(src))))
 
+# %% ../../nbs/40_eval.ipynb #1bf12f1c
 def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
     "Per task of a loaded run: its data spec and what that data is made of, as the ids `ProbeData.test_sources` holds."
     from mtssl_nb.streams import task_data
@@ -212,6 +218,7 @@ def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
         out[n] = (spec, ids)
     return out
 
+# %% ../../nbs/40_eval.ipynb #e605984c
 def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow: bool = False) -> dict | None:
     "None when no test image of `data` is pretext data; else `ProbeLeakError` naming both, or with `allow` what they share."
     if not data.test_sources:  # nothing says where the test images come from: an overlap cannot be ruled out
@@ -229,6 +236,7 @@ def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow:
                          "and probe with folder:ROOT (train/ -> val/), or give other images; allow_overlap=True (mtssl eval --allow-overlap) probes "
                          "anyway and the table says so. (The check compares files and datasets, not pixels: copies of the same images elsewhere pass it.)")
 
+# %% ../../nbs/40_eval.ipynb #382b6b96
 def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
     "`pretext_sources`, or with `allow` an empty map when the run's pretext data is not on this machine (overlap then unchecked, with a warning)."
     try: return pretext_sources(run)
@@ -238,7 +246,6 @@ def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
         import warnings
         warnings.warn(f"the run's pretext data is not here ({e}): probing without the leak check", stacklevel=2)
         return {}
-
 
 # %% ../../nbs/40_eval.ipynb #1eec4372
 LAYERS = ("block1", "block2", "block3")
@@ -264,6 +271,7 @@ def all_features(trunk: ResNetV2Trunk, images: torch.Tensor, pool: int = 3, batc
     finally: trunk.train(was)
     return {k: torch.cat([p[k] for p in parts], 1 if k == "units" else 0) for k in parts[0]}
 
+# %% ../../nbs/40_eval.ipynb #bd182983
 def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", pool: int = 3, batch_size: int = 256,
              device: str | torch.device = "cpu", gray: bool = False, units: bool = False) -> torch.Tensor:
     "Pooled features `(N, C * pool * pool)` of uint8 images from `layer` of a frozen trunk; with `units`, `(U, N, C * pool * pool)` of block3's units."
@@ -279,18 +287,19 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
 
+# %% ../../nbs/40_eval.ipynb #3953b09a
 def fmt_acc(v) -> str:
     "An accuracy, with its interval when it has one: '0.512 (0.481-0.543)'; None as '-'."
     if v is None: return "-"
     if isinstance(v, (tuple, list)): return f"{v[0]:.3f} ({v[1]:.3f}-{v[2]:.3f})"
     return f"{v:.3f}" if isinstance(v, float) else str(v)
 
-
 # %% ../../nbs/40_eval.ipynb #8d1e86c5
 def _standardise(train: torch.Tensor, *others: torch.Tensor):
     mu, sd = train.mean(0), train.std(0).clamp(min=1e-6)
     return [(t - mu) / sd for t in (train, *others)]
 
+# %% ../../nbs/40_eval.ipynb #8f9802fc
 def _fit_logreg(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, iters: int = 100) -> nn.Linear:
     torch.manual_seed(0)
     clf = nn.Linear(x.shape[1], n_classes)
@@ -304,11 +313,13 @@ def _fit_logreg(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, ite
     opt.step(closure)
     return clf
 
+# %% ../../nbs/40_eval.ipynb #5b844594
 def topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> float:
     "Share of rows whose label is among the `k` highest logits."
     k = min(k, logits.shape[1])
     return float((logits.topk(k, 1).indices == y[:, None]).any(1).float().mean())
 
+# %% ../../nbs/40_eval.ipynb #c18a9767
 def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
     "Top-k accuracy with its 95% Wilson interval for each k smaller than the number of classes (top-1 always): {'top1', 'top1_ci', ..., 'n_test'}."
     out = {"n_test": len(y)}
@@ -318,6 +329,7 @@ def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
         out[f"top{k}"], out[f"top{k}_ci"] = acc, wilson(round(acc * len(y)), len(y))
     return out
 
+# %% ../../nbs/40_eval.ipynb #409baede
 def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor,
                  l2s=(1e-4, 1e-3, 1e-2), iters: int = 100) -> dict:
     "Test accuracy (top-1, top-5 where it can inform, 95% intervals) of a linear classifier on features, its L2 weight chosen on a held-out fifth of the training part."
@@ -330,7 +342,6 @@ def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Ten
     clf = _fit_logreg(tr, y_train, K, best, iters)
     with torch.no_grad(): logits = clf(te)
     return dict(accuracies(logits, y_test), l2=best, train_top1=topk(clf(tr).detach(), y_train, 1))
-
 
 # %% ../../nbs/40_eval.ipynb #d2544331
 def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor, k: int = 20, T: float = 0.07) -> dict:
@@ -360,7 +371,7 @@ def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tens
     with torch.no_grad(): logits = clf(mix(te))
     return dict(accuracies(logits, y_test), alpha=[round(float(a), 4) for a in mixer.row("probe").detach()])
 
-
+# %% ../../nbs/40_eval.ipynb #e077dcdd
 def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, lasso: bool = False, knn: bool = True,
                 device: str | torch.device = "cpu", gray: bool = False) -> dict:
     "The probes of one trunk on one dataset: {'linear': ..., 'knn': ..., 'layers': {block: ...}, 'lasso': ...}."
@@ -372,18 +383,20 @@ def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, las
     if lasso: out["lasso"] = lasso_probe(a["units"], data.y_train, b["units"], data.y_test)
     return out
 
+# %% ../../nbs/40_eval.ipynb #c055a740
 def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
     "A trunk of the same architecture with random weights: the baseline a learned trunk must beat."
     torch.manual_seed(seed)
     return ResNetV2Trunk(trunk.cfg)
 
 # %% ../../nbs/40_eval.ipynb #d7d8a253
-def held_out(task, size: int = 64, n: int = 512, seed: int = 0):
-    "Data no pretext pool holds, of `task`'s data kind: every frame of n // 16 synthetic clips drawn from the held-out photos, or n crops of them."
-    if task.data_kind == "clips": return held_out_clips(max(1, n // 16), size, 12345 + seed)
-    return held_out_crops(n, size, seed=seed + 1)
+def held_out(task, size: int = 64, n: int | None = None, seed: int = 0):
+    "Data no pretext pool holds, of `task`'s data kind: the frames of n // 16 synthetic clips drawn from the held-out photos (n=256), or n crops of them (n=512)."
+    if task.data_kind == "clips": return held_out_clips(max(1, (n or 256) // 16), size, 12345 + seed)
+    return held_out_crops(n or 512, size, seed=seed + 1)
 
-def head_quality(run, tasks=None, n: int = 512, seed: int = 0, device="cpu") -> dict:
+# %% ../../nbs/40_eval.ipynb #d2e62a1e
+def head_quality(run, tasks=None, n: int | None = None, seed: int = 0, device="cpu") -> dict:
     "Each trained head's own quality on held-out data (`PretextTask.quality`), for the run's tasks (or `tasks`) that have one."
     out = {}
     for name in tasks or run.tasks:

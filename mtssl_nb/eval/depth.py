@@ -33,6 +33,7 @@ def valid_depth(target: torch.Tensor) -> torch.Tensor:
     "Pixels with a depth measurement: finite and above 0."
     return torch.isfinite(target) & (target > 0)
 
+# %% ../../nbs/42_eval.depth.ipynb #0b542e0f
 class DepthMeter:
     "Depth metrics summed over the valid pixels of many batches: delta1-3, abs_rel, rmse, rmse_log."
     def __init__(self): self.n, self.s = 0, dict(d1=0.0, d2=0.0, d3=0.0, rel=0.0, sq=0.0, sqlog=0.0)
@@ -54,6 +55,7 @@ class DepthMeter:
         return dict(delta1=self.s["d1"] / n, delta2=self.s["d2"] / n, delta3=self.s["d3"] / n, abs_rel=self.s["rel"] / n,
                     rmse=math.sqrt(self.s["sq"] / n), rmse_log=math.sqrt(self.s["sqlog"] / n), pixels=self.n)
 
+# %% ../../nbs/42_eval.depth.ipynb #23aaf5f5
 def depth_metrics(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> dict:
     "The depth metrics of one set of predictions (see `DepthMeter`)."
     return DepthMeter().update(pred, target, valid).result()
@@ -70,6 +72,7 @@ class UpProjection(nn.Module):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         return F.relu(self.main(x) + self.short(x))
 
+# %% ../../nbs/42_eval.depth.ipynb #43ad8f16
 class DepthHead(nn.Module):
     "Block3 -> BN-ReLU -> 1x1 conv -> up-projections (each x2) -> 3x3 conv: log depth at 1/4 of the input (from block3 at 1/16)."
     def __init__(self, in_channels: int, channels=(256, 128), width: float = 1.0):
@@ -80,6 +83,7 @@ class DepthHead(nn.Module):
         self.out = nn.Conv2d(cs[-1], 1, 3, padding=1)
     def forward(self, x): return self.out(self.ups(self.pre(x)))[:, 0]  # (B, H/4, W/4) log depth
 
+# %% ../../nbs/42_eval.depth.ipynb #2e68dcf4
 class DepthNet(nn.Module):
     "The trunk and a depth head: images in [0, 1] `(B, 3, H, W)` -> log depth `(B, H/4, W/4)` (at output stride 16, two up-projections)."
     def __init__(self, trunk: ResNetV2Trunk, head: DepthHead, gray: bool = False):
@@ -91,10 +95,12 @@ class DepthNet(nn.Module):
             x = to_gray(x)
         return self.head(self.trunk(x).out)
 
+# %% ../../nbs/42_eval.depth.ipynb #46091af0
 def depth_at(log_depth: torch.Tensor, size) -> torch.Tensor:
     "Predicted depth in metres at `size` (H, W): the log depth upsampled bilinearly, then exponentiated."
     return F.interpolate(log_depth[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0].exp()
 
+# %% ../../nbs/42_eval.depth.ipynb #242aa7bb
 LOSSES = ("log_l1", "berhu")
 
 def depth_loss(log_depth: torch.Tensor, target: torch.Tensor, kind: str = "log_l1") -> torch.Tensor:
@@ -117,6 +123,7 @@ class DepthSet(torch.utils.data.Dataset):
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return self.images[i], self.depths[i]
 
+# %% ../../nbs/42_eval.depth.ipynb #5f49fcfb
 def _read_splits(path: Path) -> dict:
     from scipy.io import loadmat
     try: s = loadmat(str(path))
@@ -125,6 +132,7 @@ def _read_splits(path: Path) -> dict:
     if missing: raise ValueError(f"{path} holds no {', '.join(missing)} (the NYU split's 1-based indices)")
     return {"train": np.asarray(s["trainNdxs"]).ravel() - 1, "test": np.asarray(s["testNdxs"]).ravel() - 1}
 
+# %% ../../nbs/42_eval.depth.ipynb #9c9fcfbe
 class NYULabeled(torch.utils.data.Dataset):
     "NYU Depth v2's labelled set from `nyu_depth_v2_labeled.mat` (HDF5), split 'train', 'test' or 'all'."
     def __init__(self, path, split: str = "train", splits=None, seed: int = 0):
@@ -160,6 +168,7 @@ class NYULabeled(torch.utils.data.Dataset):
         depth = torch.from_numpy(np.ascontiguousarray(self.file["depths"][j].T.astype(np.float32)))  # (W, H) -> (H, W)
         return img.to(torch.uint8), depth
 
+# %% ../../nbs/42_eval.depth.ipynb #c6872230
 class DepthFolder(torch.utils.data.Dataset):
     "Pairs `ROOT/rgb/NAME.(png|jpg)` + `ROOT/depth/NAME.png` (16-bit, metres x `depth_scale`, 0 = none)."
     def __init__(self, root, depth_scale: float = 1000.0):
@@ -196,6 +205,7 @@ def write_nyu_like(images: torch.Tensor, depths: torch.Tensor, path, train=None,
     if train is not None: savemat(str(path.with_name("splits.mat")), {"trainNdxs": np.asarray(train)[:, None] + 1, "testNdxs": np.asarray(test)[:, None] + 1})
     return path
 
+# %% ../../nbs/42_eval.depth.ipynb #9ffecf01
 def write_depth_folder(data, root, depth_scale: float = 1000.0) -> Path:
     "Write depth data as `root/rgb/NNNNNN.png` and 16-bit `root/depth/NNNNNN.png` (metres x `depth_scale`)."
     root = Path(root)
@@ -270,10 +280,12 @@ class DepthConfig:
     flip: bool = True
     eval_crop: list[int] | None = None  # evaluate only rows top:bottom, columns left:right of the data's own frames (NYU: Eigen's [45, 471, 41, 601])
 
+# %% ../../nbs/42_eval.depth.ipynb #e47300b8
 def _resize(img: torch.Tensor, depth: torch.Tensor, hw) -> tuple[torch.Tensor, torch.Tensor]:
     x = F.interpolate(img[None].float() / 255, size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
     return x, F.interpolate(depth[None, None], size=hw, mode="nearest")[0, 0]
 
+# %% ../../nbs/42_eval.depth.ipynb #15884708
 def depth_batch(data, g: torch.Generator, batch_size: int, hw, flip: bool = True, device="cpu"):
     "`batch_size` random items of `data` resized to `hw`: images `(B, 3, H, W)` in [0, 1] and depths `(B, H, W)`, mirrored at random."
     idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
@@ -285,6 +297,7 @@ def depth_batch(data, g: torch.Generator, batch_size: int, hw, flip: bool = True
         x[m], d[m] = x[m].flip(-1), d[m].flip(-1)
     return x.to(device), d.to(device)
 
+# %% ../../nbs/42_eval.depth.ipynb #0f60b706
 def crop_mask(shape, crop=None) -> torch.Tensor | None:
     "A boolean mask of `shape` (H, W) that is True in rows top:bottom and columns left:right of `crop` (None: no mask)."
     if crop is None: return None
@@ -293,6 +306,7 @@ def crop_mask(shape, crop=None) -> torch.Tensor | None:
     m = torch.zeros(shape, dtype=torch.bool); m[top:bottom, left:right] = True
     return m
 
+# %% ../../nbs/42_eval.depth.ipynb #12855567
 @torch.no_grad()
 def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu", keep: int = 8, crop=None) -> dict:
     "Depth metrics of `model` on `data` (inputs resized to `hw`, predictions compared at each item's own size, within `crop`), and `keep` predictions."
@@ -308,6 +322,7 @@ def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu",
             if len(kept) < keep: kept.append(pred)
     return dict(**meter.result(), preds=kept)
 
+# %% ../../nbs/42_eval.depth.ipynb #fc9a12be
 def constant_depth(train, test, crop=None) -> dict:
     "The metrics of the best constant: the training set's geometric mean depth everywhere (within `crop`)."
     logs = torch.cat([d[valid_depth(d)].log() for _, d in (train[i] for i in range(len(train)))])
@@ -350,12 +365,14 @@ def depth_data(spec: str = "rooms", n_train: int = 400, n_test: int = 100, size:
     if kind == "depthfolder": return DepthFolder(Path(rest) / "train"), DepthFolder(Path(rest) / "test")
     raise ValueError(f"depth data spec {spec!r} is not understood; use rooms, nyu:PATH (nyu_depth_v2_labeled.mat) or depthfolder:ROOT")
 
+# %% ../../nbs/42_eval.depth.ipynb #ca1653d4
 def depth_configs(spec: str = "rooms", settings=(), seed: int = 0) -> tuple[TransferConfig, DepthConfig]:
     "The fine-tuning and depth-head settings for data `spec`: its defaults, then `settings` (checked)."
     from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DEPTH_DEFAULTS.get(spec.partition(":")[0], DEPTH_DEFAULTS["rooms"])
     return transfer_configs("depth", DepthConfig, settings, t_kw, d_kw, seed)
 
+# %% ../../nbs/42_eval.depth.ipynb #ceb56f9a
 def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
     from mtssl_nb.eval.transfer import transfer_probe
@@ -364,6 +381,7 @@ def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, ou
     return dict(transfer_probe(run, "depth", spec, cfg, dcfg, data, fit_depth, ("delta1", "delta2", "delta3", "abs_rel", "rmse", "rmse_log"),
                                trained, baseline, out_dir, progress, seed), constant=constant_depth(train, test, dcfg.eval_crop))
 
+# %% ../../nbs/42_eval.depth.ipynb #902a873b
 def depth_table(res: dict) -> str:
     "A Markdown table of `depth_probe`'s results."
     cols = ("delta1", "delta2", "delta3", "abs_rel", "rmse")

@@ -47,6 +47,7 @@ def box_iou_voc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     area = lambda x: (x[:, 2] - x[:, 0] + 1) * (x[:, 3] - x[:, 1] + 1)
     return inter / (area(a)[:, None] + area(b)[None] - inter)
 
+# %% ../../nbs/41_eval.detection.ipynb #108f8b7e
 def voc07_ap(recall: torch.Tensor, precision: torch.Tensor) -> float:
     "VOC07's 11-point interpolated average precision of a precision/recall curve (points in ranking order)."
     ap = 0.0
@@ -63,6 +64,7 @@ class Detections:
     score: torch.Tensor  # (D,)
     box: torch.Tensor  # (D, 4)
 
+# %% ../../nbs/41_eval.detection.ipynb #f9a72014
 def class_ap(dets: Detections, truth: dict, iou: float = 0.5) -> dict:
     "AP of one class: `truth` maps image -> (boxes (G, 4), difficult (G,) bool). Returns ap, recall/precision curves and counts."
     npos = sum(int((~torch.as_tensor(d, dtype=torch.bool)).sum()) for _, d in truth.values())
@@ -85,6 +87,7 @@ def class_ap(dets: Detections, truth: dict, iou: float = 0.5) -> dict:
     rec, prec = ctp / npos, ctp / (ctp + cfp).clamp(min=1e-12)
     return dict(ap=voc07_ap(rec, prec) if len(order) else 0.0, npos=npos, tp=int(tp.sum()), fp=int(fp.sum()), recall=rec, precision=prec)
 
+# %% ../../nbs/41_eval.detection.ipynb #40da5fde
 def voc07_map(dets: dict[str, Detections], truth: dict[str, dict], iou: float = 0.5) -> dict:
     "Per-class AP (`dets` and `truth` keyed by class) and their mean over the classes that have non-difficult boxes."
     bad = sorted(set(dets) - set(truth))
@@ -106,6 +109,7 @@ class TrunkBackbone(nn.Module):
             x = to_gray(x)
         return OrderedDict([("0", self.trunk(x).out)])
 
+# %% ../../nbs/41_eval.detection.ipynb #c5867d47
 class Block4Head(nn.Module):
     "A block4-shaped box head, from scratch: `units` pre-activation bottlenecks (512 -> 2048 at width 1, stride 2 in the last), BN-ReLU, global pooling."
     def __init__(self, in_channels: int, width: float = 1.0, units: int = 3):
@@ -137,6 +141,7 @@ class DetectorConfig:
     box_detections_per_img: int = 100
     flip: bool = True  # mirror training images half the time
 
+# %% ../../nbs/41_eval.detection.ipynb #5fb542db
 def faster_rcnn(trunk: ResNetV2Trunk, n_classes: int, cfg: DetectorConfig | None = None, gray: bool = False) -> FasterRCNN:
     "Faster R-CNN (C4) on `trunk` for `n_classes` object classes (plus background)."
     cfg = cfg or DetectorConfig()
@@ -161,6 +166,7 @@ def voc_boxes(boxes: torch.Tensor) -> torch.Tensor:
     "torchvision boxes (0-based, end exclusive) -> VOC's (1-based, end inclusive), the metric's convention."
     return boxes + boxes.new_tensor([1, 1, 0, 0])
 
+# %% ../../nbs/41_eval.detection.ipynb #513bf2f6
 class DetectionSet(torch.utils.data.Dataset):
     "In-memory detection data: uint8 images and their targets (the synthetic scenes; any list of pairs)."
     def __init__(self, images: list, targets: list, classes: list):
@@ -178,6 +184,7 @@ def _voc_root(root, year: str) -> Path:
     raise FileNotFoundError(f"no VOC{year} folder at {root}: give the folder that holds VOCdevkit/VOC{year}/ (with Annotations/, JPEGImages/, "
                             f"ImageSets/Main/), VOCdevkit/ or VOCdevkit/VOC{year}/ itself")
 
+# %% ../../nbs/41_eval.detection.ipynb #120ada19
 class VOCSet(torch.utils.data.Dataset):
     "PASCAL VOC detection (2007 or 2012 layout) through torchvision's `VOCDetection`, as uint8 images and torchvision-style targets."
     def __init__(self, root, year: str = "2007", image_set: str = "trainval", download: bool = False, classes=VOC_CLASSES):
@@ -233,6 +240,7 @@ def shape_scenes(n: int = 200, size: int = 128, max_objects: int = 3, photos=DEF
         targets.append(dict(boxes=torch.tensor(boxes, dtype=torch.float32), labels=kinds + 1, difficult=torch.zeros(k, dtype=torch.bool), id=f"{i:06d}"))
     return DetectionSet(images, targets, SHAPES)
 
+# %% ../../nbs/41_eval.detection.ipynb #07fdcca9
 def write_voc(data, root, year: str = "2007", splits: dict | None = None) -> Path:
     "Write detection data in the VOC layout under `root/VOCdevkit/VOC{year}`; `splits` maps a split name to item indices (default: all in 'trainval')."
     voc = Path(root) / "VOCdevkit" / f"VOC{year}"
@@ -285,11 +293,13 @@ def detection_batch(data, g: torch.Generator, batch_size: int, flip: bool = True
         images.append(img.to(device)); targets.append(dict(boxes=boxes[keep].to(device), labels=t["labels"][keep].to(device)))
     return images, targets
 
+# %% ../../nbs/41_eval.detection.ipynb #50d2630c
 def detection_loss(model, batch) -> tuple[torch.Tensor, dict]:
     "Faster R-CNN's four losses (RPN objectness and boxes, classifier and boxes) summed."
     losses = model(*batch)
     return sum(losses.values()), {k.removeprefix("loss_"): v.detach() for k, v in losses.items()}
 
+# %% ../../nbs/41_eval.detection.ipynb #f054e196
 @torch.no_grad()
 def detect(model, data, batch_size: int = 4, device="cpu", progress: bool = False) -> tuple[list, dict]:
     "Run `model` over `data`: its predictions per image, and the VOC07 metric's inputs {class: (Detections, truth)}."
@@ -311,6 +321,7 @@ def detect(model, data, batch_size: int = 4, device="cpu", progress: bool = Fals
     return preds, {names[c - 1]: (Detections(d[0], torch.cat(d[1]) if d[1] else torch.zeros(0), torch.cat(d[2]) if d[2] else torch.zeros(0, 4)), truth[c])
                    for c, d in dets.items()}
 
+# %% ../../nbs/41_eval.detection.ipynb #519e951c
 def evaluate_detector(model, data, batch_size: int = 4, device="cpu", progress: bool = False) -> dict:
     "Per-class VOC07 AP and mAP of `model` on `data` (and its predictions)."
     preds, per_class = detect(model, data, batch_size, device, progress)
@@ -351,12 +362,14 @@ def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, 
         return (VOCSet(rest, "2007", "trainval"), VOCSet(rest, "2007", "test")) if kind == "voc" else (VOCSet(rest, "2012", "train"), VOCSet(rest, "2012", "val"))
     raise ValueError(f"detection data spec {spec!r} is not understood; use shapes, voc:ROOT or voc2012:ROOT")
 
+# %% ../../nbs/41_eval.detection.ipynb #2a58a7c3
 def detection_configs(spec: str = "shapes", settings=(), seed: int = 0) -> tuple[TransferConfig, DetectorConfig]:
     "The fine-tuning and detector settings for data `spec`: its defaults, then `settings` (checked)."
     from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DETECTION_DEFAULTS["voc" if spec.startswith("voc") else "shapes"]
     return transfer_configs("detection", DetectorConfig, settings, t_kw, d_kw, seed)
 
+# %% ../../nbs/41_eval.detection.ipynb #c45766f4
 def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
     from mtssl_nb.eval.transfer import transfer_probe
@@ -365,6 +378,7 @@ def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = Tru
     return dict(transfer_probe(run, "detection", spec, cfg, det, data, fit_detector, ("map", "ap"), trained, baseline, out_dir, progress, seed),
                 classes=list(train.classes))
 
+# %% ../../nbs/41_eval.detection.ipynb #58bab3a9
 def detection_table(res: dict) -> str:
     "A Markdown table of `detection_probe`'s results: AP per class and mAP, a column per trunk."
     names = list(res["trunks"])

@@ -64,6 +64,7 @@ def trunk_of(run, random: bool = False, seed: int = 0) -> tuple[ResNetV2Trunk, b
     trunk = random_trunk_like(run.net.trunk, seed) if random else copy.deepcopy(run.net.trunk)
     return trunk.cpu().train(), gray
 
+# %% ../../nbs/40a_eval.transfer.ipynb #7b2ceea2
 def set_trainable(trunk: nn.Module, cfg: TransferConfig):
     "Freeze the trunk's weights (`frozen`) and its BatchNorm statistics (`frozen` or `freeze_bn`), as `cfg` says."
     for p in trunk.parameters(): p.requires_grad_(cfg.trunk == "finetune")
@@ -81,6 +82,7 @@ def _optimizer(model: nn.Module, trunk: nn.Module, cfg: TransferConfig) -> torch
     if cfg.optimizer == "adam": return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
+# %% ../../nbs/40a_eval.transfer.ipynb #3a42e2bb
 def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
               trunk: nn.Module,  # the trunk inside `model` (its weights are frozen or trained as `cfg.trunk` says)
               batch_fn: Callable,  # (step, generator) -> the step's batch, on `device`
@@ -136,16 +138,19 @@ def split_settings(settings, task_cls, probe: str) -> tuple[list[str], list[str]
                                 f"{task_cls.__name__} takes {', '.join(sorted(task))} (with two probes, name each head's settings: {probe}.KEY=VALUE)")
     return a, b
 
+# %% ../../nbs/40a_eval.transfer.ipynb #e928b49a
 def run_key(run) -> str:
     "What identifies a run's trunk: its checkpoint file and step."
     return f"{Path(run.checkpoint).resolve()}@{run.step}"
 
+# %% ../../nbs/40a_eval.transfer.ipynb #6f6a3ce1
 def transfer_folder(out_dir, spec: str, run, *cfgs) -> Path:
     "A checkpoint folder under `out_dir` for data `spec`, the trunk of `run` and these settings: the same three, the same folder."
     import hashlib, json, re
     key = json.dumps([spec, run_key(run), *[c.__dict__ for c in cfgs]], sort_keys=True, default=str)
     return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
 
+# %% ../../nbs/40a_eval.transfer.ipynb #d04acd52
 def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict | None = None, head_defaults: dict | None = None, seed: int = 0):
     "The fine-tuning and head configs of transfer probe `probe`: defaults, then `key=value` settings (checked, so a probe can refuse before any work)."
     from mtssl_nb.core import apply_overrides
@@ -153,6 +158,7 @@ def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict 
     return (apply_overrides(TransferConfig(**{**(transfer_defaults or {}), "seed": seed}), tset).check(),
             apply_overrides(head_cls(**(head_defaults or {})), hset))
 
+# %% ../../nbs/40a_eval.transfer.ipynb #b58a6e32
 def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bool = True, seed: int = 0):
     "(name, trunk, reads gray, config) for the run's trunk and the random-init baseline; random BatchNorm statistics are not kept frozen (they were never learned)."
     import dataclasses
@@ -160,6 +166,7 @@ def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bo
         trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
         yield name, trunk, gray, cfg if name == "trained" else dataclasses.replace(cfg, freeze_bn=False)
 
+# %% ../../nbs/40a_eval.transfer.ipynb #26324206
 def transfer_probe(run, probe: str, spec: str, cfg: TransferConfig, head, data: tuple, fit: Callable, keys, trained: bool = True, baseline: bool = True,
                    out_dir=None, progress: bool = True, seed: int = 0) -> dict:
     "Fine-tune `fit(trunk, train, test, cfg, head, gray, folder, progress, desc)` on the trunk of `run` and on random init; the `keys` of each result, per trunk."
@@ -173,6 +180,7 @@ def transfer_probe(run, probe: str, spec: str, cfg: TransferConfig, head, data: 
                                "loss": r["history"][-1]["loss"] if r["history"] else None}
     return out
 
+# %% ../../nbs/40a_eval.transfer.ipynb #3bf24b11
 def json_ready(x):
     "`x` with every NaN or infinite float made None, so strict JSON readers accept it."
     if isinstance(x, float): return x if math.isfinite(x) else None

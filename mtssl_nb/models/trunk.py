@@ -48,6 +48,7 @@ def _ch(c: int, width: float) -> int:
     "Channel count `c` scaled by `width`, a multiple of 8 (at least 8)."
     return max(8, int(round(c * width / 8)) * 8)
 
+# %% ../../nbs/20_models.trunk.ipynb #c3ad242d
 def block_specs(preset: str = "resnet101", width: float = 1.0) -> list[list[tuple[int, int, int]]]:
     "For each block, its units as `(out_channels, bottleneck_channels, stride)`, stride 2 in the last unit."
     if preset not in PRESETS: raise ValueError(f"trunk preset {preset!r} is not known; choose from {', '.join(PRESETS)}")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..color import BIN_KINDS, ColorPrior, SoftEncoder, annealed_mean, chroma, decode_lab, estimate_prior, lightness_u8, sample_ab
 from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, register_task
@@ -52,95 +53,126 @@ class Colorization(PretextTask):
         self.prior.lam, self.prior.sigma = self.cfg.lam, self.cfg.prior_sigma
         self._weights = {}
 
-    def check(self):
-        c = self.cfg
-        if c.bins not in BIN_KINDS: raise ConfigError(f"color.bins {c.bins!r} is not known; choose from {', '.join(BIN_KINDS)}")
-        if c.out_stride < 1 or c.trunk_stride % c.out_stride or (c.trunk_stride // c.out_stride) & (c.trunk_stride // c.out_stride - 1):
-            raise ConfigError(f"color.out_stride {c.out_stride} must divide color.trunk_stride {c.trunk_stride} by a power of 2 (e.g. 16, 8, 4)")
-        if not 0 <= c.lam <= 1: raise ConfigError(f"color.lam must be in [0, 1], got {c.lam}")
-        if c.T <= 0: raise ConfigError(f"color.T must be positive, got {c.T}")
-        if c.prior_images < 1: raise ConfigError(f"color.prior_images must be at least 1, got {c.prior_images}")
-
     @property
     def Q(self) -> int: return self.encoder.Q
 
-    def grid(self, H: int, W: int) -> tuple[int, int]:
-        "The prediction grid for `H x W` inputs: the trunk's ceil(H / trunk_stride) cells, upsampled."
-        return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
-
     # the rebalancing prior, estimated from data and saved with a run
-    def fit_prior(self, batches, n_images: int = 2000, progress: bool = True) -> ColorPrior:
-        "Estimate the rebalancing prior from a stream of uint8 image batches."
-        self.set_prior(estimate_prior(batches, self.encoder.bins, n_images, self.cfg.out_stride, self.cfg.gray_chroma,
-                                      self.cfg.prior_sigma, self.cfg.lam, progress))
-        return self.prior
 
-    def set_prior(self, prior: ColorPrior):
-        if len(prior.bins) != self.Q or not torch.equal(prior.bins.float(), self.encoder.bins):
-            raise ValueError(f"the colour prior has {len(prior.bins)} bins that differ from this task's {self.Q} '{self.cfg.bins}' bins")
-        self.prior, self._weights = prior, {}
+# %% ../../nbs/12_tasks.color.ipynb #3ce84cbd
+@patch
+def check(self: Colorization):
+    c = self.cfg
+    if c.bins not in BIN_KINDS: raise ConfigError(f"color.bins {c.bins!r} is not known; choose from {', '.join(BIN_KINDS)}")
+    if c.out_stride < 1 or c.trunk_stride % c.out_stride or (c.trunk_stride // c.out_stride) & (c.trunk_stride // c.out_stride - 1):
+        raise ConfigError(f"color.out_stride {c.out_stride} must divide color.trunk_stride {c.trunk_stride} by a power of 2 (e.g. 16, 8, 4)")
+    if not 0 <= c.lam <= 1: raise ConfigError(f"color.lam must be in [0, 1], got {c.lam}")
+    if c.T <= 0: raise ConfigError(f"color.T must be positive, got {c.T}")
+    if c.prior_images < 1: raise ConfigError(f"color.prior_images must be at least 1, got {c.prior_images}")
 
-    def prepare(self, batches, progress: bool = True):
-        "Fit the rebalancing prior on `prior_images` images (nothing to do without rebalancing)."
-        if self.cfg.rebalance: self.fit_prior(batches, self.cfg.prior_images, progress)
+# %% ../../nbs/12_tasks.color.ipynb #78a43f83
+@patch
+def grid(self: Colorization, H: int, W: int) -> tuple[int, int]:
+    "The prediction grid for `H x W` inputs: the trunk's ceil(H / trunk_stride) cells, upsampled."
+    return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
 
-    def state(self) -> dict: return {"prior": self.prior.to_dict()}
+# %% ../../nbs/12_tasks.color.ipynb #67bbf469
+@patch
+def fit_prior(self: Colorization, batches, n_images: int = 2000, progress: bool = True) -> ColorPrior:
+    "Estimate the rebalancing prior from a stream of uint8 image batches."
+    self.set_prior(estimate_prior(batches, self.encoder.bins, n_images, self.cfg.out_stride, self.cfg.gray_chroma,
+                                  self.cfg.prior_sigma, self.cfg.lam, progress))
+    return self.prior
 
-    def load_state(self, state: dict):
-        if "prior" in state: self.set_prior(ColorPrior.from_dict(state["prior"], "the colorization state's prior"))
+# %% ../../nbs/12_tasks.color.ipynb #089f48f3
+@patch
+def set_prior(self: Colorization, prior: ColorPrior):
+    if len(prior.bins) != self.Q or not torch.equal(prior.bins.float(), self.encoder.bins):
+        raise ValueError(f"the colour prior has {len(prior.bins)} bins that differ from this task's {self.Q} '{self.cfg.bins}' bins")
+    self.prior, self._weights = prior, {}
 
-    def weights(self, device) -> torch.Tensor:
-        "The rebalancing weights `(Q,)` on `device` (all 1 without rebalancing)."
-        if device not in self._weights:
-            self._weights[device] = (self.prior.weights if self.cfg.rebalance else torch.ones(self.Q)).to(device)
-        return self._weights[device]
+# %% ../../nbs/12_tasks.color.ipynb #50e91524
+@patch
+def prepare(self: Colorization, batches, progress: bool = True):
+    "Fit the rebalancing prior on `prior_images` images (nothing to do without rebalancing)."
+    if self.cfg.rebalance: self.fit_prior(batches, self.cfg.prior_images, progress)
 
-    def make_batch(self, batch, generator=None) -> TaskBatch:
-        img = images_of(batch, self.name, self.cfg.trunk_stride)
-        B, _, H, W = img.shape
-        L = lightness_u8(img)  # (B, 1, H, W), L*/100
-        ab = sample_ab(img, self.cfg.out_stride, self.grid(H, W))  # (B, 2, h, w)
-        idx, w = self.encoder.encode(ab)  # (B, k, h, w) each
-        gray_px = chroma(ab) < self.cfg.gray_chroma  # (B, h, w)
-        gray_img = gray_px.float().mean((1, 2)) > self.cfg.gray_image_frac  # (B,)
-        valid = ~gray_px & ~gray_img[:, None, None]
-        pixel_w = self.weights(img.device)[idx[:, 0]] * valid
-        return TaskBatch(self.name, L.expand(B, 3, H, W), idx,  # a view: the trunk's first operation makes its own copy
-                         dict(target_w=w, pixel_w=pixel_w, valid=valid, ab=ab, images=img, gray=True,
-                              n_gray_images=gray_img.sum(), n_gray_pixels=gray_px.sum()))
+# %% ../../nbs/12_tasks.color.ipynb #718deb89
+@patch
+def state(self: Colorization) -> dict: return {"prior": self.prior.to_dict()}
 
-    def dense_target(self, tb: TaskBatch) -> torch.Tensor:
-        "The soft targets as full distributions `(B, Q, h, w)`."
-        return self.encoder.dense(tb.y, tb.info["target_w"])
+# %% ../../nbs/12_tasks.color.ipynb #eb0e77e9
+@patch
+def load_state(self: Colorization, state: dict):
+    if "prior" in state: self.set_prior(ColorPrior.from_dict(state["prior"], "the colorization state's prior"))
 
-    def make_head(self, in_channels: int) -> nn.Module:
-        return DenseHead(in_channels, self.Q, self.cfg.mid, self.cfg.trunk_stride // self.cfg.out_stride)
+# %% ../../nbs/12_tasks.color.ipynb #c9d62c72
+@patch
+def weights(self: Colorization, device) -> torch.Tensor:
+    "The rebalancing weights `(Q,)` on `device` (all 1 without rebalancing)."
+    if device not in self._weights:
+        self._weights[device] = (self.prior.weights if self.cfg.rebalance else torch.ones(self.Q)).to(device)
+    return self._weights[device]
 
-    def loss(self, pred: torch.Tensor, tb: TaskBatch):
-        if pred.shape[1] != self.Q or pred.shape[-2:] != tb.y.shape[-2:]:
-            raise ValueError(f"colorization predicts {tuple(pred.shape[1:])} but its targets are ({self.Q}, {tuple(tb.y.shape[-2:])}): "
-                             f"do color.trunk_stride ({self.cfg.trunk_stride}) and color.out_stride ({self.cfg.out_stride}) match the trunk?")
-        logp = F.log_softmax(pred.float(), 1)
-        nll = -(tb.info["target_w"] * logp.gather(1, tb.y)).sum(1)  # (B, h, w) soft cross-entropy
-        valid = tb.info["valid"]
-        n = valid.sum().clamp(min=1)
-        loss = (nll * tb.info["pixel_w"]).sum() / n
-        with torch.no_grad():
-            acc = ((pred.argmax(1) == tb.y[:, 0]) & valid).sum() / n
-            m = {"loss": loss.detach(), "acc": acc, "masked": 1 - valid.float().mean(), "gray_images": tb.info["n_gray_images"].float()}
-        return loss, m
+# %% ../../nbs/12_tasks.color.ipynb #52664c44
+@patch
+def make_batch(self: Colorization, batch, generator=None) -> TaskBatch:
+    img = images_of(batch, self.name, self.cfg.trunk_stride)
+    B, _, H, W = img.shape
+    L = lightness_u8(img)  # (B, 1, H, W), L*/100
+    ab = sample_ab(img, self.cfg.out_stride, self.grid(H, W))  # (B, 2, h, w)
+    idx, w = self.encoder.encode(ab)  # (B, k, h, w) each
+    gray_px = chroma(ab) < self.cfg.gray_chroma  # (B, h, w)
+    gray_img = gray_px.float().mean((1, 2)) > self.cfg.gray_image_frac  # (B,)
+    valid = ~gray_px & ~gray_img[:, None, None]
+    pixel_w = self.weights(img.device)[idx[:, 0]] * valid
+    return TaskBatch(self.name, L.expand(B, 3, H, W), idx,  # a view: the trunk's first operation makes its own copy
+                     dict(target_w=w, pixel_w=pixel_w, valid=valid, ab=ab, images=img, gray=True,
+                          n_gray_images=gray_img.sum(), n_gray_pixels=gray_px.sum()))
 
-    def decode(self, pred: torch.Tensor, tb: TaskBatch, T: float | None = None) -> torch.Tensor:
-        "RGB `(B, 3, H, W)` of the input's lightness and the annealed-mean colour of `pred`."
-        ab = annealed_mean(pred, self.encoder.bins, T or self.cfg.T)
-        return decode_lab(tb.x[:, :1], ab)
+# %% ../../nbs/12_tasks.color.ipynb #ec4ebc2e
+@patch
+def dense_target(self: Colorization, tb: TaskBatch) -> torch.Tensor:
+    "The soft targets as full distributions `(B, Q, h, w)`."
+    return self.encoder.dense(tb.y, tb.info["target_w"])
 
-    def show(self, tb: TaskBatch, pred=None, n: int = 4, T: float | None = None):
-        return show_color(self, tb, pred, n, T)
+# %% ../../nbs/12_tasks.color.ipynb #ebbb618f
+@patch
+def make_head(self: Colorization, in_channels: int) -> nn.Module:
+    return DenseHead(in_channels, self.Q, self.cfg.mid, self.cfg.trunk_stride // self.cfg.out_stride)
 
-    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
-        "`color_quality` on held-out uint8 crops `data` (N, 3, S, S)."
-        return color_quality(net, self, data, device=device)
+# %% ../../nbs/12_tasks.color.ipynb #a90549b9
+@patch
+def loss(self: Colorization, pred: torch.Tensor, tb: TaskBatch):
+    if pred.shape[1] != self.Q or pred.shape[-2:] != tb.y.shape[-2:]:
+        raise ValueError(f"colorization predicts {tuple(pred.shape[1:])} but its targets are ({self.Q}, {tuple(tb.y.shape[-2:])}): "
+                         f"do color.trunk_stride ({self.cfg.trunk_stride}) and color.out_stride ({self.cfg.out_stride}) match the trunk?")
+    logp = F.log_softmax(pred.float(), 1)
+    nll = -(tb.info["target_w"] * logp.gather(1, tb.y)).sum(1)  # (B, h, w) soft cross-entropy
+    valid = tb.info["valid"]
+    n = valid.sum().clamp(min=1)
+    loss = (nll * tb.info["pixel_w"]).sum() / n
+    with torch.no_grad():
+        acc = ((pred.argmax(1) == tb.y[:, 0]) & valid).sum() / n
+        m = {"loss": loss.detach(), "acc": acc, "masked": 1 - valid.float().mean(), "gray_images": tb.info["n_gray_images"].float()}
+    return loss, m
+
+# %% ../../nbs/12_tasks.color.ipynb #8bc777ac
+@patch
+def decode(self: Colorization, pred: torch.Tensor, tb: TaskBatch, T: float | None = None) -> torch.Tensor:
+    "RGB `(B, 3, H, W)` of the input's lightness and the annealed-mean colour of `pred`."
+    ab = annealed_mean(pred, self.encoder.bins, T or self.cfg.T)
+    return decode_lab(tb.x[:, :1], ab)
+
+# %% ../../nbs/12_tasks.color.ipynb #a131ff9b
+@patch
+def show(self: Colorization, tb: TaskBatch, pred=None, n: int = 4, T: float | None = None):
+    return show_color(self, tb, pred, n, T)
+
+# %% ../../nbs/12_tasks.color.ipynb #21f13551
+@patch
+def quality(self: Colorization, net, data, size: int = 64, device="cpu") -> dict:
+    "`color_quality` on held-out uint8 crops `data` (N, 3, S, S)."
+    return color_quality(net, self, data, device=device)
 
 # %% ../../nbs/12_tasks.color.ipynb #18003fd8
 @torch.no_grad()

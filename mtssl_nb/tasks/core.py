@@ -128,10 +128,12 @@ def uniform(lo: float, hi: float, shape, generator: torch.Generator | None = Non
     dev = generator.device if generator is not None else torch.device("cpu")
     return lo + (hi - lo) * torch.rand(shape, generator=generator, device=dev)
 
+# %% ../../nbs/10_tasks.core.ipynb #2e87a4df
 def log_uniform(lo: float, hi: float, shape, generator: torch.Generator | None = None) -> torch.Tensor:
     "Draws in [lo, hi) whose logarithm is uniform (as likely to halve as to double), on the generator's device."
     return torch.exp(uniform(math.log(lo), math.log(hi), shape, generator))
 
+# %% ../../nbs/10_tasks.core.ipynb #a6e13a36
 def images_of(batch, task: str, min_size: int | tuple[int, int] | None = None, hint: str = "") -> torch.Tensor:
     "The uint8 images `(B, 3, H, W)` of a loader batch, checked for `task` (at least `min_size` pixels, with `hint` on how to fix)."
     img = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -150,6 +152,7 @@ def dense_grid(H: int, W: int, trunk_stride: int = 16, out_stride: int = 8) -> t
     up = trunk_stride // out_stride
     return math.ceil(H / trunk_stride) * up, math.ceil(W / trunk_stride) * up
 
+# %% ../../nbs/10_tasks.core.ipynb #d352a879
 class DenseHead(nn.Module):
     "Per-location prediction from block3 features, upsampled by `upsample` (a power of 2) with learned layers."
     def __init__(self, in_channels: int, out_channels: int, mid: int = 256, upsample: int = 2):

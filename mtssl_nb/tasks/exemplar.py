@@ -75,6 +75,7 @@ def view_grids(d: dict, size: int, H: int, W: int) -> torch.Tensor:
     y = d["centre"][..., 0, None, None] + r * (torch.sin(a) * ux + torch.cos(a) * uy)
     return torch.stack([x * (2 / W) - 1, y * (2 / H) - 1], -1)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #140205a9
 def sample_views(img: torch.Tensor, d: dict, size: int) -> torch.Tensor:
     "Views `(B, K, 3, size, size)` in [0, 1] of uint8 images `(B, 3, H, W)`: bilinear, mirrored at the borders."
     B, _, H, W = img.shape
@@ -90,12 +91,14 @@ def colour_axes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     vals, vecs = torch.linalg.eigh(torch.cov(px.float()))
     return px.mean(1), vecs.flip(-1)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #d268237a
 def pca_contrast(x: torch.Tensor, factors: torch.Tensor, mean: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
     "Scale the colours of views `x` `(N, 3, H, W)` about `mean` along `axes` by `factors` `(N, 3)`."
     m = axes @ torch.diag_embed(factors) @ axes.T  # (N, 3, 3): one colour matrix per view
     c = mean.view(1, 3, 1, 1)
     return torch.einsum("nij,njhw->nihw", m, x - c).add_(c).clamp_(0, 1)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #57f55fe0
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     "RGB `(..., 3, H, W)` in [0, 1] -> HSV, each in [0, 1] (hue as a share of the circle)."
     r, g, b = x.unbind(-3)
@@ -107,6 +110,7 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     s = torch.where(v > 0, c / v.clamp(min=1e-8), torch.zeros_like(v))
     return torch.stack([h, s, v], -3)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #4a518180
 def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     "HSV `(..., 3, H, W)` in [0, 1] -> RGB in [0, 1]."
     h, s, v = (t.unsqueeze(-3) for t in x.unbind(-3))
@@ -114,6 +118,7 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     k = (n + h * 6) % 6
     return v - v * s * torch.minimum(k, 4 - k).clamp(0, 1)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #a0cad6ca
 def hsv_jitter(x: torch.Tensor, power: torch.Tensor, multiply: torch.Tensor, shift: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
     "Views `(N, 3, H, W)`: saturation and value `** power * multiply + shift` (each `(N, 2)`), hue turned by `hue` `(N,)`."
     hsv = rgb_to_hsv(x)
@@ -146,6 +151,7 @@ class ExemplarHead(nn.Module):
         x = self.pre(f.reshape(-1, *f.shape[-3:])).float().mean((-2, -1))
         return F.normalize(self.mlp(x), dim=-1).view(*lead, -1)
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #d38615ec
 def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     "Every rank's embeddings `(W*B, ...)` (gradients flow back to their rank) and the index of this rank's first row; `(z, 0)` without DDP."
     import torch.distributed as dist
@@ -156,6 +162,7 @@ def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     from torch.distributed.nn.functional import all_gather  # older torch: the same through the (now deprecated) public API
     return torch.cat(all_gather(z.contiguous())), dist.get_rank() * z.shape[0]
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #2173ad34
 def triplet_loss(z: torch.Tensor, margin: float = 0.5, mining: str = "semi-hard", anchors: slice | None = None) -> tuple[torch.Tensor, dict]:
     "Triplet loss over views `z` `(N, K, D)` (unit vectors; image n's views are positives of each other), anchors from `anchors` (images) only."
     z = z.float()  # distances near 0 need more precision than bf16 autocast gives
@@ -241,6 +248,7 @@ def view_corners(d: dict, b: int, k: int) -> np.ndarray:
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     return u @ rot.T + np.array([float(c[1]), float(c[0])])
 
+# %% ../../nbs/13_tasks.exemplar.ipynb #70742c03
 def show_exemplar(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     "A figure: for the first `n` images, the image with its views' squares, then each view (with embedding distances when `pred` is given)."
     import matplotlib.pyplot as plt

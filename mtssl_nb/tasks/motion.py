@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..color import to_gray
 from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, log_uniform, register_task, uniform
@@ -40,6 +41,7 @@ def draw_motion(cfg: MotionTaskConfig, B: int, generator: torch.Generator | None
     return dict(zoom=log_uniform(*cfg.scale, (B,), generator), shift=uniform(-2 * cfg.translate, 2 * cfg.translate, (B, 2), generator),
                 flip=(uniform(0, 1, (B,), generator) < 0.5) & cfg.flip)
 
+# %% ../../nbs/14_tasks.motion.ipynb #f73e72c9
 def jitter(frames: torch.Tensor, masks: torch.Tensor, d: dict) -> tuple[torch.Tensor, torch.Tensor]:
     "Frames `(B, 3, H, W)` uint8 -> float [0, 1], masks `(B, 1, H, W)` -> bool, moved by the same zoom, shift and mirror."
     B, _, H, W = frames.shape
@@ -58,6 +60,7 @@ def batch_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     inter, union = (pred & target).sum(), (pred | target).sum()
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones((), device=pred.device))
 
+# %% ../../nbs/14_tasks.motion.ipynb #6168e352
 @register_task
 class MotionSegmentation(PretextTask):
     "Motion segmentation: predict, from one frame, the mask of what moves in it."
@@ -67,60 +70,76 @@ class MotionSegmentation(PretextTask):
     smoke, smoke_size = dict(mid=16), 64  # a quick test's head
     quality_labels = {"iou": "IoU", "acc": "pixel accuracy"}
 
-    def check(self):
-        c = self.cfg
-        if not 0 < c.scale[0] <= c.scale[1]: raise ConfigError(f"motion.scale must be a range (low, high) with 0 < low <= high, got {c.scale}")
-        if c.translate < 0: raise ConfigError(f"motion.translate must not be negative, got {c.translate}")
-        for k in ("out_stride", "trunk_stride", "mid"):
-            if getattr(c, k) < 1: raise ConfigError(f"motion.{k} must be at least 1, got {getattr(c, k)}")
-        up = c.trunk_stride // c.out_stride
-        if c.trunk_stride % c.out_stride or up & (up - 1):
-            raise ConfigError(f"motion.out_stride ({c.out_stride}) must divide motion.trunk_stride ({c.trunk_stride}) by a power of 2")
-        if not 0 < c.threshold < 1: raise ConfigError(f"motion.threshold must be in (0, 1), got {c.threshold}")
+# %% ../../nbs/14_tasks.motion.ipynb #9fcd685c
+@patch
+def check(self: MotionSegmentation):
+    c = self.cfg
+    if not 0 < c.scale[0] <= c.scale[1]: raise ConfigError(f"motion.scale must be a range (low, high) with 0 < low <= high, got {c.scale}")
+    if c.translate < 0: raise ConfigError(f"motion.translate must not be negative, got {c.translate}")
+    for k in ("out_stride", "trunk_stride", "mid"):
+        if getattr(c, k) < 1: raise ConfigError(f"motion.{k} must be at least 1, got {getattr(c, k)}")
+    up = c.trunk_stride // c.out_stride
+    if c.trunk_stride % c.out_stride or up & (up - 1):
+        raise ConfigError(f"motion.out_stride ({c.out_stride}) must divide motion.trunk_stride ({c.trunk_stride}) by a power of 2")
+    if not 0 < c.threshold < 1: raise ConfigError(f"motion.threshold must be in (0, 1), got {c.threshold}")
 
-    def grid(self, H: int, W: int) -> tuple[int, int]:
-        "The prediction grid for `H x W` frames: the trunk's ceil(H / trunk_stride) cells, upsampled."
-        return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
+# %% ../../nbs/14_tasks.motion.ipynb #670f0fe1
+@patch
+def grid(self: MotionSegmentation, H: int, W: int) -> tuple[int, int]:
+    "The prediction grid for `H x W` frames: the trunk's ceil(H / trunk_stride) cells, upsampled."
+    return dense_grid(H, W, self.cfg.trunk_stride, self.cfg.out_stride)
 
-    def target(self, m: torch.Tensor) -> torch.Tensor:
-        "The share of moving pixels in each `out_stride` cell of masks `(B, 1, H, W)`; cells past the frame's edge count as still."
-        h, w = self.grid(*m.shape[-2:])
-        s = self.cfg.out_stride
-        m = F.pad(m.float(), (0, w * s - m.shape[-1], 0, h * s - m.shape[-2]))  # the trunk's cells overhang the frame on the bottom and right
-        return F.avg_pool2d(m, s)
+# %% ../../nbs/14_tasks.motion.ipynb #d8b6e4d4
+@patch
+def target(self: MotionSegmentation, m: torch.Tensor) -> torch.Tensor:
+    "The share of moving pixels in each `out_stride` cell of masks `(B, 1, H, W)`; cells past the frame's edge count as still."
+    h, w = self.grid(*m.shape[-2:])
+    s = self.cfg.out_stride
+    m = F.pad(m.float(), (0, w * s - m.shape[-1], 0, h * s - m.shape[-2]))  # the trunk's cells overhang the frame on the bottom and right
+    return F.avg_pool2d(m, s)
 
-    def make_batch(self, batch, generator=None) -> TaskBatch:
-        if not (isinstance(batch, (tuple, list)) and len(batch) >= 2 and torch.is_tensor(batch[1]) and batch[1].ndim == 4):
-            raise ValueError("motion: expected (frames, masks) batches, frames uint8 (B, 3, H, W) and masks (B, 1, H, W), "
-                             "as clip_loader gives them (`clip_loader('synthetic')`, or a folder written by `mtssl motion-masks`)")
-        frames = images_of(batch, self.name, self.cfg.trunk_stride)
-        masks = batch[1].as_subclass(torch.Tensor)
-        if masks.shape[0] != frames.shape[0] or masks.shape[1] != 1 or masks.shape[-2:] != frames.shape[-2:]:
-            raise ValueError(f"motion: masks {tuple(masks.shape)} do not match frames {tuple(frames.shape)}; expected (B, 1, H, W) masks")
-        d = {k: v.to(frames.device) for k, v in draw_motion(self.cfg, frames.shape[0], generator).items()}
-        x, m = jitter(frames, masks.to(frames.device), d)
-        y = self.target(m)
-        if self.gray_input: x = to_gray(x)
-        return TaskBatch(self.name, x, y, dict(mask=m, params=d, gray=self.gray_input))
+# %% ../../nbs/14_tasks.motion.ipynb #145b1479
+@patch
+def make_batch(self: MotionSegmentation, batch, generator=None) -> TaskBatch:
+    if not (isinstance(batch, (tuple, list)) and len(batch) >= 2 and torch.is_tensor(batch[1]) and batch[1].ndim == 4):
+        raise ValueError("motion: expected (frames, masks) batches, frames uint8 (B, 3, H, W) and masks (B, 1, H, W), "
+                         "as clip_loader gives them (`clip_loader('synthetic')`, or a folder written by `mtssl motion-masks`)")
+    frames = images_of(batch, self.name, self.cfg.trunk_stride)
+    masks = batch[1].as_subclass(torch.Tensor)
+    if masks.shape[0] != frames.shape[0] or masks.shape[1] != 1 or masks.shape[-2:] != frames.shape[-2:]:
+        raise ValueError(f"motion: masks {tuple(masks.shape)} do not match frames {tuple(frames.shape)}; expected (B, 1, H, W) masks")
+    d = {k: v.to(frames.device) for k, v in draw_motion(self.cfg, frames.shape[0], generator).items()}
+    x, m = jitter(frames, masks.to(frames.device), d)
+    y = self.target(m)
+    if self.gray_input: x = to_gray(x)
+    return TaskBatch(self.name, x, y, dict(mask=m, params=d, gray=self.gray_input))
 
-    def make_head(self, in_channels: int) -> nn.Module:
-        return DenseHead(in_channels, 1, self.cfg.mid, self.cfg.trunk_stride // self.cfg.out_stride)
+# %% ../../nbs/14_tasks.motion.ipynb #0dbfe03e
+@patch
+def make_head(self: MotionSegmentation, in_channels: int) -> nn.Module:
+    return DenseHead(in_channels, 1, self.cfg.mid, self.cfg.trunk_stride // self.cfg.out_stride)
 
-    def loss(self, pred: torch.Tensor, tb: TaskBatch):
-        if pred.shape[1:] != tb.y.shape[1:]:
-            raise ValueError(f"motion predicts {tuple(pred.shape[1:])} but its targets are {tuple(tb.y.shape[1:])}: "
-                             f"do motion.trunk_stride ({self.cfg.trunk_stride}) and motion.out_stride ({self.cfg.out_stride}) match the trunk?")
-        pred = pred.float()
-        loss = F.binary_cross_entropy_with_logits(pred, tb.y)
-        p, t = pred > math.log(self.cfg.threshold / (1 - self.cfg.threshold)), tb.y > self.cfg.threshold
-        return loss, dict(loss=loss.detach(), iou=batch_iou(p, t).detach(), acc=(p == t).float().mean().detach(), moving=t.float().mean().detach())
+# %% ../../nbs/14_tasks.motion.ipynb #e05d204b
+@patch
+def loss(self: MotionSegmentation, pred: torch.Tensor, tb: TaskBatch):
+    if pred.shape[1:] != tb.y.shape[1:]:
+        raise ValueError(f"motion predicts {tuple(pred.shape[1:])} but its targets are {tuple(tb.y.shape[1:])}: "
+                         f"do motion.trunk_stride ({self.cfg.trunk_stride}) and motion.out_stride ({self.cfg.out_stride}) match the trunk?")
+    pred = pred.float()
+    loss = F.binary_cross_entropy_with_logits(pred, tb.y)
+    p, t = pred > math.log(self.cfg.threshold / (1 - self.cfg.threshold)), tb.y > self.cfg.threshold
+    return loss, dict(loss=loss.detach(), iou=batch_iou(p, t).detach(), acc=(p == t).float().mean().detach(), moving=t.float().mean().detach())
 
-    def show(self, tb: TaskBatch, pred=None, n: int = 4):
-        return show_motion(tb, pred, n, self.cfg.threshold)
+# %% ../../nbs/14_tasks.motion.ipynb #864eb2c5
+@patch
+def show(self: MotionSegmentation, tb: TaskBatch, pred=None, n: int = 4):
+    return show_motion(tb, pred, n, self.cfg.threshold)
 
-    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
-        "`motion_quality` on every frame of `data` (a clip folder or a (frame, mask) dataset) at `size` px."
-        return motion_quality(net, self, data, size, device=device)
+# %% ../../nbs/14_tasks.motion.ipynb #4bbe5e53
+@patch
+def quality(self: MotionSegmentation, net, data, size: int = 64, device="cpu") -> dict:
+    "`motion_quality` on every frame of `data` (a clip folder or a (frame, mask) dataset) at `size` px."
+    return motion_quality(net, self, data, size, device=device)
 
 # %% ../../nbs/14_tasks.motion.ipynb #6dac3cf7
 @torch.no_grad()
@@ -149,6 +168,7 @@ def overlay(frame: torch.Tensor, mask: torch.Tensor | None, colour=(1.0, 0.2, 0.
         img = img * (1 - alpha * m) + alpha * m * torch.tensor(colour).view(3, 1, 1)
     return img.permute(1, 2, 0).numpy()
 
+# %% ../../nbs/14_tasks.motion.ipynb #ac0a7a37
 def show_motion(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4, threshold: float = 0.5):
     "For the first `n` examples: the frame, the true mask over it, and (with `pred`) the predicted probability and mask."
     import matplotlib.pyplot as plt

@@ -44,6 +44,7 @@ class RelPosConfig:
     hidden: int = 1024  # head: width of the per-patch and pair layers
     pool: int = 2  # head: per-patch features are pooled to pool x pool before the first layer
 
+# %% ../../nbs/11_tasks.relpos.ipynb #094dc616
 def grid_extent(cfg: RelPosConfig) -> int:
     "Pixels the patch grid needs on each side, jitter included."
     return 3 * cfg.patch + 2 * cfg.gap + 2 * cfg.jitter
@@ -54,6 +55,7 @@ def downsample_sizes(cfg: RelPosConfig) -> torch.Tensor:
     lo = max(2.0, cfg.min_pixels ** 0.5)
     return torch.unique(torch.logspace(np.log10(lo), np.log10(max(lo, cfg.patch - 1)), cfg.levels).round().long())
 
+# %% ../../nbs/11_tasks.relpos.ipynb #8c68400f
 NOISE_FIELDS = 64  # colour dropping draws its noise from this many fixed Gaussian fields per patch size and device
 
 @functools.lru_cache(maxsize=8)
@@ -61,6 +63,7 @@ def noise_bank(patch: int, device: torch.device = torch.device("cpu")) -> torch.
     "Fixed standard Gaussian noise `(NOISE_FIELDS, 2, P, P)` for the dropped channels (drawing fresh noise every batch costs more than the rest of colour dropping)."
     return torch.randn(NOISE_FIELDS, 2, patch, patch, generator=torch.Generator().manual_seed(0)).to(device)
 
+# %% ../../nbs/11_tasks.relpos.ipynb #3c4fcd8b
 def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Generator | None = None) -> dict:
     "The random choices for a batch of `B` images of `H x W` (on the generator's device)."
     dev = generator.device if generator is not None else torch.device("cpu")
@@ -76,6 +79,7 @@ def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Gene
         down=torch.rand(B, 2, generator=generator, device=dev) < cfg.downsample_p,
         size=sizes[r(0, len(sizes) - 1, B, 2)])
 
+# %% ../../nbs/11_tasks.relpos.ipynb #4dfe1dbb
 def patch_boxes(cfg: RelPosConfig, d: dict) -> torch.Tensor:
     "Boxes `(B, 2, 4)` as (top, left, height, width) of the centre patch and the labelled neighbour."
     nb = torch.tensor(NEIGHBOURS, device=d["label"].device)[d["label"]]  # (B, 2)
@@ -104,6 +108,7 @@ def gather_patches(img: torch.Tensor, boxes: torch.Tensor, patch: int) -> torch.
     b = torch.arange(B, device=img.device)[:, None].expand(B, boxes.shape[1])
     return windows[b, boxes[..., 0], boxes[..., 1]]
 
+# %% ../../nbs/11_tasks.relpos.ipynb #fcb4a0b1
 def resize_u8(x: torch.Tensor, size: int, native: bool | None = None) -> torch.Tensor:
     "Bilinear, antialiased resize of uint8 patches `(N, C, h, w)` to `size x size`, rounded to uint8."
     if native is None: native = x.device.type == "cpu"
@@ -112,6 +117,7 @@ def resize_u8(x: torch.Tensor, size: int, native: bool | None = None) -> torch.T
     # other devices resize floats; rounding after the resize gives the same values within one level
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True).round_().clamp_(0, 255).to(torch.uint8)
 
+# %% ../../nbs/11_tasks.relpos.ipynb #f310c003
 def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
     "uint8 patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
     P = p.shape[-1]
@@ -120,6 +126,7 @@ def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torc
         p[sel] = resize_u8(resize_u8(p[sel], s), P)
     return p
 
+# %% ../../nbs/11_tasks.relpos.ipynb #eb054c66
 def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Tensor, amount: float) -> torch.Tensor:
     "Apply a colour treatment to float patches `(N, 3, P, P)` (in place where it can); `noise`: fields `(N, 2, P, P)`, overwritten."
     if treatment == "gray": return to_gray(p)
@@ -138,6 +145,7 @@ def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Ten
         p.view(N * 3, P, P).index_copy_(0, rows, fill.view(N * 2, P, P))
     return p
 
+# %% ../../nbs/11_tasks.relpos.ipynb #b5180250
 def normalize_patches(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     "Each patch `(N, 3, P, P)`, in place: per-channel mean removed, divided by its std, then centred on 0.5 with std 0.25 ([0, 1] units)."
     N, C, H, W = p.shape
@@ -145,6 +153,7 @@ def normalize_patches(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     std = torch.linalg.vector_norm(p.view(N, -1), dim=-1).view(N, 1, 1, 1) / (C * H * W - 1) ** 0.5
     return p.mul_(0.25 / (std + eps)).add_(0.5)
 
+# %% ../../nbs/11_tasks.relpos.ipynb #13ab7767
 def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str) -> tuple[torch.Tensor, torch.Tensor]:
     "Patch pairs `(B, 2, 3, P, P)` in [0, 1] units and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
     d = {k: v.to(img.device) for k, v in d.items()}
@@ -235,6 +244,7 @@ def patch_image(p: torch.Tensor):
     p = (p - p.min()) / (p.max() - p.min() + 1e-8)
     return p.permute(1, 2, 0).numpy()
 
+# %% ../../nbs/11_tasks.relpos.ipynb #e9e32fab
 def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     "Each example: the image with the grid's two patches boxed, the two network inputs, the label (and prediction)."
     import matplotlib.pyplot as plt
@@ -268,6 +278,7 @@ def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> di
                 jitter=rng.integers(-J, J + 1, (2, 2)), keep=rng.integers(0, 3, 2), noise=rng.standard_normal((2, 2, cfg.patch, cfg.patch), dtype=np.float32),
                 down=rng.random(2) < cfg.downsample_p, size=sizes[rng.integers(0, len(sizes), 2)])
 
+# %% ../../nbs/11_tasks.relpos.ipynb #fc2bec12
 def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict | None = None, treatment: str = "drop", seed: int = 0) -> np.ndarray:
     "Per-image numpy implementation of `relpos_patches` `(B, 2, 3, P, P)`: with the draws `d`, or drawing per image as the original code did."
     from skimage.color import rgb2lab

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..tasks.core import headline_metric
 
 # %% auto #0
@@ -21,6 +22,7 @@ def row_tasks(row: dict) -> list[str]:
     "The task names in a log row (`task/metric` keys), in order of first appearance."
     return list(dict.fromkeys(k.split("/", 1)[0] for k in row if "/" in k and not k.startswith("lasso/")))
 
+# %% ../../nbs/53_widgets.monitor.ipynb #4ac00eb4
 def main_metric(row: dict, task: str) -> str | None:
     "The key of `task`'s headline metric in `row` (`PretextTask.metric`; for a task this process does not know, its first metric but the loss), or None."
     m = headline_metric(task)
@@ -43,6 +45,7 @@ def _read_csv(path: Path) -> list[dict]:
         rows.append(out)
     return rows
 
+# %% ../../nbs/53_widgets.monitor.ipynb #e90c1471
 def read_alphas(out_dir) -> tuple[int, list[str], list[list[float]]] | None:
     "The newest lasso alphas a run logged: `(step, tasks, rows)`, or None (no lasso, or nothing logged yet)."
     rows = _read_csv(Path(out_dir) / "lasso.csv")
@@ -81,53 +84,7 @@ class TrainingMonitor:
                                  colorbar=dict(len=0.35, y=0.17, thickness=12))
         self._status = None
 
-    def _saved_config(self) -> dict:
-        "The run's config.yaml as a dict ({} when there is none yet)."
-        if self.out_dir is None or not (self.out_dir / "config.yaml").is_file(): return {}
-        from mtssl_nb.core import read_yaml
-        return read_yaml(self.out_dir / "config.yaml")
-
     # ---- feeding it
-    def __call__(self, row: dict):
-        "A `Trainer` callback: draw one logged row (and the newest alphas, when the run has a lasso)."
-        self.update([row])
-        if self.out_dir is not None: self._alphas(read_alphas(self.out_dir))
-
-    def update(self, rows: list[dict]):
-        "Draw new log rows (rows at steps already drawn are ignored)."
-        last = self.rows[-1]["step"] if self.rows else -1
-        rows = [r for r in rows if r["step"] > last]
-        if not rows: return
-        if self._t0 is None: self._t0, self._step0 = time.time(), rows[0]["step"]
-        self.rows += rows
-        new = [t for r in rows for t in row_tasks(r) if t not in self.tasks]
-        with self.fig.batch_update():
-            for t in dict.fromkeys(new): self._add_task(t)
-            for t in self.tasks:
-                for name, key in ((f"{t} loss", f"{t}/loss"), (f"{t} metric", main_metric(self.rows[-1], t))):
-                    tr = self._trace(name)
-                    if tr is None or key is None: continue
-                    pts = [(r["step"], r[key]) for r in self.rows if key in r]
-                    tr.x, tr.y = [p[0] for p in pts], [p[1] for p in pts]
-                    if name.endswith("metric"): tr.hovertemplate = f"{key}: %{{y:.3f}} at step %{{x}}<extra></extra>"
-        self._show_status()
-
-    def refresh(self) -> "TrainingMonitor":
-        "Read the run's files again and draw what is new."
-        if self.out_dir is None: raise ValueError("this monitor has no run folder to read: give TrainingMonitor(out_dir=...) or a cfg")
-        self._t_read = time.time()
-        self.update(_read_csv(self.out_dir / "metrics.csv"))
-        self._alphas(read_alphas(self.out_dir))
-        self._show_status()  # the time left moves on even without a new row
-        return self
-
-    def writer(self, write: Callable[[str], None] | None = None) -> Callable[[str], None]:
-        "A `write` for `launch`/`launch_train`: passes the output on (default: stdout) and refreshes from the files at most every `every` s."
-        write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
-        def w(text: str):
-            write(text)
-            if time.time() - self._t_read >= self.every: self.refresh()
-        return w
 
     @classmethod
     def for_run(cls, out_dir, **kw) -> "TrainingMonitor":
@@ -140,52 +97,124 @@ class TrainingMonitor:
         return mon.refresh()
 
     # ---- drawing
-    def _add_task(self, t: str):
-        i = len(self.tasks)
-        self.tasks.append(t)
-        color = _COLORS[i % len(_COLORS)]
-        self.fig.add_scatter(x=[], y=[], mode="lines+markers", marker_size=4, name=t, legendgroup=t, line_color=color, row=1, col=1,
-                             meta=f"{t} loss", hovertemplate=f"{t} loss: %{{y:.3f}} at step %{{x}}<extra></extra>")
-        self.fig.add_scatter(x=[], y=[], mode="lines+markers", marker_size=4, name=t, legendgroup=t, line_color=color, row=1, col=2,
-                             meta=f"{t} metric", showlegend=False)
-
-    def _trace(self, meta: str):
-        return next((tr for tr in self.fig.data if tr.meta == meta), None)
-
-    def _alphas(self, found):
-        if found is None or found[0] == self.alpha_step: return
-        self.alpha_step, (step, tasks, w) = found[0], found
-        hm = self._trace("alpha")
-        if hm is None: return  # made without a lasso panel (TrainingMonitor(..., lasso=True) draws one)
-        with self.fig.batch_update():
-            hm.z, hm.y, hm.x = w, tasks, [f"unit {u + 1}" for u in range(len(w[0]))]
-            lim = max(max(abs(v) for r in w for v in r), 1e-6)
-            hm.zmin, hm.zmax = -lim, lim
-            self.fig.layout.annotations[2].text = f"lasso alphas over block3 units (step {step})"
-
-    def status(self) -> str:
-        "One line: step (of steps), images per second, time left."
-        if not self.rows: return "waiting for the first log row..."
-        r = self.rows[-1]
-        s = f"step {r['step']}" + (f" of {self.steps}" if self.steps else "") + (f" · {r['img_s']:.0f} img/s" if "img_s" in r else "")
-        done = r["step"] - self._step0
-        if self.steps and done > 0 and r["step"] < self.steps:
-            left = (time.time() - self._t0) / done * (self.steps - r["step"])
-            s += f" · about {int(left // 60)} min {int(left % 60):02d} s left"
-        elif self.steps and r["step"] >= self.steps: s += " · finished"
-        return s
-
-    def _show_status(self):
-        if self._status is not None: self._status.value = f"<b>{self.status()}</b>"
-
-    def widget(self):
-        "The status line above the figure, as one ipywidgets box."
-        import ipywidgets as W
-        if self._status is None: self._status = W.HTML(f"<b>{self.status()}</b>")
-        return W.VBox([self._status, self.fig])
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget())
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+# %% ../../nbs/53_widgets.monitor.ipynb #7e2b506e
+@patch
+def _saved_config(self: TrainingMonitor) -> dict:
+    "The run's config.yaml as a dict ({} when there is none yet)."
+    if self.out_dir is None or not (self.out_dir / "config.yaml").is_file(): return {}
+    from mtssl_nb.core import read_yaml
+    return read_yaml(self.out_dir / "config.yaml")
+
+# %% ../../nbs/53_widgets.monitor.ipynb #df8864b8
+@patch
+def __call__(self: TrainingMonitor, row: dict):
+    "A `Trainer` callback: draw one logged row (and the newest alphas, when the run has a lasso)."
+    self.update([row])
+    if self.out_dir is not None: self._alphas(read_alphas(self.out_dir))
+
+# %% ../../nbs/53_widgets.monitor.ipynb #48b41b79
+@patch
+def update(self: TrainingMonitor, rows: list[dict]):
+    "Draw new log rows (rows at steps already drawn are ignored)."
+    last = self.rows[-1]["step"] if self.rows else -1
+    rows = [r for r in rows if r["step"] > last]
+    if not rows: return
+    if self._t0 is None: self._t0, self._step0 = time.time(), rows[0]["step"]
+    self.rows += rows
+    new = [t for r in rows for t in row_tasks(r) if t not in self.tasks]
+    with self.fig.batch_update():
+        for t in dict.fromkeys(new): self._add_task(t)
+        for t in self.tasks:
+            for name, key in ((f"{t} loss", f"{t}/loss"), (f"{t} metric", main_metric(self.rows[-1], t))):
+                tr = self._trace(name)
+                if tr is None or key is None: continue
+                pts = [(r["step"], r[key]) for r in self.rows if key in r]
+                tr.x, tr.y = [p[0] for p in pts], [p[1] for p in pts]
+                if name.endswith("metric"): tr.hovertemplate = f"{key}: %{{y:.3f}} at step %{{x}}<extra></extra>"
+    self._show_status()
+
+# %% ../../nbs/53_widgets.monitor.ipynb #124a06e3
+@patch
+def refresh(self: TrainingMonitor) -> "TrainingMonitor":
+    "Read the run's files again and draw what is new."
+    if self.out_dir is None: raise ValueError("this monitor has no run folder to read: give TrainingMonitor(out_dir=...) or a cfg")
+    self._t_read = time.time()
+    self.update(_read_csv(self.out_dir / "metrics.csv"))
+    self._alphas(read_alphas(self.out_dir))
+    self._show_status()  # the time left moves on even without a new row
+    return self
+
+# %% ../../nbs/53_widgets.monitor.ipynb #c5d56666
+@patch
+def writer(self: TrainingMonitor, write: Callable[[str], None] | None = None) -> Callable[[str], None]:
+    "A `write` for `launch`/`launch_train`: passes the output on (default: stdout) and refreshes from the files at most every `every` s."
+    write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
+    def w(text: str):
+        write(text)
+        if time.time() - self._t_read >= self.every: self.refresh()
+    return w
+
+# %% ../../nbs/53_widgets.monitor.ipynb #6110e0d9
+@patch
+def _add_task(self: TrainingMonitor, t: str):
+    i = len(self.tasks)
+    self.tasks.append(t)
+    color = _COLORS[i % len(_COLORS)]
+    self.fig.add_scatter(x=[], y=[], mode="lines+markers", marker_size=4, name=t, legendgroup=t, line_color=color, row=1, col=1,
+                         meta=f"{t} loss", hovertemplate=f"{t} loss: %{{y:.3f}} at step %{{x}}<extra></extra>")
+    self.fig.add_scatter(x=[], y=[], mode="lines+markers", marker_size=4, name=t, legendgroup=t, line_color=color, row=1, col=2,
+                         meta=f"{t} metric", showlegend=False)
+
+# %% ../../nbs/53_widgets.monitor.ipynb #bd74063c
+@patch
+def _trace(self: TrainingMonitor, meta: str):
+    return next((tr for tr in self.fig.data if tr.meta == meta), None)
+
+# %% ../../nbs/53_widgets.monitor.ipynb #bd8b15fd
+@patch
+def _alphas(self: TrainingMonitor, found):
+    if found is None or found[0] == self.alpha_step: return
+    self.alpha_step, (step, tasks, w) = found[0], found
+    hm = self._trace("alpha")
+    if hm is None: return  # made without a lasso panel (TrainingMonitor(..., lasso=True) draws one)
+    with self.fig.batch_update():
+        hm.z, hm.y, hm.x = w, tasks, [f"unit {u + 1}" for u in range(len(w[0]))]
+        lim = max(max(abs(v) for r in w for v in r), 1e-6)
+        hm.zmin, hm.zmax = -lim, lim
+        self.fig.layout.annotations[2].text = f"lasso alphas over block3 units (step {step})"
+
+# %% ../../nbs/53_widgets.monitor.ipynb #3baf9517
+@patch
+def status(self: TrainingMonitor) -> str:
+    "One line: step (of steps), images per second, time left."
+    if not self.rows: return "waiting for the first log row..."
+    r = self.rows[-1]
+    s = f"step {r['step']}" + (f" of {self.steps}" if self.steps else "") + (f" · {r['img_s']:.0f} img/s" if "img_s" in r else "")
+    done = r["step"] - self._step0
+    if self.steps and done > 0 and r["step"] < self.steps:
+        left = (time.time() - self._t0) / done * (self.steps - r["step"])
+        s += f" · about {int(left // 60)} min {int(left % 60):02d} s left"
+    elif self.steps and r["step"] >= self.steps: s += " · finished"
+    return s
+
+# %% ../../nbs/53_widgets.monitor.ipynb #79fee533
+@patch
+def _show_status(self: TrainingMonitor):
+    if self._status is not None: self._status.value = f"<b>{self.status()}</b>"
+
+# %% ../../nbs/53_widgets.monitor.ipynb #8d692de9
+@patch
+def widget(self: TrainingMonitor):
+    "The status line above the figure, as one ipywidgets box."
+    import ipywidgets as W
+    if self._status is None: self._status = W.HTML(f"<b>{self.status()}</b>")
+    return W.VBox([self._status, self.fig])
+
+# %% ../../nbs/53_widgets.monitor.ipynb #49f51b38
+@patch
+def _ipython_display_(self: TrainingMonitor):
+    from IPython.display import display
+    display(self.widget())

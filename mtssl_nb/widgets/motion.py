@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..core import TaskBatch
 from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow, pair_motion, residual_flow, segment_frames
 from ..video import Clip, load_clip, read_video, synthetic_clip
@@ -35,6 +36,7 @@ def explorer_clip(clip=None) -> tuple[str, torch.Tensor, torch.Tensor | None]:
         return p.name, c.frames, c.masks
     return p.name, read_video(p), None
 
+# %% ../../nbs/52_widgets.motion.ipynb #8cce1c3e
 class MotionExplorer:
     "One clip, frame by frame: flow, camera-compensated residual, the segmenter's mask (and a model's prediction)."
     def __init__(self, clip=None, model=None, cfg: MotionConfig | None = None, frame: int = 0):
@@ -47,98 +49,118 @@ class MotionExplorer:
         self.model, self.t, self._pairs, self._clip = model, 0, {}, None
         self.set(frame=frame)
 
-    def __len__(self): return len(self.frames)
-
-    def set(self, frame: int | None = None, threshold: float | None = None, method: str | None = None) -> "MotionExplorer":
-        "Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in px/frame, `low` following) and the flow method."
-        if frame is not None:
-            if not 0 <= frame < len(self): raise ValueError(f"frame {frame} is out of range: the clip has {len(self)} frames")
-            self.t = frame
-        changes = {}
-        if threshold is not None:
-            if threshold <= 0: raise ValueError(f"threshold must be positive ({'px/frame' if self.cfg.segmenter == 'pair' else 'motion scales'}), got {threshold}")
-            changes.update(dict(high=threshold, low=threshold * self.cfg.low / self.cfg.high) if self.cfg.segmenter == "pair" else dict(centre=threshold))
-        if method is not None: changes["method"] = method
-        if changes:
-            cfg = dataclasses.replace(self.cfg, **changes).check()  # checked before it is kept
-            if cfg.method != self.cfg.method: self._pairs = {}
-            self.cfg = cfg
-        return self
-
-    def pair(self, t: int):
-        "The segmenter's look at frames (t, t+1), cached per method."
-        if (t, self.cfg.method) not in self._pairs: self._pairs[t, self.cfg.method] = pair_motion(self.frames[t], self.frames[t + 1], self.cfg)
-        return self._pairs[t, self.cfg.method]
-
-    def flow(self) -> np.ndarray:
-        "Flow `(H, W, 2)` from the current frame to the next (from the previous one at the last frame)."
-        t = min(self.t, len(self) - 2)
-        a, b = (self.frames[t], self.frames[t + 1]) if t == self.t else (self.frames[t + 1], self.frames[t])
-        return optical_flow(a, b, self.cfg.method, self.cfg.dis_preset, self.cfg.dis_scale)
-
-    def residual(self, flow: np.ndarray | None = None) -> np.ndarray | None:
-        "Residual speed `(H, W)` after the camera model, or None when the model fails."
-        r, _, _ = residual_flow(self.flow() if flow is None else flow, self.cfg.model, self.cfg.grid_step, self.cfg.ransac_px)
-        return None if r is None else np.hypot(r[..., 0], r[..., 1])
-
     @property
     def threshold(self) -> float: return self.cfg.high if self.cfg.segmenter == "pair" else self.cfg.centre
 
-    def mask(self) -> tuple[np.ndarray | None, str]:
-        "The segmenter's mask of the current frame, as `segment_motion` makes it, and its verdict (the clip segmenter runs the whole clip once per setting)."
-        t = self.t
-        if self.cfg.segmenter == "pair":
-            m, verdict = frame_verdict(self.pair(t - 1) if t > 0 else None, self.pair(t) if t < len(self) - 1 else None, self.cfg)
-        else:
-            if self._clip is None or self._clip[0] != self.cfg:
-                self._clip = (self.cfg, {s: (mk, v) for s, _, mk, v, _ in segment_frames(self.frames, self.cfg, self.name)})
-            m, verdict = self._clip[1][t]
-        return m, verdict if verdict == "ok" else f"skipped: {verdict}"
+# %% ../../nbs/52_widgets.motion.ipynb #5e245648
+@patch
+def __len__(self: MotionExplorer): return len(self.frames)
 
-    def predict(self) -> np.ndarray | None:
-        "The model's moving probability `(h, w)` for the current frame alone, or None without a model."
-        if self.model is None: return None
-        x = torch.from_numpy(self.frames[self.t]).permute(2, 0, 1)[None].float() / 255
-        H, W = x.shape[-2:]
-        x = x[..., : H // 16 * 16, : W // 16 * 16]  # the trunk wants multiples of its stride
-        self.model.eval()
-        dev = next(self.model.parameters()).device
-        with torch.no_grad(): p = torch.sigmoid(self.model(TaskBatch("motion", x.to(dev), None, {})).float())[0, 0].cpu()
-        return p.numpy()
+# %% ../../nbs/52_widgets.motion.ipynb #1b8425d3
+@patch
+def set(self: MotionExplorer, frame: int | None = None, threshold: float | None = None, method: str | None = None) -> "MotionExplorer":
+    "Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in px/frame, `low` following) and the flow method."
+    if frame is not None:
+        if not 0 <= frame < len(self): raise ValueError(f"frame {frame} is out of range: the clip has {len(self)} frames")
+        self.t = frame
+    changes = {}
+    if threshold is not None:
+        if threshold <= 0: raise ValueError(f"threshold must be positive ({'px/frame' if self.cfg.segmenter == 'pair' else 'motion scales'}), got {threshold}")
+        changes.update(dict(high=threshold, low=threshold * self.cfg.low / self.cfg.high) if self.cfg.segmenter == "pair" else dict(centre=threshold))
+    if method is not None: changes["method"] = method
+    if changes:
+        cfg = dataclasses.replace(self.cfg, **changes).check()  # checked before it is kept
+        if cfg.method != self.cfg.method: self._pairs = {}
+        self.cfg = cfg
+    return self
 
-    def figure(self):
-        "Frame, flow as colour, residual, mask over the frame (exact mask outlined), and a model's prediction."
-        fl = self.flow()
-        res = self.residual(fl)
-        m, status = self.mask()
-        pred = self.predict()
-        n = 5 if pred is not None else 4
-        fig, axs = plt.subplots(1, n, figsize=(3.1 * n, 3.4))
-        fr = self.frames[self.t]
-        axs[0].imshow(fr); axs[0].set_title(f"{self.name}: frame {self.t}/{len(self) - 1}", fontsize=9)
-        axs[1].imshow(flow_to_rgb(fl)); axs[1].set_title(f"flow ({self.cfg.method}), max {np.hypot(*fl.transpose(2, 0, 1)).max():.1f} px", fontsize=9)
-        if res is None: axs[2].text(0.5, 0.5, "camera model failed", ha="center", va="center", transform=axs[2].transAxes)
-        else:
-            im = axs[2].imshow(res, cmap="magma", vmin=0, vmax=max(3 * self.cfg.high, 1e-3)); fig.colorbar(im, ax=axs[2], fraction=0.046)
-            if self.cfg.segmenter == "pair": axs[2].contour(res >= self.cfg.high, levels=[0.5], colors="cyan", linewidths=0.6)
-        axs[2].set_title(f"residual speed (px/frame), > {self.cfg.high:.2f} in cyan" if self.cfg.segmenter == "pair" else "residual speed (px/frame)", fontsize=9)
-        shown = fr.astype(np.float32) / 255
-        title = f"mask: {status}"
-        if m is not None: shown = np.where(m[..., None], 0.55 * shown + 0.45 * np.array([1.0, 0.2, 0.2]), shown)
-        axs[3].imshow(shown)
-        if self.truth is not None:
-            axs[3].contour(self.truth[self.t], levels=[0.5], colors="lime", linewidths=1)
-            if m is not None: title += f", IoU {float(mask_iou(m[None], self.truth[self.t][None])[0]):.2f}"
-        axs[3].set_title(title, fontsize=9)
-        if pred is not None:
-            axs[4].imshow(pred, cmap="magma", vmin=0, vmax=1); axs[4].set_title("model: moving probability", fontsize=9)
-        for a in axs: a.set_xticks([]); a.set_yticks([])
-        fig.tight_layout()
-        return fig
+# %% ../../nbs/52_widgets.motion.ipynb #7b7e6786
+@patch
+def pair(self: MotionExplorer, t: int):
+    "The segmenter's look at frames (t, t+1), cached per method."
+    if (t, self.cfg.method) not in self._pairs: self._pairs[t, self.cfg.method] = pair_motion(self.frames[t], self.frames[t + 1], self.cfg)
+    return self._pairs[t, self.cfg.method]
 
-    def widgets(self, W) -> dict:
-        return dict(frame=W.IntSlider(value=self.t, min=0, max=len(self) - 1, description="frame"),
-                    threshold=W.FloatSlider(value=self.threshold, min=0.2, max=5.0, step=0.1, description="threshold"),
-                    method=W.Dropdown(options=list(FLOW_METHODS), value=self.cfg.method, description="flow"))
+# %% ../../nbs/52_widgets.motion.ipynb #19064530
+@patch
+def flow(self: MotionExplorer) -> np.ndarray:
+    "Flow `(H, W, 2)` from the current frame to the next (from the previous one at the last frame)."
+    t = min(self.t, len(self) - 2)
+    a, b = (self.frames[t], self.frames[t + 1]) if t == self.t else (self.frames[t + 1], self.frames[t])
+    return optical_flow(a, b, self.cfg.method, self.cfg.dis_preset, self.cfg.dis_scale)
 
-    def _ipython_display_(self): display_controls(self)
+# %% ../../nbs/52_widgets.motion.ipynb #ec451a24
+@patch
+def residual(self: MotionExplorer, flow: np.ndarray | None = None) -> np.ndarray | None:
+    "Residual speed `(H, W)` after the camera model, or None when the model fails."
+    r, _, _ = residual_flow(self.flow() if flow is None else flow, self.cfg.model, self.cfg.grid_step, self.cfg.ransac_px)
+    return None if r is None else np.hypot(r[..., 0], r[..., 1])
+
+# %% ../../nbs/52_widgets.motion.ipynb #ac1393ee
+@patch
+def mask(self: MotionExplorer) -> tuple[np.ndarray | None, str]:
+    "The segmenter's mask of the current frame, as `segment_motion` makes it, and its verdict (the clip segmenter runs the whole clip once per setting)."
+    t = self.t
+    if self.cfg.segmenter == "pair":
+        m, verdict = frame_verdict(self.pair(t - 1) if t > 0 else None, self.pair(t) if t < len(self) - 1 else None, self.cfg)
+    else:
+        if self._clip is None or self._clip[0] != self.cfg:
+            self._clip = (self.cfg, {s: (mk, v) for s, _, mk, v, _ in segment_frames(self.frames, self.cfg, self.name)})
+        m, verdict = self._clip[1][t]
+    return m, verdict if verdict == "ok" else f"skipped: {verdict}"
+
+# %% ../../nbs/52_widgets.motion.ipynb #8011916e
+@patch
+def predict(self: MotionExplorer) -> np.ndarray | None:
+    "The model's moving probability `(h, w)` for the current frame alone, or None without a model."
+    if self.model is None: return None
+    x = torch.from_numpy(self.frames[self.t]).permute(2, 0, 1)[None].float() / 255
+    H, W = x.shape[-2:]
+    x = x[..., : H // 16 * 16, : W // 16 * 16]  # the trunk wants multiples of its stride
+    self.model.eval()
+    dev = next(self.model.parameters()).device
+    with torch.no_grad(): p = torch.sigmoid(self.model(TaskBatch("motion", x.to(dev), None, {})).float())[0, 0].cpu()
+    return p.numpy()
+
+# %% ../../nbs/52_widgets.motion.ipynb #6bfb6dc2
+@patch
+def figure(self: MotionExplorer):
+    "Frame, flow as colour, residual, mask over the frame (exact mask outlined), and a model's prediction."
+    fl = self.flow()
+    res = self.residual(fl)
+    m, status = self.mask()
+    pred = self.predict()
+    n = 5 if pred is not None else 4
+    fig, axs = plt.subplots(1, n, figsize=(3.1 * n, 3.4))
+    fr = self.frames[self.t]
+    axs[0].imshow(fr); axs[0].set_title(f"{self.name}: frame {self.t}/{len(self) - 1}", fontsize=9)
+    axs[1].imshow(flow_to_rgb(fl)); axs[1].set_title(f"flow ({self.cfg.method}), max {np.hypot(*fl.transpose(2, 0, 1)).max():.1f} px", fontsize=9)
+    if res is None: axs[2].text(0.5, 0.5, "camera model failed", ha="center", va="center", transform=axs[2].transAxes)
+    else:
+        im = axs[2].imshow(res, cmap="magma", vmin=0, vmax=max(3 * self.cfg.high, 1e-3)); fig.colorbar(im, ax=axs[2], fraction=0.046)
+        if self.cfg.segmenter == "pair": axs[2].contour(res >= self.cfg.high, levels=[0.5], colors="cyan", linewidths=0.6)
+    axs[2].set_title(f"residual speed (px/frame), > {self.cfg.high:.2f} in cyan" if self.cfg.segmenter == "pair" else "residual speed (px/frame)", fontsize=9)
+    shown = fr.astype(np.float32) / 255
+    title = f"mask: {status}"
+    if m is not None: shown = np.where(m[..., None], 0.55 * shown + 0.45 * np.array([1.0, 0.2, 0.2]), shown)
+    axs[3].imshow(shown)
+    if self.truth is not None:
+        axs[3].contour(self.truth[self.t], levels=[0.5], colors="lime", linewidths=1)
+        if m is not None: title += f", IoU {float(mask_iou(m[None], self.truth[self.t][None])[0]):.2f}"
+    axs[3].set_title(title, fontsize=9)
+    if pred is not None:
+        axs[4].imshow(pred, cmap="magma", vmin=0, vmax=1); axs[4].set_title("model: moving probability", fontsize=9)
+    for a in axs: a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/52_widgets.motion.ipynb #a9b9276b
+@patch
+def widgets(self: MotionExplorer, W) -> dict:
+    return dict(frame=W.IntSlider(value=self.t, min=0, max=len(self) - 1, description="frame"),
+                threshold=W.FloatSlider(value=self.threshold, min=0.2, max=5.0, step=0.1, description="threshold"),
+                method=W.Dropdown(options=list(FLOW_METHODS), value=self.cfg.method, description="flow"))
+
+# %% ../../nbs/52_widgets.motion.ipynb #9a2388b9
+@patch
+def _ipython_display_(self: MotionExplorer): display_controls(self)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..color import annealed_mean, decode_lab, lab_to_rgb
 from ..core import TaskBatch
 from ..tasks.color import Colorization
@@ -38,6 +39,7 @@ def explorer_images(images=None, max_images: int = 32) -> list[tuple[str, torch.
     if not out: raise ValueError("no images to explore")
     return out
 
+# %% ../../nbs/50_widgets.tasks.ipynb #5d1c6dda
 class _Explorer:
     "Shared plumbing: images, a current choice, widgets built on display."
     def __init__(self, images, model):
@@ -49,6 +51,7 @@ class _Explorer:
 
     def _ipython_display_(self): display_controls(self)
 
+# %% ../../nbs/50_widgets.tasks.ipynb #7e0e7dde
 def display_controls(explorer, rows: int = 4):
     "Show `explorer.widgets(W)` (up to `rows` controls a row) above its figure, redrawn on every change; a button asks for a new draw."
     import ipywidgets as W
@@ -81,69 +84,79 @@ class PatchExplorer(_Explorer):
         self.seed = seed
         self.set()
 
-    def set(self, index: int | None = None, seed: int | None = None, **settings) -> "PatchExplorer":
-        "Choose the image, the draw, and any relative-position setting (patch, gap, jitter, color, ...)."
-        if index is not None: self._check_index(index); self.index = index
-        if seed is not None: self.seed = seed
-        cfg = dataclasses.replace(self.cfg, **settings)
-        self.task, self.cfg = RelPos(cfg), cfg  # checked before it is kept: a bad value leaves the explorer as it was
-        return self
+# %% ../../nbs/50_widgets.tasks.ipynb #5614132e
+@patch
+def set(self: PatchExplorer, index: int | None = None, seed: int | None = None, **settings) -> "PatchExplorer":
+    "Choose the image, the draw, and any relative-position setting (patch, gap, jitter, color, ...)."
+    if index is not None: self._check_index(index); self.index = index
+    if seed is not None: self.seed = seed
+    cfg = dataclasses.replace(self.cfg, **settings)
+    self.task, self.cfg = RelPos(cfg), cfg  # checked before it is kept: a bad value leaves the explorer as it was
+    return self
 
-    def batch(self) -> TaskBatch:
-        "The pair made from the current image with the current settings and draw."
-        img = self.images[self.index][1]
-        return self.task.make_batch(img[None], torch.Generator().manual_seed(self.seed))
+# %% ../../nbs/50_widgets.tasks.ipynb #a548be37
+@patch
+def batch(self: PatchExplorer) -> TaskBatch:
+    "The pair made from the current image with the current settings and draw."
+    img = self.images[self.index][1]
+    return self.task.make_batch(img[None], torch.Generator().manual_seed(self.seed))
 
-    def predict(self, tb: TaskBatch | None = None) -> torch.Tensor | None:
-        "The model's probabilities over the 8 positions `(8,)`, or None without a model."
-        if self.model is None: return None
-        tb = tb or self.batch()
-        self.model.eval()
-        with torch.no_grad(): return torch.softmax(self.model(tb.to(next(self.model.parameters()).device)).float(), 1)[0].cpu()
+# %% ../../nbs/50_widgets.tasks.ipynb #a0b902af
+@patch
+def predict(self: PatchExplorer, tb: TaskBatch | None = None) -> torch.Tensor | None:
+    "The model's probabilities over the 8 positions `(8,)`, or None without a model."
+    if self.model is None: return None
+    tb = tb or self.batch()
+    self.model.eval()
+    with torch.no_grad(): return torch.softmax(self.model(tb.to(next(self.model.parameters()).device)).float(), 1)[0].cpu()
 
-    def figure(self):
-        "Image with the grid and the pair, the two network inputs, and (with a model) the predicted positions."
-        from matplotlib.patches import Rectangle
-        tb = self.batch()
-        probs = self.predict(tb)
-        c, label = self.cfg, int(tb.y[0])
-        img, boxes = tb.info["images"][0], tb.info["boxes"][0]
-        fig, axs = plt.subplots(1, 4 if probs is not None else 3, figsize=(12 if probs is not None else 9.5, 3.4),
-                                gridspec_kw=dict(width_ratios=[2, 1, 1, 1][: 4 if probs is not None else 3]))
-        axs[0].imshow(img.permute(1, 2, 0).numpy())
-        origin = boxes[0, :2] - torch.tensor([c.patch + c.gap] * 2)  # the centre cell's top-left minus one step, jitter aside
-        for r in range(3):
-            for col in range(3):
-                t, l = (origin + torch.tensor([r, col]) * (c.patch + c.gap)).tolist()
-                axs[0].add_patch(Rectangle((l - 0.5, t - 0.5), c.patch, c.patch, fill=False, ec="white", lw=0.6, ls=":"))
-        for j, colr in enumerate(("yellow", "cyan")):
-            t, l, h, w = boxes[j].tolist()
-            axs[0].add_patch(Rectangle((l - 0.5, t - 0.5), w, h, fill=False, ec=colr, lw=2))
-        axs[0].set_title(f"{self.images[self.index][0]}: label {label}, neighbour at {NEIGHBOURS[label]}", fontsize=9)
-        for j, name in ((0, "centre"), (1, "neighbour")):
-            axs[1 + j].imshow(patch_image(tb.x[0, j]))
-            axs[1 + j].set_title(f"{name} ({c.color if not tb.info['gray'] else 'gray'})", fontsize=9)
-        if probs is not None:
-            grid = np.full((3, 3), np.nan)
-            for k, (r, col) in enumerate(NEIGHBOURS): grid[r, col] = probs[k]
-            axs[3].imshow(grid, cmap="viridis", vmin=0, vmax=1)
-            for k, (r, col) in enumerate(NEIGHBOURS): axs[3].text(col, r, f"{probs[k]:.2f}", ha="center", va="center", color="w" if probs[k] < 0.5 else "k", fontsize=8)
-            r, col = NEIGHBOURS[label]
-            axs[3].add_patch(Rectangle((col - 0.5, r - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
-            axs[3].set_title(f"predicted: {int(probs.argmax())} (p={float(probs.max()):.2f})", fontsize=9)
-        for a in axs: a.axis("off")
-        fig.tight_layout()
-        return fig
+# %% ../../nbs/50_widgets.tasks.ipynb #831ae857
+@patch
+def figure(self: PatchExplorer):
+    "Image with the grid and the pair, the two network inputs, and (with a model) the predicted positions."
+    from matplotlib.patches import Rectangle
+    tb = self.batch()
+    probs = self.predict(tb)
+    c, label = self.cfg, int(tb.y[0])
+    img, boxes = tb.info["images"][0], tb.info["boxes"][0]
+    fig, axs = plt.subplots(1, 4 if probs is not None else 3, figsize=(12 if probs is not None else 9.5, 3.4),
+                            gridspec_kw=dict(width_ratios=[2, 1, 1, 1][: 4 if probs is not None else 3]))
+    axs[0].imshow(img.permute(1, 2, 0).numpy())
+    origin = boxes[0, :2] - torch.tensor([c.patch + c.gap] * 2)  # the centre cell's top-left minus one step, jitter aside
+    for r in range(3):
+        for col in range(3):
+            t, l = (origin + torch.tensor([r, col]) * (c.patch + c.gap)).tolist()
+            axs[0].add_patch(Rectangle((l - 0.5, t - 0.5), c.patch, c.patch, fill=False, ec="white", lw=0.6, ls=":"))
+    for j, colr in enumerate(("yellow", "cyan")):
+        t, l, h, w = boxes[j].tolist()
+        axs[0].add_patch(Rectangle((l - 0.5, t - 0.5), w, h, fill=False, ec=colr, lw=2))
+    axs[0].set_title(f"{self.images[self.index][0]}: label {label}, neighbour at {NEIGHBOURS[label]}", fontsize=9)
+    for j, name in ((0, "centre"), (1, "neighbour")):
+        axs[1 + j].imshow(patch_image(tb.x[0, j]))
+        axs[1 + j].set_title(f"{name} ({c.color if not tb.info['gray'] else 'gray'})", fontsize=9)
+    if probs is not None:
+        grid = np.full((3, 3), np.nan)
+        for k, (r, col) in enumerate(NEIGHBOURS): grid[r, col] = probs[k]
+        axs[3].imshow(grid, cmap="viridis", vmin=0, vmax=1)
+        for k, (r, col) in enumerate(NEIGHBOURS): axs[3].text(col, r, f"{probs[k]:.2f}", ha="center", va="center", color="w" if probs[k] < 0.5 else "k", fontsize=8)
+        r, col = NEIGHBOURS[label]
+        axs[3].add_patch(Rectangle((col - 0.5, r - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
+        axs[3].set_title(f"predicted: {int(probs.argmax())} (p={float(probs.max()):.2f})", fontsize=9)
+    for a in axs: a.axis("off")
+    fig.tight_layout()
+    return fig
 
-    def widgets(self, W) -> dict:
-        c = self.cfg
-        return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="image"),
-                    color=W.Dropdown(options=list(COLOR_TREATMENTS), value=c.color, description="colour"),
-                    downsample_p=W.FloatSlider(value=c.downsample_p, min=0, max=1, step=0.05, description="downsample p"),
-                    new=W.Button(description="new draw"),
-                    patch=W.IntSlider(value=c.patch, min=8, max=128, step=4, description="patch"),
-                    gap=W.IntSlider(value=c.gap, min=0, max=96, step=2, description="gap"),
-                    jitter=W.IntSlider(value=c.jitter, min=0, max=24, description="jitter"))
+# %% ../../nbs/50_widgets.tasks.ipynb #c29280f7
+@patch
+def widgets(self: PatchExplorer, W) -> dict:
+    c = self.cfg
+    return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="image"),
+                color=W.Dropdown(options=list(COLOR_TREATMENTS), value=c.color, description="colour"),
+                downsample_p=W.FloatSlider(value=c.downsample_p, min=0, max=1, step=0.05, description="downsample p"),
+                new=W.Button(description="new draw"),
+                patch=W.IntSlider(value=c.patch, min=8, max=128, step=4, description="patch"),
+                gap=W.IntSlider(value=c.gap, min=0, max=96, step=2, description="gap"),
+                jitter=W.IntSlider(value=c.jitter, min=0, max=24, description="jitter"))
 
 # %% ../../nbs/50_widgets.tasks.ipynb #facb4b18
 def _bin_colors(bins: torch.Tensor, L: float = 60.0) -> np.ndarray:
@@ -151,6 +164,7 @@ def _bin_colors(bins: torch.Tensor, L: float = 60.0) -> np.ndarray:
     lab = torch.cat([torch.full((len(bins), 1), L), bins], 1)
     return lab_to_rgb(lab.T[:, :, None])[:, :, 0].T.numpy()
 
+# %% ../../nbs/50_widgets.tasks.ipynb #8766aa2f
 class ColorExplorer(_Explorer):
     "Colorization of one image: input, truth, the ab histogram, the soft target at a location, and a decoding at temperature T."
     def __init__(self, images=None, model=None, task: Colorization | None = None, size: int = 128, T: float = 0.38):
@@ -163,79 +177,93 @@ class ColorExplorer(_Explorer):
     @property
     def grid(self) -> tuple[int, int]: return self.task.grid(self.size, self.size)
 
-    def set(self, index: int | None = None, row: int | None = None, col: int | None = None, T: float | None = None) -> "ColorExplorer":
-        "Choose the image, the grid location and the decoding temperature."
-        if index is not None: self._check_index(index); self.index = index
-        h, w = self.grid
-        if row is not None:
-            if not 0 <= row < h: raise ValueError(f"row {row} is outside the {h}x{w} prediction grid")
-            self.row = row
-        if col is not None:
-            if not 0 <= col < w: raise ValueError(f"col {col} is outside the {h}x{w} prediction grid")
-            self.col = col
-        if T is not None:
-            if T <= 0: raise ValueError(f"temperature T must be positive, not {T}")
-            self.T = T
-        return self
+# %% ../../nbs/50_widgets.tasks.ipynb #4c47d6ea
+@patch
+def set(self: ColorExplorer, index: int | None = None, row: int | None = None, col: int | None = None, T: float | None = None) -> "ColorExplorer":
+    "Choose the image, the grid location and the decoding temperature."
+    if index is not None: self._check_index(index); self.index = index
+    h, w = self.grid
+    if row is not None:
+        if not 0 <= row < h: raise ValueError(f"row {row} is outside the {h}x{w} prediction grid")
+        self.row = row
+    if col is not None:
+        if not 0 <= col < w: raise ValueError(f"col {col} is outside the {h}x{w} prediction grid")
+        self.col = col
+    if T is not None:
+        if T <= 0: raise ValueError(f"temperature T must be positive, not {T}")
+        self.T = T
+    return self
 
-    def batch(self) -> TaskBatch:
-        "The colorization batch of the current image, resized to `size` (shorter side) and centre-cropped."
-        img = self.images[self.index][1]
-        img = TF.center_crop(TF.resize(img, self.size, antialias=True), [self.size, self.size])
-        return self.task.make_batch(img[None])
+# %% ../../nbs/50_widgets.tasks.ipynb #2f7e63c3
+@patch
+def batch(self: ColorExplorer) -> TaskBatch:
+    "The colorization batch of the current image, resized to `size` (shorter side) and centre-cropped."
+    img = self.images[self.index][1]
+    img = TF.center_crop(TF.resize(img, self.size, antialias=True), [self.size, self.size])
+    return self.task.make_batch(img[None])
 
-    def predict(self, tb: TaskBatch | None = None) -> torch.Tensor | None:
-        "The model's logits `(1, Q, h, w)`, or None without a model."
-        if self.model is None: return None
-        tb = tb or self.batch()
-        self.model.eval()
-        with torch.no_grad(): return self.model(tb.to(next(self.model.parameters()).device)).float().cpu()
+# %% ../../nbs/50_widgets.tasks.ipynb #7d6763dc
+@patch
+def predict(self: ColorExplorer, tb: TaskBatch | None = None) -> torch.Tensor | None:
+    "The model's logits `(1, Q, h, w)`, or None without a model."
+    if self.model is None: return None
+    tb = tb or self.batch()
+    self.model.eval()
+    with torch.no_grad(): return self.model(tb.to(next(self.model.parameters()).device)).float().cpu()
 
-    def histogram(self, tb: TaskBatch | None = None) -> torch.Tensor:
-        "Share of the image's (colourful) grid locations whose nearest bin is each bin `(Q,)`."
-        tb = tb or self.batch()
-        near = tb.y[0, 0][tb.info["valid"][0]]
-        return torch.bincount(near, minlength=self.task.Q).float() / max(1, near.numel())
+# %% ../../nbs/50_widgets.tasks.ipynb #7b0e3316
+@patch
+def histogram(self: ColorExplorer, tb: TaskBatch | None = None) -> torch.Tensor:
+    "Share of the image's (colourful) grid locations whose nearest bin is each bin `(Q,)`."
+    tb = tb or self.batch()
+    near = tb.y[0, 0][tb.info["valid"][0]]
+    return torch.bincount(near, minlength=self.task.Q).float() / max(1, near.numel())
 
-    def decoded(self, tb: TaskBatch | None = None, pred: torch.Tensor | None = None) -> torch.Tensor:
-        "RGB `(3, H, W)` decoded at the current temperature from the model (or, without one, from the soft targets)."
-        tb = tb or self.batch()
-        logits = pred if pred is not None else self.predict(tb)
-        if logits is None: logits = self.task.dense_target(tb).clamp(min=1e-8).log()
-        return decode_lab(tb.x[:, :1], annealed_mean(logits, self.task.encoder.bins, self.T))[0]
+# %% ../../nbs/50_widgets.tasks.ipynb #6ec31bc4
+@patch
+def decoded(self: ColorExplorer, tb: TaskBatch | None = None, pred: torch.Tensor | None = None) -> torch.Tensor:
+    "RGB `(3, H, W)` decoded at the current temperature from the model (or, without one, from the soft targets)."
+    tb = tb or self.batch()
+    logits = pred if pred is not None else self.predict(tb)
+    if logits is None: logits = self.task.dense_target(tb).clamp(min=1e-8).log()
+    return decode_lab(tb.x[:, :1], annealed_mean(logits, self.task.encoder.bins, self.T))[0]
 
-    def figure(self):
-        tb = self.batch()
-        pred = self.predict(tb)
-        bins, s = self.task.encoder.bins.numpy(), self.task.cfg.out_stride
-        cols = _bin_colors(self.task.encoder.bins)
-        fig, axs = plt.subplots(1, 5, figsize=(15, 3.3))
-        y, x = self.row * s + s // 2, self.col * s + s // 2
-        axs[0].imshow(tb.x[0].clamp(0, 1).permute(1, 2, 0).numpy()); axs[0].plot(x, y, "r+", ms=12, mew=2); axs[0].set_title("input L and the location", fontsize=9)
-        axs[1].imshow(tb.info["images"][0].permute(1, 2, 0).numpy()); axs[1].set_title(f"ground truth ({self.images[self.index][0]})", fontsize=9)
-        hist = self.histogram(tb).numpy()
-        axs[2].scatter(bins[:, 1], bins[:, 0], s=4, c=[[0.85] * 3])
-        used = hist > 0
-        axs[2].scatter(bins[used, 1], bins[used, 0], s=600 * np.sqrt(hist[used]), c=cols[used], edgecolors="k", linewidths=0.3)
-        axs[2].set(xlabel="b", ylabel="a", aspect="equal"); axs[2].set_title(f"colours over the {self.task.Q} bins", fontsize=9)
-        idx, w = tb.y[0, :, self.row, self.col].numpy(), tb.info["target_w"][0, :, self.row, self.col].numpy()
-        ab = tb.info["ab"][0, :, self.row, self.col].tolist()
-        axs[3].scatter(bins[:, 1], bins[:, 0], s=30, c=[[0.9] * 3], marker="s")
-        axs[3].scatter(bins[idx, 1], bins[idx, 0], s=1200 * w, c=cols[idx], marker="s", edgecolors="k")
-        for i, wt in zip(idx.tolist(), w.tolist()): axs[3].annotate(f"{wt:.2f}", (bins[i, 1], bins[i, 0]), fontsize=7, ha="center", va="bottom", xytext=(0, 7), textcoords="offset points")
-        axs[3].plot(ab[1], ab[0], "kx", ms=9, mew=2)
-        axs[3].set(xlim=(ab[1] - 30, ab[1] + 30), ylim=(ab[0] - 30, ab[0] + 30), xlabel="b", ylabel="a", aspect="equal")
-        masked = "" if tb.info["valid"][0, self.row, self.col] else " (gray: masked)"
-        axs[3].set_title(f"soft target at ({self.row}, {self.col}){masked}", fontsize=9)
-        axs[4].imshow(self.decoded(tb, pred).clamp(0, 1).permute(1, 2, 0).numpy())
-        axs[4].set_title(("prediction" if pred is not None else "targets") + f" decoded, T = {self.T:.2f}", fontsize=9)
-        for a in (axs[0], axs[1], axs[4]): a.axis("off")
-        fig.tight_layout()
-        return fig
+# %% ../../nbs/50_widgets.tasks.ipynb #0f3a5abe
+@patch
+def figure(self: ColorExplorer):
+    tb = self.batch()
+    pred = self.predict(tb)
+    bins, s = self.task.encoder.bins.numpy(), self.task.cfg.out_stride
+    cols = _bin_colors(self.task.encoder.bins)
+    fig, axs = plt.subplots(1, 5, figsize=(15, 3.3))
+    y, x = self.row * s + s // 2, self.col * s + s // 2
+    axs[0].imshow(tb.x[0].clamp(0, 1).permute(1, 2, 0).numpy()); axs[0].plot(x, y, "r+", ms=12, mew=2); axs[0].set_title("input L and the location", fontsize=9)
+    axs[1].imshow(tb.info["images"][0].permute(1, 2, 0).numpy()); axs[1].set_title(f"ground truth ({self.images[self.index][0]})", fontsize=9)
+    hist = self.histogram(tb).numpy()
+    axs[2].scatter(bins[:, 1], bins[:, 0], s=4, c=[[0.85] * 3])
+    used = hist > 0
+    axs[2].scatter(bins[used, 1], bins[used, 0], s=600 * np.sqrt(hist[used]), c=cols[used], edgecolors="k", linewidths=0.3)
+    axs[2].set(xlabel="b", ylabel="a", aspect="equal"); axs[2].set_title(f"colours over the {self.task.Q} bins", fontsize=9)
+    idx, w = tb.y[0, :, self.row, self.col].numpy(), tb.info["target_w"][0, :, self.row, self.col].numpy()
+    ab = tb.info["ab"][0, :, self.row, self.col].tolist()
+    axs[3].scatter(bins[:, 1], bins[:, 0], s=30, c=[[0.9] * 3], marker="s")
+    axs[3].scatter(bins[idx, 1], bins[idx, 0], s=1200 * w, c=cols[idx], marker="s", edgecolors="k")
+    for i, wt in zip(idx.tolist(), w.tolist()): axs[3].annotate(f"{wt:.2f}", (bins[i, 1], bins[i, 0]), fontsize=7, ha="center", va="bottom", xytext=(0, 7), textcoords="offset points")
+    axs[3].plot(ab[1], ab[0], "kx", ms=9, mew=2)
+    axs[3].set(xlim=(ab[1] - 30, ab[1] + 30), ylim=(ab[0] - 30, ab[0] + 30), xlabel="b", ylabel="a", aspect="equal")
+    masked = "" if tb.info["valid"][0, self.row, self.col] else " (gray: masked)"
+    axs[3].set_title(f"soft target at ({self.row}, {self.col}){masked}", fontsize=9)
+    axs[4].imshow(self.decoded(tb, pred).clamp(0, 1).permute(1, 2, 0).numpy())
+    axs[4].set_title(("prediction" if pred is not None else "targets") + f" decoded, T = {self.T:.2f}", fontsize=9)
+    for a in (axs[0], axs[1], axs[4]): a.axis("off")
+    fig.tight_layout()
+    return fig
 
-    def widgets(self, W) -> dict:
-        h, w = self.grid
-        return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="image"),
-                    T=W.FloatSlider(value=self.T, min=0.01, max=1.0, step=0.01, description="T"),
-                    row=W.IntSlider(value=self.row, min=0, max=h - 1, description="row"),
-                    col=W.IntSlider(value=self.col, min=0, max=w - 1, description="col"))
+# %% ../../nbs/50_widgets.tasks.ipynb #0dd9b74d
+@patch
+def widgets(self: ColorExplorer, W) -> dict:
+    h, w = self.grid
+    return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="image"),
+                T=W.FloatSlider(value=self.T, min=0.01, max=1.0, step=0.01, description="T"),
+                row=W.IntSlider(value=self.row, min=0, max=h - 1, description="row"),
+                col=W.IntSlider(value=self.col, min=0, max=w - 1, description="col"))

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..core import TaskBatch
 from ..tasks.exemplar import Exemplar, ExemplarConfig, view_corners
 from .tasks import _Explorer
@@ -26,80 +27,92 @@ class TripletExplorer(_Explorer):
         self.cfg, self.image_px, self.seed = ExemplarConfig(views=views, size=size), image_px, seed
         self.set()
 
-    def set(self, index: int | None = None, seed: int | None = None, zoom: float | None = None, contrast: float | None = None,
-            power: float | None = None, **settings) -> "TripletExplorer":
-        "Choose the image, the draw and the ranges: `zoom`, `contrast`, `power` set symmetric ranges (1/z, z); others are `ExemplarConfig` fields."
-        if index is not None: self._check_index(index); self.index = index
-        if seed is not None: self.seed = seed
-        for name, v in (("scale", zoom), ("pca", contrast), ("power", power)):
-            if v is not None:
-                if v < 1: raise ValueError(f"{name} range: the slider value must be at least 1 (the range is 1/x to x), got {v}")
-                settings[name] = (1 / v, v)
-        cfg = dataclasses.replace(self.cfg, **settings)
-        self.task, self.cfg = Exemplar(cfg), cfg  # checked before it is kept: a bad value leaves the explorer as it was
-        return self
+# %% ../../nbs/51_widgets.triplets.ipynb #fa85886f
+@patch
+def set(self: TripletExplorer, index: int | None = None, seed: int | None = None, zoom: float | None = None, contrast: float | None = None,
+        power: float | None = None, **settings) -> "TripletExplorer":
+    "Choose the image, the draw and the ranges: `zoom`, `contrast`, `power` set symmetric ranges (1/z, z); others are `ExemplarConfig` fields."
+    if index is not None: self._check_index(index); self.index = index
+    if seed is not None: self.seed = seed
+    for name, v in (("scale", zoom), ("pca", contrast), ("power", power)):
+        if v is not None:
+            if v < 1: raise ValueError(f"{name} range: the slider value must be at least 1 (the range is 1/x to x), got {v}")
+            settings[name] = (1 / v, v)
+    cfg = dataclasses.replace(self.cfg, **settings)
+    self.task, self.cfg = Exemplar(cfg), cfg  # checked before it is kept: a bad value leaves the explorer as it was
+    return self
 
-    def pair(self) -> torch.Tensor:
-        "The anchor and negative images, square `image_px` crops, uint8 `(2, 3, S, S)`."
-        j = (self.index + 1) % len(self.images)
-        if j == self.index: raise ValueError("the triplet explorer needs at least two images")
-        sq = lambda im: TF.center_crop(TF.resize(im, self.image_px, antialias=True), [self.image_px, self.image_px])
-        return torch.stack([sq(self.images[self.index][1]), sq(self.images[j][1])])
+# %% ../../nbs/51_widgets.triplets.ipynb #69bb2d60
+@patch
+def pair(self: TripletExplorer) -> torch.Tensor:
+    "The anchor and negative images, square `image_px` crops, uint8 `(2, 3, S, S)`."
+    j = (self.index + 1) % len(self.images)
+    if j == self.index: raise ValueError("the triplet explorer needs at least two images")
+    sq = lambda im: TF.center_crop(TF.resize(im, self.image_px, antialias=True), [self.image_px, self.image_px])
+    return torch.stack([sq(self.images[self.index][1]), sq(self.images[j][1])])
 
-    def batch(self) -> TaskBatch:
-        "The views of both images with the current ranges and draw."
-        return self.task.make_batch(self.pair(), torch.Generator().manual_seed(self.seed))
+# %% ../../nbs/51_widgets.triplets.ipynb #5c9708e1
+@patch
+def batch(self: TripletExplorer) -> TaskBatch:
+    "The views of both images with the current ranges and draw."
+    return self.task.make_batch(self.pair(), torch.Generator().manual_seed(self.seed))
 
-    def predict(self, tb: TaskBatch | None = None) -> torch.Tensor | None:
-        "Distances `(2K, 2K)` between all views' embeddings (anchor's views first), or None without a model."
-        if self.model is None: return None
-        tb = tb or self.batch()
-        self.model.eval()
-        with torch.no_grad(): z = self.model(tb.to(next(self.model.parameters()).device)).float().cpu()
-        flat = z.flatten(0, 1)
-        return torch.cdist(flat, flat)
+# %% ../../nbs/51_widgets.triplets.ipynb #1c66c610
+@patch
+def predict(self: TripletExplorer, tb: TaskBatch | None = None) -> torch.Tensor | None:
+    "Distances `(2K, 2K)` between all views' embeddings (anchor's views first), or None without a model."
+    if self.model is None: return None
+    tb = tb or self.batch()
+    self.model.eval()
+    with torch.no_grad(): z = self.model(tb.to(next(self.model.parameters()).device)).float().cpu()
+    flat = z.flatten(0, 1)
+    return torch.cdist(flat, flat)
 
-    def figure(self):
-        "Per image: the image with its views' squares, then each view titled with its augmentation; with a model, the distance matrix."
-        tb = self.batch()
-        dist = self.predict(tb)
-        d, K = tb.info["params"], self.cfg.views
-        cols = K + 1 + (dist is not None)
-        fig, axs = plt.subplots(2, cols, figsize=(2.2 * cols, 4.8), squeeze=False)
-        colours = plt.cm.tab10.colors
-        names = (self.images[self.index][0], self.images[(self.index + 1) % len(self.images)][0])
-        for b in range(2):
-            axs[b, 0].imshow(tb.info["images"][b].permute(1, 2, 0).numpy())
-            axs[b, 0].set_title(f"{'anchor' if b == 0 else 'negative'}: {names[b]}", fontsize=8)
-            for k in range(K):
-                xy = view_corners(d, b, k)
-                axs[b, 0].plot(xy[:, 0], xy[:, 1], color=colours[k % 10], lw=1.5)
-                ax = axs[b, k + 1]
-                ax.imshow(tb.x[b, k].permute(1, 2, 0).clamp(0, 1).numpy())
-                for s in ax.spines.values(): s.set_edgecolor(colours[k % 10]); s.set_linewidth(3)
-                ax.set_title(f"{float(d['angle'][b, k]):+.0f}°, zoom {float(d['zoom'][b, k]):.2f}\ncontrast {float(d['pca'][b, k, 0]):.2f}, "
-                             f"V^{float(d['power'][b, k, 1]):.2f}, hue {float(d['hue'][b, k]):+.2f}", fontsize=7)
-        if dist is not None:
-            gs = axs[0, -1].get_gridspec()
-            for a in axs[:, -1]: a.remove()
-            ax = fig.add_subplot(gs[:, -1])
-            ax.imshow(dist.numpy(), cmap="viridis", vmin=0, vmax=2)
-            ax.axhline(K - 0.5, color="w"); ax.axvline(K - 0.5, color="w")
-            same = float(dist[:K, :K][~torch.eye(K, dtype=torch.bool)].mean())
-            ax.set_title(f"embedding distances\nsame image {same:.2f}, across {float(dist[:K, K:].mean()):.2f}", fontsize=8)
-            ax.set_xticks([]); ax.set_yticks([])
-        for a in axs.flat: a.set_xticks([]); a.set_yticks([])
-        fig.tight_layout()
-        return fig
+# %% ../../nbs/51_widgets.triplets.ipynb #a38f7c1f
+@patch
+def figure(self: TripletExplorer):
+    "Per image: the image with its views' squares, then each view titled with its augmentation; with a model, the distance matrix."
+    tb = self.batch()
+    dist = self.predict(tb)
+    d, K = tb.info["params"], self.cfg.views
+    cols = K + 1 + (dist is not None)
+    fig, axs = plt.subplots(2, cols, figsize=(2.2 * cols, 4.8), squeeze=False)
+    colours = plt.cm.tab10.colors
+    names = (self.images[self.index][0], self.images[(self.index + 1) % len(self.images)][0])
+    for b in range(2):
+        axs[b, 0].imshow(tb.info["images"][b].permute(1, 2, 0).numpy())
+        axs[b, 0].set_title(f"{'anchor' if b == 0 else 'negative'}: {names[b]}", fontsize=8)
+        for k in range(K):
+            xy = view_corners(d, b, k)
+            axs[b, 0].plot(xy[:, 0], xy[:, 1], color=colours[k % 10], lw=1.5)
+            ax = axs[b, k + 1]
+            ax.imshow(tb.x[b, k].permute(1, 2, 0).clamp(0, 1).numpy())
+            for s in ax.spines.values(): s.set_edgecolor(colours[k % 10]); s.set_linewidth(3)
+            ax.set_title(f"{float(d['angle'][b, k]):+.0f}°, zoom {float(d['zoom'][b, k]):.2f}\ncontrast {float(d['pca'][b, k, 0]):.2f}, "
+                         f"V^{float(d['power'][b, k, 1]):.2f}, hue {float(d['hue'][b, k]):+.2f}", fontsize=7)
+    if dist is not None:
+        gs = axs[0, -1].get_gridspec()
+        for a in axs[:, -1]: a.remove()
+        ax = fig.add_subplot(gs[:, -1])
+        ax.imshow(dist.numpy(), cmap="viridis", vmin=0, vmax=2)
+        ax.axhline(K - 0.5, color="w"); ax.axvline(K - 0.5, color="w")
+        same = float(dist[:K, :K][~torch.eye(K, dtype=torch.bool)].mean())
+        ax.set_title(f"embedding distances\nsame image {same:.2f}, across {float(dist[:K, K:].mean()):.2f}", fontsize=8)
+        ax.set_xticks([]); ax.set_yticks([])
+    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout()
+    return fig
 
-    def widgets(self, W) -> dict:
-        c = self.cfg
-        return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="anchor"),
-                    views=W.IntSlider(value=c.views, min=2, max=6, description="views"),
-                    new=W.Button(description="new draw"),
-                    rotate=W.FloatSlider(value=c.rotate, min=0, max=90, step=5, description="rotation °"),
-                    translate=W.FloatSlider(value=c.translate, min=0, max=0.5, step=0.05, description="translate"),
-                    zoom=W.FloatSlider(value=c.scale[1], min=1, max=2, step=0.05, description="zoom x"),
-                    contrast=W.FloatSlider(value=c.pca[1], min=1, max=4, step=0.1, description="contrast x"),
-                    power=W.FloatSlider(value=c.power[1], min=1, max=8, step=0.25, description="S,V power"),
-                    hue=W.FloatSlider(value=c.hue, min=0, max=0.5, step=0.05, description="hue shift"))
+# %% ../../nbs/51_widgets.triplets.ipynb #a0ce30a0
+@patch
+def widgets(self: TripletExplorer, W) -> dict:
+    c = self.cfg
+    return dict(index=W.Dropdown(options=[(n, i) for i, (n, _) in enumerate(self.images)], value=self.index, description="anchor"),
+                views=W.IntSlider(value=c.views, min=2, max=6, description="views"),
+                new=W.Button(description="new draw"),
+                rotate=W.FloatSlider(value=c.rotate, min=0, max=90, step=5, description="rotation °"),
+                translate=W.FloatSlider(value=c.translate, min=0, max=0.5, step=0.05, description="translate"),
+                zoom=W.FloatSlider(value=c.scale[1], min=1, max=2, step=0.05, description="zoom x"),
+                contrast=W.FloatSlider(value=c.pca[1], min=1, max=4, step=0.1, description="contrast x"),
+                power=W.FloatSlider(value=c.power[1], min=1, max=8, step=0.25, description="S,V power"),
+                hue=W.FloatSlider(value=c.hue, min=0, max=0.5, step=0.05, description="hue shift"))

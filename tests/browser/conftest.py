@@ -1,27 +1,15 @@
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from lab import CHROMIUM, CHROMIUM_ARGS, Lab
+from lab import CHROMIUM, CHROMIUM_ARGS, Lab, browser_missing, browser_runs
 
 
 def pytest_collection_modifyitems(config, items):
     "Without Chromium or Playwright the browser tests are skipped with the reason, unless MTSSL_BROWSER=required (CI), where they fail."
-    missing = [what for what, ok in (("Chromium at " + CHROMIUM, Path(CHROMIUM).exists()), ("playwright", _has_playwright())) if not ok]
-    if not missing or os.environ.get("MTSSL_BROWSER") == "required": return
+    if browser_runs(): return
+    missing = browser_missing()
     skip = pytest.mark.skip(reason=f"browser tests need {' and '.join(missing)} (apt install chromium; pip install playwright)")
     for item in items:
         if "tests/browser" in str(item.fspath): item.add_marker(skip)
-
-
-def _has_playwright() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 @pytest.fixture(scope="session")

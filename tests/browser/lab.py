@@ -15,6 +15,26 @@ CHROMIUM = os.environ.get("MTSSL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "runs" / "screenshots"
+# what the browser suite drives: every widget notebook and the walkthroughs MTSSL_BROWSER_WALKTHROUGHS names (default: the first
+# task walkthrough; "all": every one)
+WIDGET_NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs").glob("5*_widgets.*.ipynb"))
+ALL_WALKTHROUGHS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs" / "tutorials").glob("[0-9]*.ipynb"))
+CHOSEN_WALKTHROUGHS = os.environ.get("MTSSL_BROWSER_WALKTHROUGHS", "01_relative_position")
+WALKTHROUGHS = ALL_WALKTHROUGHS if CHOSEN_WALKTHROUGHS == "all" else [p for p in ALL_WALKTHROUGHS if Path(p).stem in CHOSEN_WALKTHROUGHS.split(",")]
+
+
+def browser_missing() -> list[str]:
+    "What the browser suite lacks here (Chromium, Playwright); empty when it can run."
+    try:
+        import playwright.sync_api  # noqa: F401
+        has_pw = True
+    except ImportError: has_pw = False
+    return [what for what, ok in (("Chromium at " + CHROMIUM, Path(CHROMIUM).exists()), ("playwright", has_pw)) if not ok]
+
+
+def browser_runs() -> bool:
+    "Does the browser suite run in this session (it can, or MTSSL_BROWSER=required makes it fail rather than skip)?"
+    return not browser_missing() or os.environ.get("MTSSL_BROWSER") == "required"
 SETTINGS = {  # every cell in the page (no virtual scrolling), no autosave (the test saves when it wants), no news toast
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},

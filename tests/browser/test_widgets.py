@@ -2,23 +2,17 @@
 error, every widget renders, moving a slider changes the figure it drives, and plotly figures draw their traces.
 Screenshots of every widget go to runs/screenshots/ for a person to look at.
 
-Every walkthrough already runs under nbdev in tests/test_notebooks.py, and its widgets are the classes the widget
-notebooks drive here, so by default one walkthrough (the first of the task walkthroughs) is driven in the browser
-too. `MTSSL_BROWSER_WALKTHROUGHS=all` (or a comma-separated list of names) drives the others: before a release, or
-after changing a walkthrough."""
-import os
-import re
+The notebooks driven here are the run of record for them: tests/test_notebooks.py leaves them out when this suite runs
+(each notebook runs once). Every other walkthrough runs under nbdev there; its widgets are the classes the widget
+notebooks drive here, so by default one walkthrough (the first of the task walkthroughs) is driven in the browser.
+`MTSSL_BROWSER_WALKTHROUGHS=all` (or a comma-separated list of names) drives the others: before a release, or after
+changing a walkthrough."""
 import time
 from pathlib import Path
 
 import pytest
 
-from lab import ROOT, SHOTS, problems, run_all, saved_errors
-
-WIDGET_NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs").glob("5*_widgets.*.ipynb"))
-ALL_WALKTHROUGHS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "nbs" / "tutorials").glob("[0-9]*.ipynb"))
-_CHOSEN = os.environ.get("MTSSL_BROWSER_WALKTHROUGHS", "01_relative_position")
-WALKTHROUGHS = ALL_WALKTHROUGHS if _CHOSEN == "all" else [p for p in ALL_WALKTHROUGHS if Path(p).stem in _CHOSEN.split(",")]
+from lab import ALL_WALKTHROUGHS, CHOSEN_WALKTHROUGHS, SHOTS, WALKTHROUGHS, WIDGET_NOTEBOOKS, problems, run_all, saved_errors
 
 
 def _images(area) -> list:
@@ -54,7 +48,7 @@ def test_widget_notebook(lab, page, notebook):
 
 @pytest.mark.parametrize("notebook", WALKTHROUGHS, ids=lambda p: Path(p).stem)
 def test_walkthrough(lab, page, notebook):
-    assert len(ALL_WALKTHROUGHS) >= 8 and WALKTHROUGHS, (ALL_WALKTHROUGHS, _CHOSEN)
+    assert len(ALL_WALKTHROUGHS) >= 8 and WALKTHROUGHS, (ALL_WALKTHROUGHS, CHOSEN_WALKTHROUGHS)
     check_notebook(lab, page, notebook, need_widgets=False)
 
 
