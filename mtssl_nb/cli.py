@@ -130,7 +130,8 @@ def _transfer_specs(probe: str, data: list[str] | None) -> list[str]:
     kinds = TRANSFER_DATA[probe]
     if data is None: return [kinds[0]]
     specs = [d for d in data if d.partition(":")[0] in kinds]
-    if not specs: raise ValueError(f"--probe {probe} reads --data {' or '.join(k + ('' if k in ('shapes', 'rooms') else ':PATH') for k in kinds)}; got {','.join(data)}")
+    if not specs: raise ValueError(f"--probe {probe} reads --data "
+                                   f"{' or '.join(k + ('' if k in ('shapes', 'rooms') else ':PATH') for k in kinds)}; got {','.join(data)}")
     return specs
 
 # %% ../nbs/90_cli.ipynb #cf0192b8
@@ -150,7 +151,8 @@ def cmd_eval(args) -> int:
     from mtssl_nb.eval.transfer import json_ready
     transfer_only = {k for kinds in TRANSFER_DATA.values() for k in kinds} - {"shapes"}  # 'shapes' is image probe data too
     frozen_data = [d for d in data or DEFAULT_DATA if d.partition(":")[0] not in transfer_only]
-    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, digits, folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
+    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, digits, "
+                                                    f"folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
     settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
     if settings and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
     probes_of = {"detection": (detection_configs, detection_probe, detection_table), "depth": (depth_configs, depth_probe, depth_table)}
@@ -181,7 +183,8 @@ def cmd_eval(args) -> int:
 def cmd_experiment(args) -> int:
     "Train every row of the experiment (finished runs are reused), probe, and write the table."
     from mtssl_nb.experiment import QUICK, run_experiment, write_experiment
-    if args.transfer and not (args.detection or args.depth): raise ValueError("--transfer sets the detection and depth columns' fine-tuning: give --detection or --depth with it")
+    if args.transfer and not (args.detection or args.depth): raise ValueError("--transfer sets the detection and "
+                                                                              "depth columns' fine-tuning: give --detection or --depth with it")
     res = run_experiment(args.preset, args.out, args.rows or None, [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None,
                          *((200, 100) if args.quick else (args.n_train, args.n_test)), seeds=args.seeds, allow_overlap=args.allow_overlap,
                          extra=(QUICK if args.quick else []) + list(args.settings),
@@ -247,7 +250,8 @@ def make_parser() -> argparse.ArgumentParser:
     r.set_defaults(run=cmd_train)
     e = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
     e.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
-    e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
+    e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each "
+                                                         "trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
     e.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
                    "stl10:ROOT:train (default: shapes,digits; never images the run trained on); "
                    "for detection voc:ROOT, voc2012:ROOT or shapes; for depth nyu:PATH, depthfolder:ROOT or rooms")
@@ -270,7 +274,8 @@ def make_parser() -> argparse.ArgumentParser:
     x.add_argument("--data", help="comma-separated probe data (default: the preset's; tiny: shapes,digits)")
     x.add_argument("--n-train", type=int, default=2000); x.add_argument("--n-test", type=int, default=1000)
     x.add_argument("--detection", metavar="SPEC", help="add a detection column: fine-tune Faster R-CNN on each trunk (shapes, voc:ROOT); off by default")
-    x.add_argument("--depth", metavar="SPEC", help="add a depth column: fine-tune a depth head on each trunk (rooms, nyu:PATH, depthfolder:ROOT); off by default")
+    x.add_argument("--depth", metavar="SPEC", help="add a depth column: fine-tune a depth head on each trunk (rooms, "
+                                                   "nyu:PATH, depthfolder:ROOT); off by default")
     x.add_argument("--transfer", nargs="*", metavar="key=value", help="settings of those fine-tunings, e.g. steps=2000 detection.min_size=480")
     x.add_argument("--out", default="runs/experiment")
     x.add_argument("--quick", action="store_true", help="a few steps per row and small probes (what the tests run)")

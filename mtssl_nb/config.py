@@ -147,13 +147,15 @@ def check_config(cfg: TrainConfig, world: int = 1):
     for k in ("steps", "log_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
         _need(getattr(cfg, k) >= 1, f"{k} must be at least 1, got {getattr(cfg, k)}")
     _need(cfg.workers >= 0, f"workers must not be negative, got {cfg.workers}")
-    _need(not (world > 1 and cfg.device.startswith("cuda:")), f"device={cfg.device} would put every process on one GPU; under torchrun use device=cuda (process i takes cuda:LOCAL_RANK)")
+    _need(not (world > 1 and cfg.device.startswith("cuda:")), f"device={cfg.device} would put every process on one "
+                                                              "GPU; under torchrun use device=cuda (process i takes cuda:LOCAL_RANK)")
     _need(cfg.images != "required", "this preset trains on your photos: give images=folder:PATH (a folder of images, one subfolder per class or "
           "a single subfolder), or images=cifar10:ROOT / stl10:ROOT:unlabeled")
     names = task_names_of(cfg)
     _need(len(names) > 0, "no tasks to train: `tasks` is empty or `use` names none")
     _need(len(set(names)) == len(names), f"use names a task twice: {names}")
-    for n in names: _need(n in cfg.tasks, f"use names {n!r}, which is not among the configured tasks ({', '.join(cfg.tasks)}); add tasks.{n} or drop it from use")
+    for n in names: _need(n in cfg.tasks, f"use names {n!r}, which is not among the configured tasks "
+                                          f"({', '.join(cfg.tasks)}); add tasks.{n} or drop it from use")
     for n in cfg.tasks: task_class(n)  # a misspelt task fails even when `use` leaves it out
 
 # %% ../nbs/30_config.ipynb #b7aaadcb

@@ -180,7 +180,8 @@ def read_yaml(path, _chain: tuple = ()) -> dict:
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"config file {path} " + ("is a folder, not a YAML file" if path.is_dir() else "does not exist")
                                                    + (f" (the base of {_chain[-1]})" if _chain else ""))
-    if path.resolve() in [p.resolve() for p in _chain]: raise ConfigError(f"{path}: config files name each other as base in a loop: {' -> '.join(map(str, (*_chain, path)))}")
+    if path.resolve() in [p.resolve() for p in _chain]: raise ConfigError(f"{path}: config files name each other as "
+                                                                          f"base in a loop: {' -> '.join(map(str, (*_chain, path)))}")
     try: data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
     data = {} if data is None else data
@@ -244,9 +245,11 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError: raise ConfigError(f"setting 'device': {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda":
         n = torch.cuda.device_count()
-        if n == 0: raise ConfigError(f"setting 'device' asks for {device!r} but this torch sees no CUDA GPU (torch {torch.__version__}); use device=cpu or device=auto")
+        if n == 0: raise ConfigError(f"setting 'device' asks for {device!r} but this torch sees no CUDA GPU (torch "
+                                     f"{torch.__version__}); use device=cpu or device=auto")
         if dev.index is not None and dev.index >= n: raise ConfigError(f"setting 'device' asks for {device!r} but only {n} CUDA device(s) are visible")
-    if dev.type == "mps" and not torch.backends.mps.is_available(): raise ConfigError("setting 'device' asks for 'mps' but Apple MPS is not available; use device=cpu or device=auto")
+    if dev.type == "mps" and not torch.backends.mps.is_available(): raise ConfigError("setting 'device' asks for "
+                                                                                      "'mps' but Apple MPS is not available; use device=cpu or device=auto")
     return dev
 
 # %% ../nbs/00_core.ipynb #8ed1059f

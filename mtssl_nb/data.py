@@ -94,7 +94,8 @@ PHOTOS = {p.name: p for p in [
     Photo("rocket", _skimage("rocket"), "scikit-image", "launch of DSCOVR on Falcon 9, SpaceX Photos", "public domain (released by SpaceX)"),
     Photo("china", _sklearn("china.jpg"), "scikit-learn", "Summer Palace, Beijing, by danielbuechele (Flickr)", "CC-BY 2.0"),
     Photo("flower", _sklearn("flower.jpg"), "scikit-learn", "flower, by vultilion (Flickr)", "CC-BY 2.0"),
-    Photo("grace_hopper", _mpl("grace_hopper.jpg"), "matplotlib", "Rear Admiral Grace Hopper, U.S. Navy photograph", "public domain (work of the U.S. federal government)"),
+    Photo("grace_hopper", _mpl("grace_hopper.jpg"), "matplotlib", "Rear Admiral Grace Hopper, U.S. Navy "
+                                                                  "photograph", "public domain (work of the U.S. federal government)"),
     Photo("hubble_deep_field", _skimage("hubble_deep_field"), "scikit-image", "Hubble eXtreme Deep Field, NASA", "public domain (NASA)"),
     Photo("retina", _skimage("retina"), "scikit-image", "fundus photograph of a left eye, Mikael Häggström", "CC0"),
     Photo("immunohistochemistry", _skimage("immunohistochemistry"), "scikit-image", "IHC staining of colonic glands, CMMI", _SK_PD),
@@ -160,10 +161,12 @@ class ImageFolderSource(Dataset):
                  max_bad_frac: float = 0.1,  # fail if more than this share of the files are bad
                  progress: bool | None = None):  # show a progress bar while checking (default: for 2,000+ files)
         self.root = root = Path(root).expanduser()
-        if not root.is_dir(): raise FileNotFoundError(f"image folder {root} does not exist; give the folder that holds one subfolder of images per class (run `mtssl samples` for an example in data_samples/images)")
+        if not root.is_dir(): raise FileNotFoundError(f"image folder {root} does not exist; give the folder that "
+                                                      "holds one subfolder of images per class (run `mtssl samples` for an example in data_samples/images)")
         if verify not in ("header", "full", "none"): raise ValueError(f"verify must be 'header', 'full' or 'none', got {verify!r}")
         self.classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if not self.classes: raise FileNotFoundError(f"image folder {root} has no class subfolders; put images in {root}/<class>/ (one subfolder per class, even if there is only one)")
+        if not self.classes: raise FileNotFoundError(f"image folder {root} has no class subfolders; put images in "
+                                                     f"{root}/<class>/ (one subfolder per class, even if there is only one)")
         files = [(p, c) for c, name in enumerate(self.classes) for p in sorted((root / name).rglob("*")) if p.is_file() and not p.name.startswith(".")]
         self.samples, self.skipped = [], []  # [(path, label)], [(path, reason)]
         for p, c in tqdm(files, desc=f"checking {root.name}", disable=not (len(files) >= 2000 if progress is None else progress)):

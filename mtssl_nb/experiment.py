@@ -48,7 +48,8 @@ ROWS = {  # the task names follow the paper (RP, Col, Ex, MS)
     **{f"{t} x4 steps": Row((f"use=[{n}]",), steps_x=4, control="as many trunk updates as the four-task run")
        for t, n in (("RP", "relpos"), ("Col", "color"), ("Ex", "exemplar"), ("MS", "motion"))},
     f"{ALL4}, lr/4": Row(lr_x=0.25, control="each task's trunk step a quarter: the trunk moves about as far as in one single-task run"),
-    f"{ALL4}, naive sum, lr x4": Row(("optim.mode=sum",), lr_x=4, control="one update per step, four times the step: the trunk moves as far as per-task RMSProp's"),
+    f"{ALL4}, naive sum, lr x4": Row(("optim.mode=sum",), lr_x=4, control="one update per step, four times the step: "
+                                                                          "the trunk moves as far as per-task RMSProp's"),
 }
 PAPER_ROWS = [r for r, row in ROWS.items() if not row.control]
 CONTROL_ROWS = [r for r, row in ROWS.items() if row.control]
@@ -215,7 +216,8 @@ def head_columns(res: dict) -> list[tuple[str, str, str]]:
 
 # %% ../nbs/46_experiment.ipynb #f70b6f76
 def experiment_table(res: dict) -> tuple[list[str], list[list]]:
-    "The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, each head's own quality, the transfer columns run."
+    ("The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, each "
+     "head's own quality, the transfer columns run.")
     specs, extra = res["data"], [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
     cols = [(f"{s} top-1", s, "linear", "top1") for s in specs] + [(f"{s} top-5", s, "linear", "top5") for s in specs if res["classes"][s] > 5] + \
            [(f"{s} kNN", s, "knn", "top1") for s in specs]
@@ -236,7 +238,8 @@ def row_minutes(res: dict) -> str:
 
 # %% ../nbs/46_experiment.ipynb #3ba049c8
 def compare(res: dict, a: str, b: str, spec: str) -> dict:
-    "Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one probe set): mean difference, its 95% half-width, a two-sided t-test at 5%."
+    ("Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one "
+     "probe set): mean difference, its 95% half-width, a two-sided t-test at 5%.")
     xa, xb = seed_metric(res, a, spec), seed_metric(res, b, spec)
     d = np.array([xa[s] - xb[s] for s in sorted(set(xa) & set(xb))])
     n = len(d)
@@ -259,7 +262,8 @@ def findings(res: dict, spec: str) -> list[str]:
     for combo, parts in PAIRS_OF.items():
         if combo in have and all(p in have for p in parts): out.append(say(compare(res, combo, b := best(parts), spec), f"{combo} against its best part ({b})"))
     ctrl = [n for n in res["rows"] if ROWS[n].steps_x != 1 and ROWS[n].control]
-    if ALL4 in have and ctrl: out.append(say(compare(res, ALL4, b := best(ctrl), spec), f"{ALL4} against the best single task given as many trunk updates ({b})"))
+    if ALL4 in have and ctrl: out.append(say(compare(res, ALL4, b := best(ctrl), spec), f"{ALL4} against the best "
+                                                                                        f"single task given as many trunk updates ({b})"))
     for n, vs in ((f"{ALL4}, lr/4", ALL4), (f"{ALL4}, naive sum, lr x4", f"{ALL4}, naive sum"), (ALL4, f"{ALL4}, naive sum, lr x4")):
         if n in have and vs in have: out.append(say(compare(res, n, vs, spec), f"{n} against {vs}"))
     return out
@@ -273,7 +277,8 @@ def write_experiment(res: dict, out) -> dict:
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join([r[0], *map(fmt_ms, r[1:])]) + " |" for r in rows]
     notes = [f"Mean ± standard deviation over {n_seeds} seed(s) ({', '.join(map(str, res['seeds']))}); preset {res['preset']}"
              + (f", overrides {' '.join(res['extra'])}" if res["extra"] else "")
-             + f"; this run {res.get('seconds', 0) / 60:.0f} min, the rows' own training and probing {row_minutes(res)} (rows reused from earlier runs keep their first timing).",
+             + f"; this run {res.get('seconds', 0) / 60:.0f} min, the rows' own training and probing "
+               f"{row_minutes(res)} (rows reused from earlier runs keep their first timing).",
              *[f"{s}: {res['test_images'][s]} test images, {res['classes'][s]} classes; a single score's 95% interval over them is about "
                f"±{1.96 * (0.25 / res['test_images'][s]) ** 0.5:.3f} at 0.5." for s in specs],
              "Findings: seed-paired differences, two-sided t-test at 5% (with 3 seeds, 2 degrees of freedom); many comparisons are made and "
@@ -299,7 +304,8 @@ def write_experiment(res: dict, out) -> dict:
         "<tr>" + "".join(f"<td>{html.escape(v if isinstance(v, str) else fmt_ms(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>"
     lists = "".join(f"<h2>Findings on {html.escape(s)}</h2><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in findings(res, s)) + "</ul>" for s in specs)
     (out / "table.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>mtssl_nb experiment</title><style>"
-                                    "body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:.3em .6em}table{border-collapse:collapse}"
+                                    "body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid "
+                                    "#ccc;padding:.3em .6em}table{border-collapse:collapse}"
                                     f"</style></head><body><h1>The paper's table at small scale ({html.escape(res['preset'])})</h1>{table}"
                                     "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + f"</ul>{lists}"
                                     "<p><img src='bars.png' alt='linear probe top-1 per row'></p></body></html>")

@@ -416,7 +416,8 @@ def _q_contract(ns):
     tb = task.make_batch((img, torch.zeros(6, dtype=torch.long)), torch.Generator().manual_seed(0))
     if not isinstance(tb, TaskBatch): raise Wrong(f"make_batch must return a TaskBatch, got {type(tb).__name__}")
     if tb.task != "rotation": raise Wrong(f"the TaskBatch's task must be 'rotation', got {tb.task!r}")
-    if tuple(tb.x.shape) != (6, 3, 48, 48) or not tb.x.is_floating_point(): raise Wrong(f"TaskBatch.x must be float (6, 3, 48, 48), got {tb.x.dtype} {tuple(tb.x.shape)}")
+    if tuple(tb.x.shape) != (6, 3, 48, 48) or not tb.x.is_floating_point(): raise Wrong("TaskBatch.x must be float "
+                                                                                        f"(6, 3, 48, 48), got {tb.x.dtype} {tuple(tb.x.shape)}")
     if tb.x.min() < 0 or tb.x.max() > 1: raise Wrong("TaskBatch.x must be images in [0, 1] (the trunk normalises them)")
     if tuple(tb.y.shape) != (6,): raise Wrong(f"TaskBatch.y must be the labels (6,), got {tuple(tb.y.shape)}")
     head = task.make_head(64)
@@ -429,7 +430,8 @@ def _q_contract(ns):
         v = metrics[k]
         if not (isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad): raise Wrong(f"metric {k!r} must be a detached 0-d tensor")
     want = (pred.argmax(1) == tb.y).float().mean()
-    if abs(float(metrics["acc"]) - float(want)) > 1e-6: raise Wrong(f"metric 'acc' is {float(metrics['acc']):.3f}; the share of correct predictions is {float(want):.3f}")
+    if abs(float(metrics["acc"]) - float(want)) > 1e-6: raise Wrong(f"metric 'acc' is {float(metrics['acc']):.3f}; "
+                                                                    f"the share of correct predictions is {float(want):.3f}")
     tb2 = task.make_batch((img, torch.zeros(6, dtype=torch.long)), torch.Generator().manual_seed(0))
     if not torch.equal(tb.y, tb2.y): raise Wrong("make_batch must draw from the generator it is given (the same seed gave other labels)")
 

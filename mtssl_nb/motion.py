@@ -174,7 +174,8 @@ class MotionConfig:
         if self.fps is not None and self.fps <= 0: raise ConfigError(f"setting 'fps' must be positive (or None: the file's rate), got {self.fps}")
         if self.dis_scale is not None and self.dis_scale < 0: raise ConfigError(f"setting 'dis_scale' must be 0 or more (or None), got {self.dis_scale}")
         if not 1 <= self.grid_step <= self.size // 2:
-            raise ConfigError(f"setting 'grid_step' must be between 1 and size/2 ({self.size // 2}) so that the camera model has samples to fit, got {self.grid_step}")
+            raise ConfigError(f"setting 'grid_step' must be between 1 and size/2 ({self.size // 2}) so that the "
+                              f"camera model has samples to fit, got {self.grid_step}")
         for k in ("ransac_px", "low", "high", "static_px", "min_speed", "min_diff", "width"):
             if getattr(self, k) <= 0: raise ConfigError(f"setting '{k}' must be positive, got {getattr(self, k)}")
         if self.low > self.high: raise ConfigError(f"setting 'low' ({self.low}) must not exceed 'high' ({self.high})")
@@ -283,14 +284,16 @@ def mask_verdict(m: np.ndarray, cfg: MotionConfig) -> tuple[np.ndarray, str]:
 
 # %% ../nbs/04_motion.ipynb #ca5dc0ba
 def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray | None, str]:
-    "The 'pair' segmenter: a frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or why it is skipped (with the untrusted mask, if any)."
+    ("The 'pair' segmenter: a frame's mask from the pairs before and after it (None at a clip's ends) and 'ok', or "
+     "why it is skipped (with the untrusted mask, if any).")
     speeds = ([before.bwd] if _ok(before) else []) + ([after.fwd] if _ok(after) else [])
     if not speeds: return None, _skip_reason(before, after)
     return mask_verdict(frame_mask(speeds, cfg), cfg)
 
 # %% ../nbs/04_motion.ipynb #14080c2d
 def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray, np.ndarray] | None:
-    "A frame's residual speed (px/frame) and colour difference (levels), `(H, W)` each, from its pairs before and after (`combine`d); None without a usable pair."
+    ("A frame's residual speed (px/frame) and colour difference (levels), `(H, W)` each, from its pairs before and "
+     "after (`combine`d); None without a usable pair.")
     got = ([(before.bwd, before.diff_bwd)] if _ok(before) else []) + ([(after.fwd, after.diff_fwd)] if _ok(after) else [])
     if not got: return None
     both = np.minimum if cfg.combine == "min" else lambda u, v: (u + v) / 2
@@ -298,7 +301,8 @@ def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: Motio
 
 # %% ../nbs/04_motion.ipynb #fe93f9a6
 def motion_evidence(motion: list, cfg: MotionConfig) -> list:
-    "For each frame's `frame_motion` (None kept), the probability `(H, W)` float32 that each pixel moves against the camera, in units of the frames' common motion scale."
+    ("For each frame's `frame_motion` (None kept), the probability `(H, W)` float32 that each pixel moves against the "
+     "camera, in units of the frames' common motion scale.")
     got = [m for m in motion if m is not None]
     if not got: return list(motion)
     scale = [max(floor, cfg.rel_scale * float(np.median([np.percentile(m[k], 99) for m in got])))  # the typical frame's strong motion
@@ -310,7 +314,8 @@ def motion_evidence(motion: list, cfg: MotionConfig) -> list:
 
 # %% ../nbs/04_motion.ipynb #0f62e74b
 def carry_along(maps: list, pairs: list, reach: int) -> list:
-    "Each frame's map `(H, W)` averaged with those of up to `reach` neighbours each side, brought into its pixels along the chained flow; chains stop at pairs that are not 'ok'."
+    ("Each frame's map `(H, W)` averaged with those of up to `reach` neighbours each side, brought into its pixels "
+     "along the chained flow; chains stop at pairs that are not 'ok'.")
     out = []
     for t, m in enumerate(maps):
         if m is None: out.append(None); continue
@@ -335,7 +340,8 @@ def _colour_bins(frame: np.ndarray, bins: int) -> np.ndarray:
 
 # %% ../nbs/04_motion.ipynb #be6df743
 def colour_model(frames: list, maps: list, bins: int = 16, moving: float = 0.6, still: float = 0.2) -> list:
-    "Per frame, the probability `(H, W)` that each pixel's colour belongs to what moves: Lab histograms of pixels whose map is above `moving` against those below `still`, over all frames."
+    ("Per frame, the probability `(H, W)` that each pixel's colour belongs to what moves: Lab histograms of pixels "
+     "whose map is above `moving` against those below `still`, over all frames.")
     idx = [_colour_bins(f, bins) for f in frames]
     fg, bg = np.ones(bins ** 3), np.ones(bins ** 3)  # Laplace's +1: an unseen colour is even odds
     for i, m in zip(idx, maps):
@@ -569,7 +575,8 @@ def real_clips(root,
         if not np.array_equal(idx, np.arange(len(idx))):  # the segmenter runs over the masked frames as one stretch of video
             raise ValueError(f"{m}: masks of frames {idx[:6].tolist()}...; scoring needs masks of consecutive frames from frame 0")
         out.append((name, load_clip(root / f"{name}.mp4")))
-    if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + NAME.masks.npz)" + (f" outside {list(exclude)}" if exclude else ""))
+    if not out: raise FileNotFoundError(f"clip folder {root} holds no clips with masks (NAME.mp4 + "
+                                        "NAME.masks.npz)" + (f" outside {list(exclude)}" if exclude else ""))
     return out
 
 # %% ../nbs/04_motion.ipynb #963c7995

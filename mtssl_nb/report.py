@@ -26,7 +26,8 @@ __all__ = ['task_gallery', 'curves_figure', 'write_report']
 # %% ../nbs/45_report.ipynb #17af7f4b
 @torch.no_grad()
 def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
-    "A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from them), with the trained model's predictions."
+    ("A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from "
+     "them), with the trained model's predictions.")
     t, spec = run.tasks[task], run.cfg.tasks[task]
     held_out = held_out_clips(8, spec.size, seed) if t.data_kind == "clips" else PhotoPool(PROBE_PHOTOS)
     loader = task_loader(spec, t, held_out, seed=seed)
@@ -84,7 +85,8 @@ def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb
         parts += ["<h2>Probes: what the trunk learned</h2>",
                   "<p>A linear classifier on the frozen trunk's block3 features pooled to 3x3 (the paper's protocol), and kNN, "
                   "against the same architecture with random weights, on images no pretext task trained on. Each accuracy carries its 95% "
-                  "interval over the test images: intervals that do not overlap mark a difference beyond test-set noise; overlapping ones leave it open.</p>", _table_html(results),
+                  "interval over the test images: intervals that do not overlap mark a difference beyond test-set "
+                  "noise; overlapping ones leave it open.</p>", _table_html(results),
                   "<ul>" + "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(PROBE_NOTES[s])}</li>" for s in results.get("probes", {}) if s in PROBE_NOTES) + "</ul>"]
     parts.append("<h2>What each task makes, and what the model predicts</h2>")
     for n in run.tasks:

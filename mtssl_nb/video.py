@@ -155,7 +155,8 @@ class VideoWriter:
         pix_fmt, opts = _CODEC_DEFAULTS[self.codec]
         if self._s is None:  # the first frame sets the size
             h, w = a.shape[:2]
-            if pix_fmt == "yuv420p" and (h % 2 or w % 2): raise ValueError(f"{self.path}: {self.codec} needs an even width and height, got {w}x{h}; crop a pixel or use codec='ffv1'")
+            if pix_fmt == "yuv420p" and (h % 2 or w % 2): raise ValueError(f"{self.path}: {self.codec} needs an even "
+                                                                           f"width and height, got {w}x{h}; crop a pixel or use codec='ffv1'")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._c = av.open(str(self.tmp), "w")
             self._s = self._c.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
@@ -353,7 +354,8 @@ def load_clip(path) -> Clip:
     frames = read_video(video)
     if len(idx) and idx.max() >= len(frames): raise ValueError(f"{mfile} has masks for frame {idx.max()} but {video} has {len(frames)} frames")
     frames = frames[torch.from_numpy(idx)]
-    if masks.shape[1:] != tuple(frames.shape[2:]): raise ValueError(f"{mfile}: masks are {masks.shape[1]}x{masks.shape[2]} but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
+    if masks.shape[1:] != tuple(frames.shape[2:]): raise ValueError(f"{mfile}: masks are "
+                                                                    f"{masks.shape[1]}x{masks.shape[2]} but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
     return Clip(frames, torch.from_numpy(masks.astype(bool)), fps, dict(path=str(video)))
 
 # %% ../nbs/01a_video.ipynb #dc28955a

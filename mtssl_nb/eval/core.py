@@ -332,7 +332,8 @@ def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
 # %% ../../nbs/40_eval.ipynb #409baede
 def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor,
                  l2s=(1e-4, 1e-3, 1e-2), iters: int = 100) -> dict:
-    "Test accuracy (top-1, top-5 where it can inform, 95% intervals) of a linear classifier on features, its L2 weight chosen on a held-out fifth of the training part."
+    ("Test accuracy (top-1, top-5 where it can inform, 95% intervals) of a linear classifier on features, its L2 "
+     "weight chosen on a held-out fifth of the training part.")
     K = int(max(y_train.max(), y_test.max())) + 1
     n_val = max(1, len(y_train) // 5)
     a, b = _standardise(f_train[n_val:], f_train[:n_val])
@@ -355,7 +356,8 @@ def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor
 # %% ../../nbs/40_eval.ipynb #f1ad5715
 def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tensor, y_test: torch.Tensor,
                 lam: float = 1e-3, l2: float = 1e-3, steps: int = 300, lr: float = 0.05) -> dict:
-    "A linear classifier on the lasso's mix of block3's pooled units `(U, N, D)` (`LassoMixer`: one row, its scale-free penalty), learned together (Adam, full batch)."
+    ("A linear classifier on the lasso's mix of block3's pooled units `(U, N, D)` (`LassoMixer`: one row, its "
+     "scale-free penalty), learned together (Adam, full batch).")
     U = u_train.shape[0]
     mu, sd = u_train.mean(1, keepdim=True), u_train.std(1, keepdim=True).clamp(min=1e-6)
     tr, te = (u_train - mu) / sd, (u_test - mu) / sd
@@ -391,7 +393,8 @@ def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
 
 # %% ../../nbs/40_eval.ipynb #d7d8a253
 def held_out(task, size: int = 64, n: int | None = None, seed: int = 0):
-    "Data no pretext pool holds, of `task`'s data kind: the frames of n // 16 synthetic clips drawn from the held-out photos (n=256), or n crops of them (n=512)."
+    ("Data no pretext pool holds, of `task`'s data kind: the frames of n // 16 synthetic clips drawn from the "
+     "held-out photos (n=256), or n crops of them (n=512).")
     if task.data_kind == "clips": return held_out_clips(max(1, (n or 256) // 16), size, 12345 + seed)
     return held_out_crops(n or 512, size, seed=seed + 1)
 
@@ -409,7 +412,8 @@ PROBES = ("linear", "knn", "layers", "lasso", "heads")  # `heads`: every trained
 DEFAULT_DATA = ("shapes", "digits")  # built-in probe data, made of images no pretext pool holds
 PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
     "shapes": "which of 5 shapes is pasted on a crop of a held-out photo: synthetic, and built like the motion task's clips "
-              "(an object on a background), so it favours motion segmentation; a sanity check, not the paper's test. Its backgrounds come from four photos, so its "
+              "(an object on a background), so it favours motion segmentation; a sanity check, not the paper's test. "
+              "Its backgrounds come from four photos, so its "
               "intervals hold for those backgrounds, not for photos at large",
     "digits": "which of 10 handwritten digits (scikit-learn's 8 x 8 scans, upsampled): real images no pretext task saw, but tiny and gray, "
               "so random features already do well",
@@ -463,7 +467,8 @@ def results_table(res: dict) -> str:
     head, rows = result_rows(res)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(fmt_acc(v) for v in row) + " |" for row in rows]
-    if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); probe test images are never pretext images unless marked)")
+    if res.get("probes"): lines.append(f"\n(accuracy (95% interval over the {res['n_test']} or fewer test images); "
+                                       "probe test images are never pretext images unless marked)")
     lines += [f"{s}: {PROBE_NOTES[s]}" for s in res.get("probes", {}) if s in PROBE_NOTES]
     lines += head_lines(res)
     return "\n".join(lines)

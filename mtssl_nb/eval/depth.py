@@ -138,7 +138,8 @@ class NYULabeled(torch.utils.data.Dataset):
     def __init__(self, path, split: str = "train", splits=None, seed: int = 0):
         import h5py
         self.path = Path(path).expanduser()
-        if not self.path.is_file(): raise FileNotFoundError(f"NYU Depth v2 file {self.path} does not exist (nyu_depth_v2_labeled.mat, 2.8 GB, from the NYU Depth v2 page)")
+        if not self.path.is_file(): raise FileNotFoundError(f"NYU Depth v2 file {self.path} does not exist "
+                                                            "(nyu_depth_v2_labeled.mat, 2.8 GB, from the NYU Depth v2 page)")
         if split not in ("train", "test", "all"): raise ValueError(f"NYU split {split!r}: choose 'train', 'test' or 'all'")
         try:
             with h5py.File(self.path, "r") as f:
@@ -195,7 +196,8 @@ class DepthFolder(torch.utils.data.Dataset):
 
 # %% ../../nbs/42_eval.depth.ipynb #e1468906
 def write_nyu_like(images: torch.Tensor, depths: torch.Tensor, path, train=None, test=None) -> Path:
-    "Write uint8 `(N, 3, H, W)` images and `(N, H, W)` depths in the layout of `nyu_depth_v2_labeled.mat` (and a splits.mat beside it, given 0-based `train`/`test`)."
+    ("Write uint8 `(N, 3, H, W)` images and `(N, H, W)` depths in the layout of `nyu_depth_v2_labeled.mat` (and a "
+     "splits.mat beside it, given 0-based `train`/`test`).")
     import h5py
     from scipy.io import savemat
     path = Path(path)

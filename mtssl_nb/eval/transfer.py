@@ -160,7 +160,8 @@ def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict 
 
 # %% ../../nbs/40a_eval.transfer.ipynb #b58a6e32
 def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bool = True, seed: int = 0):
-    "(name, trunk, reads gray, config) for the run's trunk and the random-init baseline; random BatchNorm statistics are not kept frozen (they were never learned)."
+    ("(name, trunk, reads gray, config) for the run's trunk and the random-init baseline; random BatchNorm statistics "
+     "are not kept frozen (they were never learned).")
     import dataclasses
     for name in (["trained"] if trained else []) + (["random init"] if baseline else []):
         trunk, gray = trunk_of(run, random=name != "trained", seed=seed)
@@ -169,7 +170,8 @@ def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bo
 # %% ../../nbs/40a_eval.transfer.ipynb #26324206
 def transfer_probe(run, probe: str, spec: str, cfg: TransferConfig, head, data: tuple, fit: Callable, keys, trained: bool = True, baseline: bool = True,
                    out_dir=None, progress: bool = True, seed: int = 0) -> dict:
-    "Fine-tune `fit(trunk, train, test, cfg, head, gray, folder, progress, desc)` on the trunk of `run` and on random init; the `keys` of each result, per trunk."
+    ("Fine-tune `fit(trunk, train, test, cfg, head, gray, folder, progress, desc)` on the trunk of `run` and on "
+     "random init; the `keys` of each result, per trunk.")
     run = load_run(run) if isinstance(run, (str, Path)) else run
     train, test = data
     out = dict(data=spec, n_train=len(train), n_test=len(test), settings=dict(transfer=cfg.__dict__, head=head.__dict__), trunks={})

@@ -32,7 +32,8 @@ class PretextTask:
     def __init__(self, cfg=None, **kwargs):
         if cfg is not None and kwargs: raise TypeError(f"{type(self).__name__}: give a config or keyword settings, not both")
         if cfg is None: cfg = config_from_dict(self.Config, kwargs, prefix=f"{self.name}.") if self.Config else None
-        elif self.Config and not isinstance(cfg, self.Config): raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}, not {type(cfg).__name__}")
+        elif self.Config and not isinstance(cfg, self.Config): raise TypeError(f"{type(self).__name__} takes a "
+                                                                               f"{self.Config.__name__}, not {type(cfg).__name__}")
         self.cfg = cfg
         self.check()
 
@@ -63,7 +64,8 @@ class PretextTask:
     quality_labels: dict = {}  # what `quality` measures, key -> words for tables; empty: the task has no quality measure
 
     def quality(self, net, data, size: int = 64, device="cpu") -> dict:
-        "How well a trained head (`net` maps this task's batches to its output) does its own task on held-out `data` of its `data_kind`, at `size` px: the numbers `quality_labels` names (and counts)."
+        ("How well a trained head (`net` maps this task's batches to its output) does its own task on held-out `data` "
+         "of its `data_kind`, at `size` px: the numbers `quality_labels` names (and counts).")
         return {}
 
     def min_size(self) -> int:

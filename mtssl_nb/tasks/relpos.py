@@ -60,7 +60,8 @@ NOISE_FIELDS = 64  # colour dropping draws its noise from this many fixed Gaussi
 
 @functools.lru_cache(maxsize=8)
 def noise_bank(patch: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
-    "Fixed standard Gaussian noise `(NOISE_FIELDS, 2, P, P)` for the dropped channels (drawing fresh noise every batch costs more than the rest of colour dropping)."
+    ("Fixed standard Gaussian noise `(NOISE_FIELDS, 2, P, P)` for the dropped channels (drawing fresh noise every "
+     "batch costs more than the rest of colour dropping).")
     return torch.randn(NOISE_FIELDS, 2, patch, patch, generator=torch.Generator().manual_seed(0)).to(device)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #3c4fcd8b

@@ -91,7 +91,8 @@ class TrainingMonitor:
         "A monitor showing a run from its folder (its config gives the number of steps)."
         out_dir = Path(out_dir)
         if not (out_dir / "metrics.csv").is_file():
-            raise FileNotFoundError(f"{out_dir / 'metrics.csv'} does not exist: is {out_dir} a run folder (out_dir of `mtssl train`), and has it logged a row yet?")
+            raise FileNotFoundError(f"{out_dir / 'metrics.csv'} does not exist: is {out_dir} a run folder (out_dir "
+                                    "of `mtssl train`), and has it logged a row yet?")
         mon = cls(out_dir=out_dir, **kw)
         if mon.steps is None: mon.steps = mon._saved_config().get("steps")
         return mon.refresh()

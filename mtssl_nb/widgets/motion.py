@@ -23,11 +23,13 @@ __all__ = ['explorer_clip', 'MotionExplorer']
 
 # %% ../../nbs/52_widgets.motion.ipynb #bcea788b
 def explorer_clip(clip=None) -> tuple[str, torch.Tensor, torch.Tensor | None]:
-    "A name, uint8 frames `(T, 3, H, W)` and exact masks `(T, H, W)` or None, from a `Clip`, a frame tensor, a video or saved clip path, or None (a synthetic clip)."
+    ("A name, uint8 frames `(T, 3, H, W)` and exact masks `(T, H, W)` or None, from a `Clip`, a frame tensor, a video "
+     "or saved clip path, or None (a synthetic clip).")
     if clip is None: clip = synthetic_clip(seed=0, n_frames=16, size=128)
     if isinstance(clip, Clip): return clip.meta.get("path", "synthetic clip"), clip.frames, clip.masks
     if isinstance(clip, torch.Tensor):
-        if clip.dtype != torch.uint8 or clip.ndim != 4 or clip.shape[1] != 3: raise ValueError(f"frames must be uint8 (T, 3, H, W), got {clip.dtype} {tuple(clip.shape)}")
+        if clip.dtype != torch.uint8 or clip.ndim != 4 or clip.shape[1] != 3: raise ValueError("frames must be "
+                                                                                               f"uint8 (T, 3, H, W), got {clip.dtype} {tuple(clip.shape)}")
         return "frames", clip, None
     p = Path(clip)
     saved = Path(str(p).removesuffix(".mp4").removesuffix(".masks.npz") + ".masks.npz")
@@ -59,7 +61,8 @@ def __len__(self: MotionExplorer): return len(self.frames)
 # %% ../../nbs/52_widgets.motion.ipynb #1b8425d3
 @patch
 def set(self: MotionExplorer, frame: int | None = None, threshold: float | None = None, method: str | None = None) -> "MotionExplorer":
-    "Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in px/frame, `low` following) and the flow method."
+    ("Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in "
+     "px/frame, `low` following) and the flow method.")
     if frame is not None:
         if not 0 <= frame < len(self): raise ValueError(f"frame {frame} is out of range: the clip has {len(self)} frames")
         self.t = frame
