@@ -22,7 +22,8 @@ import mtssl_nb
 from .checkpoint import (CKPT_FORMAT, CheckpointError, checkpoint_files, checkpoint_path, latest_checkpoint, load_checkpoint,
                                  rotate_checkpoints, run_folder, save_checkpoint, set_aside)
 from .config import OPTIM_MODES, OptimConfig, TaskSpec, TrainConfig, build_tasks, load_train_config
-from .core import ConfigError, TaskBatch, config_from_dict, config_to_dict, derive_seed, keep_cpu_memory, save_config
+from .core import (ConfigError, TaskBatch, config_from_dict, config_to_dict, derive_seed, keep_cpu_memory, save_config,
+                           seed_everything)
 from .loop import BadSteps, TrainingDiverged, lr_factor, update
 from .models.lasso import LassoMixer, alpha_heatmap
 from .models.multitask import MultiTaskNet
@@ -34,8 +35,8 @@ from .tasks.core import PretextTask
 
 # %% auto #0
 __all__ = ['LASSO_MIX', 'make_trunk', 'build_model', 'task_groups', 'make_optimizers', 'optimizer_names', 'check_lasso_mix',
-           'TrainingStopped', 'autocast_for', 'seed_everything', 'stop_signals', 'make_streams', 'restore_optimizers',
-           'Trainer', 'train', 'Run', 'load_run']
+           'TrainingStopped', 'autocast_for', 'stop_signals', 'make_streams', 'restore_optimizers', 'Trainer', 'train',
+           'Run', 'load_run']
 
 # %% ../nbs/34_train.ipynb #38736422
 def make_trunk(cfg: TrainConfig) -> ResNetV2Trunk:
@@ -107,14 +108,6 @@ def autocast_for(cfg: TrainConfig, dev: torch.device) -> Callable:
     "A context factory: bf16 autocast when `cfg.precision` asks for it (or 'auto' on a GPU with native bf16), else nothing."
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda" and _native_bf16())
     return (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
-
-# %% ../nbs/34_train.ipynb #d62bccb3
-def seed_everything(seed: int, deterministic: bool = False):
-    "Seed Python, NumPy and torch alike (every rank starts the same); `deterministic` also asks for deterministic kernels."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 # %% ../nbs/34_train.ipynb #c5c5cd9e
 def _rng_state() -> dict:
