@@ -182,12 +182,12 @@ def cmd_eval(args) -> int:
 # %% ../nbs/90_cli.ipynb #8b25693a
 def cmd_experiment(args) -> int:
     "Train every row of the experiment (finished runs are reused), probe, and write the table."
-    from mtssl_nb.experiment import QUICK, run_experiment, write_experiment
+    from mtssl_nb.experiment import quick_overrides, run_experiment, write_experiment
     if args.transfer and not (args.detection or args.depth): raise ValueError("--transfer sets the detection and "
                                                                               "depth columns' fine-tuning: give --detection or --depth with it")
     res = run_experiment(args.preset, args.out, args.rows or None, [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None,
                          *((200, 100) if args.quick else (args.n_train, args.n_test)), seeds=args.seeds, allow_overlap=args.allow_overlap,
-                         extra=(QUICK if args.quick else []) + list(args.settings),
+                         extra=(quick_overrides() if args.quick else []) + list(args.settings),
                          progress=not args.quiet, detection=args.detection, depth=args.depth,
                          transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick and (args.detection or args.depth) else []) + list(args.transfer or []))
     files = write_experiment(res, args.out)

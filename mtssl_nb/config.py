@@ -104,11 +104,11 @@ def load_train_config(name, overrides=()) -> TrainConfig:
 
 # %% ../nbs/30_config.ipynb #e1302e64
 def _flatten(d: dict, prefix: str = "") -> list[str]:
-    "Nested settings as dotted `key=value` texts (values in JSON, which the override parser reads as YAML)."
+    "Nested settings as dotted `key=value` texts: text as it is (text settings keep what is typed), other values in JSON (which YAML reads)."
     out = []
     for k, v in d.items():
-        if isinstance(v, dict) and v: out += _flatten(v, f"{prefix}{k}.")
-        else: out.append(f"{prefix}{k}={json.dumps(v)}")
+        if isinstance(v, dict): out += _flatten(v, f"{prefix}{k}.")  # an empty mapping merges nothing
+        else: out.append(f"{prefix}{k}={v if isinstance(v, str) else json.dumps(v)}")
     return out
 
 # %% ../nbs/30_config.ipynb #8704e435

@@ -24,8 +24,8 @@ from .train import Trainer, load_run, make_trunk
 
 
 # %% auto #0
-__all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'QUICK', 'TRANSFER_COLUMNS',
-           'PAIRS_OF', 'Row', 'ExperimentPreset', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
+__all__ = ['ALL4', 'ROWS', 'PAPER_ROWS', 'CONTROL_ROWS', 'REAL_ROWS', 'EXPERIMENT_PRESETS', 'TRANSFER_COLUMNS', 'PAIRS_OF', 'Row',
+           'ExperimentPreset', 'quick_overrides', 'slug', 'row_config', 'train_row', 'trunk_moved', 'run_experiment',
            'seed_metric', 'metric', 'mean_sd', 'fmt_ms', 'head_columns', 'experiment_table', 'row_minutes', 'compare',
            'findings', 'write_experiment']
 
@@ -72,7 +72,9 @@ EXPERIMENT_PRESETS = {
     "gpu": ExperimentPreset("tiny", ("trunk.preset=resnet50", "trunk.width=1.0", "steps=5000", "workers=4", "log_every=50", "ckpt_every=1000",
                                      *(f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")))),
 }
-QUICK = preset_overrides("smoke")  # every row at the smoke preset's size (`--quick`, the tests)
+def quick_overrides() -> list[str]:
+    "Every row at the smoke preset's size (`--quick`, the tests), read from configs/smoke.yaml when asked (not at import)."
+    return preset_overrides("smoke")
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
@@ -152,7 +154,8 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
             t = time.time()
             folder = train_row(name, preset, out, seed, extra, progress)
             run, cache = load_run(folder), folder / "experiment_probes.json"
-            key = dict(checkpoint=run.checkpoint.name, data=list(data), n_train=n_train, n_test=n_test, allow_overlap=allow_overlap)
+            key = dict(checkpoint=run.checkpoint.name, data=list(data), n_train=n_train, n_test=n_test, allow_overlap=allow_overlap,
+                       layout="heads")  # results of the per-task head layout (older caches, with a motion key, are probed again)
             old = json.loads(cache.read_text()) if cache.is_file() else {}
             if old.get("key") == key and not jobs: r = old["result"]  # a finished row's probes (and its first timing) are kept beside it
             else:

@@ -393,7 +393,14 @@ def run(self: Trainer, until: int | None = None) -> Trainer:
     cfg, p = self.cfg, self.procs
     until = cfg.steps if until is None else until
     if not self.step < until <= cfg.steps: raise ValueError(f"run(until={until}): the run is at step {self.step} of {cfg.steps}")
-    if p.main and not self.lock.held: self.lock = RunLock(self.out)  # run again after a pause: the folder must still be free
+    if p.main and not self.lock.held:  # run again after a pause, or first run after building: the folder must be free...
+        self.lock = RunLock(self.out)
+        last = checkpoint_files(self.out / "checkpoints")
+        if last and int(last[-1].stem.removeprefix("step_")) != self.step:  # ...and where this trainer left it
+            self.lock.release()
+            raise RunFolderBusy(f"run folder {self.out} moved on since this trainer was built or paused (its newest checkpoint is "
+                                f"{last[-1].name}, this trainer is at step {self.step}): another trainer wrote it; build a new "
+                                "Trainer with resume=True")
     bar = tqdm(total=until, initial=self.step, desc=f"train {'+'.join(self.tasks)}", unit="step",
                disable=not (self.progress and p.main), dynamic_ncols=True)
     try:
@@ -432,7 +439,10 @@ def _on_signal(self: Trainer, signum: int):
 @patch
 def _check_bad(self: Trainer, skipped: list[str]):
     "Warn (and log) a skipped update; `max_bad_steps` in a row raise `TrainingDiverged` naming the last checkpoint."
-    msg = self.bad(skipped, self.step, hint=f"the last checkpoint is {self.last_ckpt}. Lower optim.lr, keep optim.clip on, or check the data.")
+    try: msg = self.bad(skipped, self.step, hint=f"the last checkpoint is {self.last_ckpt}. Lower optim.lr, keep optim.clip on, or check the data.")
+    except TrainingDiverged as e:
+        if self.procs.main: self.log.event(f"stopped: {e}")
+        raise
     if msg and self.procs.main:
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         self.log.event(msg)
