@@ -67,8 +67,9 @@ def load_checkpoint(path) -> dict:
     side = Path(f"{path}.b2")
     if side.is_file():
         want = side.read_text().split()
-        if len(want) != 2 or want[1] != str(len(data)): raise CheckpointError(f"checkpoint {path} is truncated or "
-                                                                              f"damaged: {len(data)} bytes, its hash file says {want[1] if len(want) == 2 else '?'}")
+        if len(want) != 2 or want[1] != str(len(data)):
+            raise CheckpointError(f"checkpoint {path} is truncated or damaged: {len(data)} bytes, "
+                                  f"its hash file says {want[1] if len(want) == 2 else '?'}")
         if want[0] != _digest(data): raise CheckpointError(f"checkpoint {path} is damaged: its content does not match its hash ({side.name})")
     try: state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e: raise CheckpointError(f"checkpoint {path} cannot be read (truncated or not a checkpoint): {str(e).splitlines()[0]}") from None

@@ -26,6 +26,14 @@ def cmd_samples(args) -> int:
     print(f"sample data written to {out}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #5373e0db
+def _parser_samples(sub):
+    "`mtssl samples`: its arguments, and `cmd_samples` to run it."
+    p = sub.add_parser("samples", help="rebuild the small sample data (images, clips with masks, a real clip) from package data")
+    p.add_argument("--out", default="data_samples", help="folder to write (default: data_samples)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_samples)
+
 # %% ../nbs/90_cli.ipynb #2da89803
 def cmd_demo(args) -> int:
     "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
@@ -54,6 +62,16 @@ def cmd_demo(args) -> int:
     print(f"report written to {page} ({time.time() - t0:.0f} s); open it in a browser")
     return 0
 
+# %% ../nbs/90_cli.ipynb #6489323a
+def _parser_demo(sub):
+    "`mtssl demo`: its arguments, and `cmd_demo` to run it."
+    p = sub.add_parser("demo", help="the showcase: train the tiny four-task model on the embedded data, probe it, write runs/demo/report.html")
+    p.add_argument("--out", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a few steps and small probes (seconds; what the tests run)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_demo)
+
 # %% ../nbs/90_cli.ipynb #2de0708f
 def cmd_tasks(args) -> int:
     "List the registered pretext tasks (or the named ones) with their settings and defaults."
@@ -63,6 +81,13 @@ def cmd_tasks(args) -> int:
         for k, v in config_to_dict(cls.Config()).items() if cls.Config else ():
             print(f"  {name}.{k} = {v!r}")
     return 0
+
+# %% ../nbs/90_cli.ipynb #70fe84d5
+def _parser_tasks(sub):
+    "`mtssl tasks`: its arguments, and `cmd_tasks` to run it."
+    p = sub.add_parser("tasks", help="list the pretext tasks and their settings")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")
+    p.set_defaults(run=cmd_tasks)
 
 # %% ../nbs/90_cli.ipynb #dc5fea32
 def cmd_motion_masks(args) -> int:
@@ -77,6 +102,17 @@ def cmd_motion_masks(args) -> int:
     for path, err in s["failed"].items(): print(f"  failed: {path}: {err}", file=sys.stderr)
     print(f"masks written to {args.out} (read them with clip_loader('{args.out}'))")
     return 1 if s["failed"] else 0
+
+# %% ../nbs/90_cli.ipynb #abd99530
+def _parser_motion_masks(sub):
+    "`mtssl motion-masks`: its arguments, and `cmd_motion_masks` to run it."
+    p = sub.add_parser("motion-masks", help="compute motion masks of real videos and cache them for the motion task")
+    p.add_argument("source", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+    p.add_argument("out", metavar="OUT_DIR", help="folder for NAME.mp4 + NAME.masks.npz + NAME.motion.json")
+    p.add_argument("settings", nargs="*", metavar="key=value", help="segmenter settings (MotionConfig fields), e.g. method=farneback")
+    p.add_argument("--overwrite", action="store_true", help="recompute videos already cached with the same settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_motion_masks)
 
 # %% ../nbs/90_cli.ipynb #da137e5a
 def _train_config(args):
@@ -122,8 +158,21 @@ def cmd_train(args) -> int:
         print(f"checkpoint {trainer.last_ckpt}; curves: tensorboard --logdir {cfg.out_dir}/tb")
     return 0
 
+# %% ../nbs/90_cli.ipynb #c3d3326c
+def _parser_train(sub):
+    "`mtssl train`: its arguments, and `cmd_train` to run it."
+    p = sub.add_parser("train", help="train the multi-task network (one process, or many with --nproc / torchrun)")
+    p.add_argument("--config", help="a YAML file or a preset name (tiny, paper, ablations/...)")
+    p.add_argument("settings", nargs="*", metavar="key=value", help="overrides of config fields, e.g. steps=20 optim.mode=sum tasks.relpos.batch_size=16")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
+                   help="continue the run in out_dir (or in RUN: a run folder or a checkpoint) from its newest good checkpoint")
+    p.add_argument("--nproc", type=int, default=0, metavar="N", help="start N processes with torchrun (DDP: gloo on CPUs, NCCL on GPUs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
+
 # %% ../nbs/90_cli.ipynb #17f04b53
-TRANSFER_DATA = {"detection": ("shapes", "voc", "voc2012"), "depth": ("rooms", "nyu", "depthfolder")}  # the data kinds each transfer probe reads, its default first
+# the data kinds each transfer probe reads, its default first
+TRANSFER_DATA = {"detection": ("shapes", "voc", "voc2012"), "depth": ("rooms", "nyu", "depthfolder")}
 
 def _transfer_specs(probe: str, data: list[str] | None) -> list[str]:
     "The data specs of `--data` that transfer probe `probe` reads (its default without --data); refuses a --data it cannot read."
@@ -179,6 +228,26 @@ def cmd_eval(args) -> int:
     print(f"results written to {out}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #56073fd9
+def _parser_eval(sub):
+    "`mtssl eval`: its arguments, and `cmd_eval` to run it."
+    p = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
+    p.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each "
+                                                         "trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
+    p.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
+                   "stl10:ROOT:train (default: shapes,digits; never images the run trained on); "
+                   "for detection voc:ROOT, voc2012:ROOT or shapes; for depth nyu:PATH, depthfolder:ROOT or rooms")
+    p.add_argument("--transfer", nargs="*", metavar="key=value", help="detection/depth fine-tuning settings, e.g. steps=2000 lr=0.01 trunk=frozen roi_size=7")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--n-train", type=int, default=2000); p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--size", type=int, default=64, help="probe image side, pixels (default 64)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the random-init trunk")
+    p.add_argument("--allow-overlap", action="store_true", help="probe even on data the run's pretext tasks trained on (the table marks it)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="JSON file to write (default: RUN/eval.json)")
+    p.set_defaults(run=cmd_eval)
+
 # %% ../nbs/90_cli.ipynb #8b25693a
 def cmd_experiment(args) -> int:
     "Train every row of the experiment (finished runs are reused), probe, and write the table."
@@ -189,11 +258,33 @@ def cmd_experiment(args) -> int:
                          *((200, 100) if args.quick else (args.n_train, args.n_test)), seeds=args.seeds, allow_overlap=args.allow_overlap,
                          extra=(quick_overrides() if args.quick else []) + list(args.settings),
                          progress=not args.quiet, detection=args.detection, depth=args.depth,
-                         transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick and (args.detection or args.depth) else []) + list(args.transfer or []))
+                         transfer=(["steps=3", "batch_size=2", "warmup=1"] if args.quick and (args.detection or args.depth) else [])
+                                  + list(args.transfer or []))
     files = write_experiment(res, args.out)
     print(files["md"].read_text())
     print(f"table written to {files['md']} and {files['html']} (bar chart {files['png']}); {res['seconds']:.0f} s")
     return 0
+
+# %% ../nbs/90_cli.ipynb #63085536
+def _parser_experiment(sub):
+    "`mtssl experiment`: its arguments, and `cmd_experiment` to run it."
+    p = sub.add_parser("experiment", help="the paper's table at small scale: each task, pairs, all four, lasso and harmonization, probed")
+    p.add_argument("settings", nargs="*", metavar="key=value", help="overrides for every row's training config")
+    p.add_argument("--preset", default="tiny", help="tiny (package photos, probed on shapes and digits), real (your photos: images=folder:PATH "
+                   "and --data folder:ROOT; about 80 min on 2 cores) or gpu (a ResNet-50 size worth a GPU)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="train every row with each seed (default: 0 1 2)")
+    p.add_argument("--allow-overlap", action="store_true", help="probe even on data pretext training saw (the table says so)")
+    p.add_argument("--rows", nargs="*", metavar="NAME", help="only these rows (e.g. RP Col 'RP+Col'); default: all")
+    p.add_argument("--data", help="comma-separated probe data (default: the preset's; tiny: shapes,digits)")
+    p.add_argument("--n-train", type=int, default=2000); p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--detection", metavar="SPEC", help="add a detection column: fine-tune Faster R-CNN on each trunk (shapes, voc:ROOT); off by default")
+    p.add_argument("--depth", metavar="SPEC", help="add a depth column: fine-tune a depth head on each trunk (rooms, "
+                                                   "nyu:PATH, depthfolder:ROOT); off by default")
+    p.add_argument("--transfer", nargs="*", metavar="key=value", help="settings of those fine-tunings, e.g. steps=2000 detection.min_size=480")
+    p.add_argument("--out", default="runs/experiment")
+    p.add_argument("--quick", action="store_true", help="a few steps per row and small probes (what the tests run)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_experiment)
 
 # %% ../nbs/90_cli.ipynb #b10c6bce
 def cmd_grade(args) -> int:
@@ -213,6 +304,18 @@ def cmd_grade(args) -> int:
         print(f"scores written to {args.json}")
     return 0
 
+# %% ../nbs/90_cli.ipynb #c2e4fb89
+def _parser_grade(sub):
+    "`mtssl grade`: its arguments, and `cmd_grade` to run it."
+    p = sub.add_parser("grade", help="grade assignment notebooks: a score per question with what to fix")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="student notebooks (assignments/*.ipynb, filled in)")
+    p.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
+    p.add_argument("--cell-timeout", type=int, default=600, help="seconds a notebook cell may run (default: 600)")
+    p.add_argument("--make-templates", action="store_true", help="instead: write the student templates from the reference solutions")
+    p.add_argument("--solutions", default="assignments/solutions", help="with --make-templates: the solution notebooks")
+    p.add_argument("--out", default="assignments", help="with --make-templates: where the templates go")
+    p.set_defaults(run=cmd_grade)
+
 # %% ../nbs/90_cli.ipynb #22b711cf
 def make_parser() -> argparse.ArgumentParser:
     "The `mtssl` argument parser with one subcommand per job."
@@ -220,75 +323,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mtssl_nb {mtssl_nb.__version__}")
     p.add_argument("--traceback", action="store_true", help="show the full traceback of an error instead of one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    s = sub.add_parser("samples", help="rebuild the small sample data (images, clips with masks, a real clip) from package data")
-    s.add_argument("--out", default="data_samples", help="folder to write (default: data_samples)")
-    s.add_argument("--seed", type=int, default=0)
-    s.set_defaults(run=cmd_samples)
-    d = sub.add_parser("demo", help="the showcase: train the tiny four-task model on the embedded data, probe it, write runs/demo/report.html")
-    d.add_argument("--out", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--quick", action="store_true", help="a few steps and small probes (seconds; what the tests run)")
-    d.add_argument("--quiet", action="store_true", help="no progress bars")
-    d.set_defaults(run=cmd_demo)
-    t = sub.add_parser("tasks", help="list the pretext tasks and their settings")
-    t.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")
-    t.set_defaults(run=cmd_tasks)
-    m = sub.add_parser("motion-masks", help="compute motion masks of real videos and cache them for the motion task")
-    m.add_argument("source", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
-    m.add_argument("out", metavar="OUT_DIR", help="folder for NAME.mp4 + NAME.masks.npz + NAME.motion.json")
-    m.add_argument("settings", nargs="*", metavar="key=value", help="segmenter settings (MotionConfig fields), e.g. method=farneback")
-    m.add_argument("--overwrite", action="store_true", help="recompute videos already cached with the same settings")
-    m.add_argument("--quiet", action="store_true", help="no progress bar")
-    m.set_defaults(run=cmd_motion_masks)
-    r = sub.add_parser("train", help="train the multi-task network (one process, or many with --nproc / torchrun)")
-    r.add_argument("--config", help="a YAML file or a preset name (tiny, paper, ablations/...)")
-    r.add_argument("settings", nargs="*", metavar="key=value", help="overrides of config fields, e.g. steps=20 optim.mode=sum tasks.relpos.batch_size=16")
-    r.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
-                   help="continue the run in out_dir (or in RUN: a run folder or a checkpoint) from its newest good checkpoint")
-    r.add_argument("--nproc", type=int, default=0, metavar="N", help="start N processes with torchrun (DDP: gloo on CPUs, NCCL on GPUs)")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.set_defaults(run=cmd_train)
-    e = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
-    e.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
-    e.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each "
-                                                         "trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
-    e.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
-                   "stl10:ROOT:train (default: shapes,digits; never images the run trained on); "
-                   "for detection voc:ROOT, voc2012:ROOT or shapes; for depth nyu:PATH, depthfolder:ROOT or rooms")
-    e.add_argument("--transfer", nargs="*", metavar="key=value", help="detection/depth fine-tuning settings, e.g. steps=2000 lr=0.01 trunk=frozen roi_size=7")
-    e.add_argument("--quiet", action="store_true", help="no progress bars")
-    e.add_argument("--n-train", type=int, default=2000); e.add_argument("--n-test", type=int, default=1000)
-    e.add_argument("--size", type=int, default=64, help="probe image side, pixels (default 64)")
-    e.add_argument("--no-baseline", action="store_true", help="skip the random-init trunk")
-    e.add_argument("--allow-overlap", action="store_true", help="probe even on data the run's pretext tasks trained on (the table marks it)")
-    e.add_argument("--device", default="auto")
-    e.add_argument("--out", help="JSON file to write (default: RUN/eval.json)")
-    e.set_defaults(run=cmd_eval)
-    x = sub.add_parser("experiment", help="the paper's table at small scale: each task, pairs, all four, lasso and harmonization, probed")
-    x.add_argument("settings", nargs="*", metavar="key=value", help="overrides for every row's training config")
-    x.add_argument("--preset", default="tiny", help="tiny (package photos, probed on shapes and digits), real (your photos: images=folder:PATH "
-                   "and --data folder:ROOT; about 80 min on 2 cores) or gpu (a ResNet-50 size worth a GPU)")
-    x.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="train every row with each seed (default: 0 1 2)")
-    x.add_argument("--allow-overlap", action="store_true", help="probe even on data pretext training saw (the table says so)")
-    x.add_argument("--rows", nargs="*", metavar="NAME", help="only these rows (e.g. RP Col 'RP+Col'); default: all")
-    x.add_argument("--data", help="comma-separated probe data (default: the preset's; tiny: shapes,digits)")
-    x.add_argument("--n-train", type=int, default=2000); x.add_argument("--n-test", type=int, default=1000)
-    x.add_argument("--detection", metavar="SPEC", help="add a detection column: fine-tune Faster R-CNN on each trunk (shapes, voc:ROOT); off by default")
-    x.add_argument("--depth", metavar="SPEC", help="add a depth column: fine-tune a depth head on each trunk (rooms, "
-                                                   "nyu:PATH, depthfolder:ROOT); off by default")
-    x.add_argument("--transfer", nargs="*", metavar="key=value", help="settings of those fine-tunings, e.g. steps=2000 detection.min_size=480")
-    x.add_argument("--out", default="runs/experiment")
-    x.add_argument("--quick", action="store_true", help="a few steps per row and small probes (what the tests run)")
-    x.add_argument("--quiet", action="store_true")
-    x.set_defaults(run=cmd_experiment)
-    g = sub.add_parser("grade", help="grade assignment notebooks: a score per question with what to fix")
-    g.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="student notebooks (assignments/*.ipynb, filled in)")
-    g.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
-    g.add_argument("--cell-timeout", type=int, default=600, help="seconds a notebook cell may run (default: 600)")
-    g.add_argument("--make-templates", action="store_true", help="instead: write the student templates from the reference solutions")
-    g.add_argument("--solutions", default="assignments/solutions", help="with --make-templates: the solution notebooks")
-    g.add_argument("--out", default="assignments", help="with --make-templates: where the templates go")
-    g.set_defaults(run=cmd_grade)
+    for add in (_parser_samples, _parser_demo, _parser_tasks, _parser_motion_masks, _parser_train, _parser_eval, _parser_experiment, _parser_grade):
+        add(sub)
     return p
 
 # %% ../nbs/90_cli.ipynb #5d366c2b

@@ -38,7 +38,8 @@ class TaskSpec:
 # %% ../nbs/30_config.ipynb #ab8c26f8
 def paper_tasks() -> dict[str, TaskSpec]:
     "The four tasks at the paper's scale (image sizes that fit its patch grid and heads; batch sizes are ours, the paper leaves them open)."
-    return {"relpos": TaskSpec(batch_size=64, size=672, settings={"pixels": [150_000, 450_000]}),  # each batch resized to 387-671 px: the grid (398) sits anywhere in it
+    # relpos: each batch resized to 387-671 px, so the grid (398) sits anywhere in it
+    return {"relpos": TaskSpec(batch_size=64, size=672, settings={"pixels": [150_000, 450_000]}),
             "color": TaskSpec(batch_size=64, size=224),
             "exemplar": TaskSpec(batch_size=64, size=192), "motion": TaskSpec(batch_size=64, size=224)}
 

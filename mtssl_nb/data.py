@@ -177,8 +177,8 @@ class ImageFolderSource(Dataset):
         bad = [(p, why) for p, why in self.skipped if not why.startswith("unsupported")]  # image files that cannot be read
         n_img = len(self.samples) + len(bad)
         if len(bad) > max_bad_frac * n_img:
-            raise ValueError(f"image folder {root}: {len(bad)} of {n_img} image files ({len(bad) / max(n_img, 1):.0%}) cannot be read, more than max_bad_frac={max_bad_frac:.0%}. "
-                             f"Is this the right folder? Bad files: {_list_bad(bad, root)}")
+            raise ValueError(f"image folder {root}: {len(bad)} of {n_img} image files ({len(bad) / max(n_img, 1):.0%}) "
+                             f"cannot be read, more than max_bad_frac={max_bad_frac:.0%}. Is this the right folder? Bad files: {_list_bad(bad, root)}")
         if self.skipped: warnings.warn(f"image folder {root}: skipped {len(self.skipped)} of {len(files)} files ({len(bad)} unreadable, "
                                        f"{len(self.skipped) - len(bad)} not images): {_list_bad(self.skipped, root)}", BadFileWarning, stacklevel=2)
 
@@ -213,7 +213,8 @@ def _torchvision_images(cls, root, what: str, call: str, size: str, check_md5: b
                                     f"`{call}('{root}', download=True)`, or give the folder that contains {cls.base_folder}/") from None
         wrong = [f for f, md5 in files if not check_integrity(str(folder / f), md5)]
         raise RuntimeError(f"{what} files in {folder} do not match torchvision's MD5 checksums (corrupt or modified): {', '.join(wrong)}. "
-                           f"Download them again with `{call}('{root}', download=True)` after removing them, or pass check_md5=False to use them as they are") from None
+                           f"Download them again with `{call}('{root}', download=True)` after removing them, "
+                           "or pass check_md5=False to use them as they are") from None
     except (pickle.UnpicklingError, EOFError, ValueError, KeyError, OSError) as e:  # files present but not in the format
         raise RuntimeError(f"{what} files in {folder} cannot be read ({type(e).__name__}: {e}); they may be damaged or not {what}") from None
 

@@ -145,7 +145,8 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
         sources = pretext_sources(SimpleNamespace(cfg=cfg, tasks=build_tasks(cfg)))
         for d in datasets.values(): check_leak(d, sources, allow_overlap)
     out.mkdir(parents=True, exist_ok=True)
-    res = dict(preset=preset, extra=list(extra), seeds=seeds, data=list(data), n_train=n_train, n_test=n_test, rows={}, transfer={k: s for k, (_, s) in jobs.items()},
+    res = dict(preset=preset, extra=list(extra), seeds=seeds, data=list(data), n_train=n_train, n_test=n_test, rows={},
+               transfer={k: s for k, (_, s) in jobs.items()},
                classes={spec: len(d.classes) for spec, d in datasets.items()}, test_images={spec: len(d.y_test) for spec, d in datasets.items()})
     save = lambda: (out / "results.json").write_text(json.dumps(json_ready(res), indent=1))
     t0 = time.time()
@@ -163,7 +164,8 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
                 r["seconds"] = round(time.time() - t, 1)  # training (unless reused) and probing
                 cache.write_text(json.dumps({"key": key, "result": r}))
             for k, (fn, spec) in jobs.items():
-                r[k] = fn(run, spec, transfer, baseline=False, out_dir=out / slug(name) / f"seed{seed}" / "transfer" / k, progress=progress)["trunks"]["trained"]
+                where = out / slug(name) / f"seed{seed}" / "transfer" / k
+                r[k] = fn(run, spec, transfer, baseline=False, out_dir=where, progress=progress)["trunks"]["trained"]
             res["rows"].setdefault(name, {})[str(seed)] = r
             save()
             if progress: print(f"{name}, seed {seed}: done in {time.time() - t:.0f} s")
@@ -171,7 +173,8 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
     start = lambda s: make_trunk(row_config(rows[-1], preset, out, s, extra))  # the weights every row of seed s started from: pairs with its rows
     res["random init"] = {str(s): {"probes": {spec: probe_trunk(start(s), d) for spec, d in datasets.items()}} for s in seeds}
     for k, (fn, spec) in jobs.items():  # the transfer floor: one random-init trunk
-        res["random init"][str(seeds[0])][k] = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)["trunks"]["random init"]
+        floor = fn(last, spec, transfer, trained=False, out_dir=out / "random_init" / "transfer" / k, progress=progress)
+        res["random init"][str(seeds[0])][k] = floor["trunks"]["random init"]
     res["seconds"] = round(time.time() - t0, 1)
     save()
     return res

@@ -388,7 +388,8 @@ def _q_rotate(ns):
     f = ns["rotate_batch"]
     img = _rotation_images()
     x, y = f(img, torch.Generator().manual_seed(1))
-    if not isinstance(y, torch.Tensor) or y.dtype != torch.long or tuple(y.shape) != (8,): raise Wrong(f"the labels must be a long tensor of shape (8,), got {getattr(y, 'dtype', type(y))} {tuple(getattr(y, 'shape', ()))}")
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.long or tuple(y.shape) != (8,):
+        raise Wrong(f"the labels must be a long tensor of shape (8,), got {getattr(y, 'dtype', type(y))} {tuple(getattr(y, 'shape', ()))}")
     if y.min() < 0 or y.max() > 3: raise Wrong(f"labels must be 0-3 (quarter turns), got {y.tolist()}")
     want = torch.stack([torch.rot90(im, int(k), dims=(-2, -1)) for im, k in zip(img, y)]).float() / 255
     _close(x, want, "rotate_batch's images (each rotated counter-clockwise by its label's quarter turns, as torch.rot90 does, in [0, 1])")

@@ -591,7 +591,8 @@ def evaluate_real(root,  # a folder of clips with human masks, or a list of (nam
         for name, s in tqdm((settings or ABLATIONS).items(), desc="settings", disable=not progress):
             c = motion_config(cfg, **s)
             if c.size not in small:  # frames resized to the working size outside the timing; human masks kept at their size
-                small[c.size] = [(n, Clip(torch.from_numpy(_frames_hwc(clip.frames, c.size)).permute(0, 3, 1, 2), clip.masks, clip.fps, clip.meta)) for n, clip in clips]
+                resized = lambda clip: torch.from_numpy(_frames_hwc(clip.frames, c.size)).permute(0, 3, 1, 2)  # (T, 3, size, size)
+                small[c.size] = [(n, Clip(resized(clip), clip.masks, clip.fps, clip.meta)) for n, clip in clips]
             sc = score_segmenter(lambda clip: segment_motion(clip.frames, c), small[c.size])
             rows.append(dict(name=name, settings=s, **{k: v for k, v in sc.items() if k not in ("mean_iou", "kept_iou")}))
     return rows

@@ -87,7 +87,8 @@ def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb
                   "against the same architecture with random weights, on images no pretext task trained on. Each accuracy carries its 95% "
                   "interval over the test images: intervals that do not overlap mark a difference beyond test-set "
                   "noise; overlapping ones leave it open.</p>", _table_html(results),
-                  "<ul>" + "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(PROBE_NOTES[s])}</li>" for s in results.get("probes", {}) if s in PROBE_NOTES) + "</ul>"]
+                  "<ul>" + "".join(f"<li><b>{html.escape(s)}</b>: {html.escape(PROBE_NOTES[s])}</li>"
+                                   for s in results.get("probes", {}) if s in PROBE_NOTES) + "</ul>"]
     parts.append("<h2>What each task makes, and what the model predicts</h2>")
     for n in run.tasks:
         parts += [f"<h3>{html.escape(n)}</h3>", save(task_gallery(run, n), f"task_{n}.png")]

@@ -287,8 +287,9 @@ def clip_script(seed: int = 0,
             vel = rng.uniform(*object_speed) * _unit(rng)
             end = pos + vel * (n_frames - 1)
             if np.linalg.norm(vel + cam_vel) >= min_rel_speed and np.all((end > s / 4) & (end < size - s / 4)): break
-        else: raise ValueError(f"clip_script(seed={seed}): found no path for an object that stays in view and moves at least min_rel_speed={min_rel_speed} "
-                               f"px/frame against the background with object_speed={object_speed}, camera_speed={camera_speed}, size={size}, n_frames={n_frames}")
+        else: raise ValueError(f"clip_script(seed={seed}): found no path for an object that stays in view and moves at least "
+                               f"min_rel_speed={min_rel_speed} px/frame against the background with object_speed={object_speed}, "
+                               f"camera_speed={camera_speed}, size={size}, n_frames={n_frames}")
         objs.append(SyntheticObject(_random_patch(rng, name, s, s), random_blob(rng, s), pos, vel, rng.uniform(-2, 2)))
     return ClipScript(size, n_frames, bg, cam_pos, cam_vel, objs, dict(seed=seed, background=bg_name, objects=len(objs)))
 
@@ -354,8 +355,9 @@ def load_clip(path) -> Clip:
     frames = read_video(video)
     if len(idx) and idx.max() >= len(frames): raise ValueError(f"{mfile} has masks for frame {idx.max()} but {video} has {len(frames)} frames")
     frames = frames[torch.from_numpy(idx)]
-    if masks.shape[1:] != tuple(frames.shape[2:]): raise ValueError(f"{mfile}: masks are "
-                                                                    f"{masks.shape[1]}x{masks.shape[2]} but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
+    if masks.shape[1:] != tuple(frames.shape[2:]):
+        raise ValueError(f"{mfile}: masks are {masks.shape[1]}x{masks.shape[2]} "
+                         f"but the frames of {video} are {frames.shape[2]}x{frames.shape[3]}")
     return Clip(frames, torch.from_numpy(masks.astype(bool)), fps, dict(path=str(video)))
 
 # %% ../nbs/01a_video.ipynb #dc28955a

@@ -41,10 +41,12 @@ class ProbeData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: list = field(default_factory=list)
-    test_sources: set = field(default_factory=set)  # where the test images come from ('photo:NAME', resolved file paths, 'cifar10:ROOT:test'): the leak check compares these
+    # where the test images come from ('photo:NAME', resolved file paths, 'cifar10:ROOT:test'): the leak check compares these
+    test_sources: set = field(default_factory=set)
 
     def __repr__(self):
-        return f"ProbeData({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test images of {self.x_train.shape[-1]} px, {len(self.classes)} classes)"
+        return (f"ProbeData({self.name!r}: {len(self.y_train)} train / {len(self.y_test)} test images "
+                f"of {self.x_train.shape[-1]} px, {len(self.classes)} classes)")
 
 
 # %% ../../nbs/40_eval.ipynb #28ae3ac2
@@ -145,7 +147,8 @@ def _resized(src, idx: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor
     xs, ys = [], []
     for i in idx:
         x, y = src[i][:2]
-        xs.append(F.interpolate(x[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)[0])
+        x = F.interpolate(x[None].float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        xs.append(x.round().clamp(0, 255).to(torch.uint8)[0])
         ys.append(int(y))
     return torch.stack(xs), torch.tensor(ys)
 
@@ -170,7 +173,8 @@ def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, si
     if pair:  # the dataset's own split: probe training images from train/, test images from val/
         tr, te = ImageFolderSource(pair[0]), ImageFolderSource(pair[1])
         if tr.classes != te.classes:
-            raise ValueError(f"probe data {spec!r}: {pair[0]} and {pair[1]} hold other classes (only in {pair[0].name}/: {sorted(set(tr.classes) - set(te.classes))[:5]}; "
+            raise ValueError(f"probe data {spec!r}: {pair[0]} and {pair[1]} hold other classes "
+                             f"(only in {pair[0].name}/: {sorted(set(tr.classes) - set(te.classes))[:5]}; "
                              f"only in {pair[1].name}/: {sorted(set(te.classes) - set(tr.classes))[:5]})")
         for part in (tr, te):
             if not len(part): raise ValueError(f"probe data {spec!r}: {part.root} holds no readable images")
@@ -241,8 +245,10 @@ def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
     "`pretext_sources`, or with `allow` an empty map when the run's pretext data is not on this machine (overlap then unchecked, with a warning)."
     try: return pretext_sources(run)
     except (FileNotFoundError, OSError) as e:
-        if not allow: raise ProbeLeakError(f"cannot check the probe data against the run's pretext data: {e}. Evaluate where that data is "
-                                           "(relative paths count from the current folder), or pass allow_overlap=True (--allow-overlap) to probe unchecked") from None
+        if not allow:
+            raise ProbeLeakError(f"cannot check the probe data against the run's pretext data: {e}. Evaluate where that data is "
+                                 "(relative paths count from the current folder), or pass allow_overlap=True (--allow-overlap) "
+                                 "to probe unchecked") from None
         import warnings
         warnings.warn(f"the run's pretext data is not here ({e}): probing without the leak check", stacklevel=2)
         return {}
@@ -456,7 +462,8 @@ def result_rows(res: dict) -> tuple[list[str], list[list]]:
     def mark(spec):
         o = res.get("overlap", {}).get(spec)
         if o is None: return spec
-        return f"{spec} (test images of unknown source: unchecked)" if o["shared"] is None else f"{spec} (overlaps pretext data: {o['shared']} of {o['of']} test sources)"
+        if o["shared"] is None: return f"{spec} (test images of unknown source: unchecked)"
+        return f"{spec} (overlaps pretext data: {o['shared']} of {o['of']} test sources)"
     rows = [[mark(spec), name, *[get(r) for _, get in cols]] for spec, by in res.get("probes", {}).items() for name, r in by.items()]
     keep = [j for j in range(len(cols)) if any(row[2 + j] is not None for row in rows)]
     return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]

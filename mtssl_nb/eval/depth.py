@@ -349,7 +349,8 @@ def fit_depth(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = No
         return depth_loss(m(x), d, dcfg.loss), {}
     fit = fine_tune(model, trunk, lambda step, g: depth_batch(train, g, cfg.batch_size, hw, dcfg.flip, dev), loss_fn, cfg,
                     out_dir=out_dir, progress=progress, desc=desc)
-    return dict(**evaluate_depth(model, test, hw, device=dev, crop=dcfg.eval_crop), history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
+    return dict(**evaluate_depth(model, test, hw, device=dev, crop=dcfg.eval_crop),
+                history=fit["history"], img_per_s=fit["img_per_s"], seconds=fit["seconds"], model=model)
 
 # %% ../../nbs/42_eval.depth.ipynb #36456ff2
 DEPTH_DEFAULTS = {  # spec kind -> (TransferConfig, DepthConfig) to start from
@@ -375,7 +376,8 @@ def depth_configs(spec: str = "rooms", settings=(), seed: int = 0) -> tuple[Tran
     return transfer_configs("depth", DepthConfig, settings, t_kw, d_kw, seed)
 
 # %% ../../nbs/42_eval.depth.ipynb #ceb56f9a
-def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
+def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True,
+                seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
     from mtssl_nb.eval.transfer import transfer_probe
     cfg, dcfg = depth_configs(spec, settings, seed)

@@ -178,7 +178,8 @@ class DetectionSet(torch.utils.data.Dataset):
 def _voc_root(root, year: str) -> Path:
     "The folder that holds VOCdevkit/VOC{year}, from it, from VOCdevkit or from VOC{year} itself."
     root = Path(root).expanduser()
-    bases = [root] + ([root.parent] if root.name == "VOCdevkit" else []) + ([root.parent.parent] if root.name == f"VOC{year}" and root.parent.name == "VOCdevkit" else [])
+    bases = [root] + ([root.parent] if root.name == "VOCdevkit" else [])
+    if root.name == f"VOC{year}" and root.parent.name == "VOCdevkit": bases.append(root.parent.parent)
     for base in bases:
         if (base / "VOCdevkit" / f"VOC{year}").is_dir(): return base
     raise FileNotFoundError(f"no VOC{year} folder at {root}: give the folder that holds VOCdevkit/VOC{year}/ (with Annotations/, JPEGImages/, "
@@ -359,7 +360,8 @@ def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, 
     if kind == "shapes": return shape_scenes(n_train, size, seed=derive_seed(seed, "train")), shape_scenes(n_test, size, seed=derive_seed(seed, "test"))
     if kind in ("voc", "voc2012"):
         if not rest: raise ValueError(f"detection data spec {spec!r} needs a folder: {kind}:ROOT")
-        return (VOCSet(rest, "2007", "trainval"), VOCSet(rest, "2007", "test")) if kind == "voc" else (VOCSet(rest, "2012", "train"), VOCSet(rest, "2012", "val"))
+        if kind == "voc": return VOCSet(rest, "2007", "trainval"), VOCSet(rest, "2007", "test")
+        return VOCSet(rest, "2012", "train"), VOCSet(rest, "2012", "val")
     raise ValueError(f"detection data spec {spec!r} is not understood; use shapes, voc:ROOT or voc2012:ROOT")
 
 # %% ../../nbs/41_eval.detection.ipynb #2a58a7c3
@@ -370,7 +372,8 @@ def detection_configs(spec: str = "shapes", settings=(), seed: int = 0) -> tuple
     return transfer_configs("detection", DetectorConfig, settings, t_kw, d_kw, seed)
 
 # %% ../../nbs/41_eval.detection.ipynb #c45766f4
-def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True, seed: int = 0, trained: bool = True, **data_kw) -> dict:
+def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True,
+                    seed: int = 0, trained: bool = True, **data_kw) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
     from mtssl_nb.eval.transfer import transfer_probe
     cfg, det = detection_configs(spec, settings, seed)

@@ -40,7 +40,9 @@ class RelPosConfig:
     levels: int = 8  # downsampled sizes are drawn from this many sizes between sqrt(min_pixels) and patch
     normalize: bool = True  # normalise each patch (mean per channel, one std)
     upscale: bool = False  # upscale images too small for the grid (otherwise: an error naming the size needed)
-    pixels: tuple[int, int] | None = None  # resize each batch to a square of a random area in this range, then place the grid at random in it (Doersch et al.: 150k-450k); None: crops as they are
+    # resize each batch to a square of a random area in this range, then place the grid at random in it
+    # (Doersch et al.: 150k-450k); None: crops as they are
+    pixels: tuple[int, int] | None = None
     hidden: int = 1024  # head: width of the per-patch and pair layers
     pool: int = 2  # head: per-patch features are pooled to pool x pool before the first layer
 

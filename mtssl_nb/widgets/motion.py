@@ -14,7 +14,8 @@ import torch
 
 from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..core import TaskBatch
-from ..motion import FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow, pair_motion, residual_flow, segment_frames
+from ..motion import (FLOW_METHODS, MotionConfig, _frames_hwc, flow_to_rgb, frame_verdict, mask_iou, optical_flow,
+                             pair_motion, residual_flow, segment_frames)
 from ..video import Clip, load_clip, read_video, synthetic_clip
 from .tasks import display_controls
 

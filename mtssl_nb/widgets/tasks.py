@@ -138,7 +138,8 @@ def figure(self: PatchExplorer):
         grid = np.full((3, 3), np.nan)
         for k, (r, col) in enumerate(NEIGHBOURS): grid[r, col] = probs[k]
         axs[3].imshow(grid, cmap="viridis", vmin=0, vmax=1)
-        for k, (r, col) in enumerate(NEIGHBOURS): axs[3].text(col, r, f"{probs[k]:.2f}", ha="center", va="center", color="w" if probs[k] < 0.5 else "k", fontsize=8)
+        for k, (r, col) in enumerate(NEIGHBOURS):
+            axs[3].text(col, r, f"{probs[k]:.2f}", ha="center", va="center", color="w" if probs[k] < 0.5 else "k", fontsize=8)
         r, col = NEIGHBOURS[label]
         axs[3].add_patch(Rectangle((col - 0.5, r - 0.5), 1, 1, fill=False, ec="cyan", lw=2))
         axs[3].set_title(f"predicted: {int(probs.argmax())} (p={float(probs.max()):.2f})", fontsize=9)
@@ -248,7 +249,9 @@ def figure(self: ColorExplorer):
     ab = tb.info["ab"][0, :, self.row, self.col].tolist()
     axs[3].scatter(bins[:, 1], bins[:, 0], s=30, c=[[0.9] * 3], marker="s")
     axs[3].scatter(bins[idx, 1], bins[idx, 0], s=1200 * w, c=cols[idx], marker="s", edgecolors="k")
-    for i, wt in zip(idx.tolist(), w.tolist()): axs[3].annotate(f"{wt:.2f}", (bins[i, 1], bins[i, 0]), fontsize=7, ha="center", va="bottom", xytext=(0, 7), textcoords="offset points")
+    for i, wt in zip(idx.tolist(), w.tolist()):
+        axs[3].annotate(f"{wt:.2f}", (bins[i, 1], bins[i, 0]), fontsize=7, ha="center", va="bottom",
+                        xytext=(0, 7), textcoords="offset points")
     axs[3].plot(ab[1], ab[0], "kx", ms=9, mew=2)
     axs[3].set(xlim=(ab[1] - 30, ab[1] + 30), ylim=(ab[0] - 30, ab[0] + 30), xlabel="b", ylabel="a", aspect="equal")
     masked = "" if tb.info["valid"][0, self.row, self.col] else " (gray: masked)"
