@@ -114,14 +114,20 @@ def _pixel_grid(h: int, w: int):
     return xs, ys
 
 # %% ../nbs/04_motion.ipynb #a01dc79f
-def model_flow(M: np.ndarray, h: int, w: int) -> np.ndarray:
+def model_flow(M: np.ndarray,  # 3x3 camera motion mapping (x, y, 1) of frame a to frame b
+               h: int,  # frame height, px
+               w: int,  # frame width, px
+               ) -> np.ndarray:  # (h, w, 2) float32 (x, y) displacements
     "The flow `(H, W, 2)` float32 that the 3x3 motion `M` gives every pixel of an h x w frame."
     xs, ys = _pixel_grid(h, w)
     X, Y, Z = (M[i, 0] * xs + M[i, 1] * ys + M[i, 2] for i in range(3))  # (H, W) each
     return np.stack([X / Z - xs, Y / Z - ys], -1).astype(np.float32)
 
 # %% ../nbs/04_motion.ipynb #0239a393
-def residual_flow(flow: np.ndarray, model: str = "homography", step: int = 8, ransac_px: float = 0.5):
+def residual_flow(flow: np.ndarray,  # (H, W, 2) flow from frame a to frame b
+                  model: str = "homography",  # camera model: 'homography', 'affine' or 'translation'
+                  step: int = 8,  # the model is fitted to the flow sampled every `step` px
+                  ransac_px: float = 0.5):  # RANSAC inlier distance, px
     "`flow` minus the fitted camera motion (`(H, W, 2)`, None if the fit fails), the 3x3 model and its inlier share."
     M, inl = fit_global_motion(flow, model, step, ransac_px)
     return (None if M is None else flow - model_flow(M, *flow.shape[:2])), M, inl
@@ -192,24 +198,36 @@ def motion_config(cfg: MotionConfig | None = None, **settings) -> MotionConfig:
     return config_from_dict(MotionConfig, {**config_to_dict(cfg or MotionConfig()), **settings}).check()
 
 # %% ../nbs/04_motion.ipynb #549cda20
-def hist_distance(a: np.ndarray, b: np.ndarray, bins: int = 8) -> float:
+def hist_distance(a: np.ndarray,  # uint8 (H, W, 3) RGB frame
+                  b: np.ndarray,  # uint8 (H', W', 3) RGB frame
+                  bins: int = 8,  # histogram bins per channel (bins^3 in all)
+                  ) -> float:
     "Bhattacharyya distance (0: same, 1: disjoint) between the colour histograms of two uint8 RGB frames."
     ha, hb = (cv2.calcHist([x], [0, 1, 2], None, [bins] * 3, [0, 256] * 3) for x in (a, b))
     return float(cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA))
 
 # %% ../nbs/04_motion.ipynb #9fe58c5c
-def warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(img: np.ndarray,  # (H, W) or (H, W, C) image or map in the pixels of frame b
+         flow: np.ndarray,  # (H, W, 2) float32 flow from frame a to frame b
+         ) -> np.ndarray:  # `img` in the pixels of frame a, its shape
     "`img` of frame b sampled at x + flow(x): b brought into the pixels of frame a, for a flow `(H, W, 2)` from a to b."
     xs, ys = _pixel_grid(*flow.shape[:2])
     return cv2.remap(img, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 # %% ../nbs/04_motion.ipynb #d0ce2f93
-def warp_error_share(a: np.ndarray, b: np.ndarray, flow: np.ndarray, err: int = 24) -> float:
+def warp_error_share(a: np.ndarray,  # uint8 (H, W) gray frame a
+                     b: np.ndarray,  # uint8 (H, W) gray frame b
+                     flow: np.ndarray,  # (H, W, 2) flow from a to b
+                     err: int = 24,  # gray levels a pixel may differ by and still count as explained
+                     ) -> float:  # share of pixels in [0, 1]
     "Share of the pixels of gray `a` that gray `b`, sampled along `flow`, misses by more than `err` levels."
     return float((cv2.absdiff(a, warp(b, flow)) > err).mean())
 
 # %% ../nbs/04_motion.ipynb #f9fe8fed
-def compensated_difference(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> np.ndarray:
+def compensated_difference(a: np.ndarray,  # uint8 (H, W, 3) RGB frame a
+                           b: np.ndarray,  # uint8 (H, W, 3) RGB frame b
+                           M: np.ndarray,  # 3x3 camera motion from a to b (`fit_global_motion`)
+                           ) -> np.ndarray:
     "Largest colour difference `(H, W)` float32 between uint8 RGB `a` and `b` brought into a's pixels by the camera motion `M` (3x3, a to b), lightly blurred."
     h, w = a.shape[:2]
     bw = cv2.warpPerspective(b, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)  # bw(x) = b(M x)
@@ -262,7 +280,9 @@ def clean_mask(mask: np.ndarray, cfg: MotionConfig) -> np.ndarray:
     return keep[labels]
 
 # %% ../nbs/04_motion.ipynb #609e9662
-def frame_mask(speeds: list, cfg: MotionConfig) -> np.ndarray:
+def frame_mask(speeds: list,  # one or two (H, W) residual speeds, px/frame
+               cfg: MotionConfig,  # `low`, `high`, `combine` and the cleaning settings
+               ) -> np.ndarray:
     "Bool mask `(H, W)` of a frame from its one or two residual speeds `(H, W)` (towards t-1 and t+1)."
     r = speeds[0] if len(speeds) == 1 else np.minimum(*speeds) if cfg.combine == "min" else (speeds[0] + speeds[1]) / 2
     return clean_mask(apply_hysteresis_threshold(r, cfg.low, cfg.high), cfg)
@@ -291,7 +311,10 @@ def frame_verdict(before: PairMotion | None, after: PairMotion | None, cfg: Moti
     return mask_verdict(frame_mask(speeds, cfg), cfg)
 
 # %% ../nbs/04_motion.ipynb #14080c2d
-def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: MotionConfig) -> tuple[np.ndarray, np.ndarray] | None:
+def frame_motion(before: PairMotion | None,  # the pair (t-1, t); None at a clip's start
+                 after: PairMotion | None,  # the pair (t, t+1); None at a clip's end
+                 cfg: MotionConfig,  # `combine`: how the two are joined
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
     ("A frame's residual speed (px/frame) and colour difference (levels), `(H, W)` each, from its pairs before and "
      "after (`combine`d); None without a usable pair.")
     got = ([(before.bwd, before.diff_bwd)] if _ok(before) else []) + ([(after.fwd, after.diff_fwd)] if _ok(after) else [])
@@ -300,7 +323,9 @@ def frame_motion(before: PairMotion | None, after: PairMotion | None, cfg: Motio
     return tuple(x[0] if len(x) == 1 else both(*x) for x in zip(*got))
 
 # %% ../nbs/04_motion.ipynb #fe93f9a6
-def motion_evidence(motion: list, cfg: MotionConfig) -> list:
+def motion_evidence(motion: list,  # per frame, `frame_motion`'s (residual, difference) or None
+                    cfg: MotionConfig,  # `rel_scale`, `min_speed`, `min_diff`, `photometric`, `centre`, `width`
+                    ) -> list:  # per frame, (H, W) float32 in [0, 1] or None
     ("For each frame's `frame_motion` (None kept), the probability `(H, W)` float32 that each pixel moves against the "
      "camera, in units of the frames' common motion scale.")
     got = [m for m in motion if m is not None]
@@ -313,7 +338,10 @@ def motion_evidence(motion: list, cfg: MotionConfig) -> list:
     return [None if m is None else prob(*m) for m in motion]
 
 # %% ../nbs/04_motion.ipynb #0f62e74b
-def carry_along(maps: list, pairs: list, reach: int) -> list:
+def carry_along(maps: list,  # per frame, an (H, W) map or None
+                pairs: list,  # `PairMotion` of each pair (t, t+1), with flows when 'ok'
+                reach: int,  # neighbours each side carried in
+                ) -> list:  # per frame, the averaged (H, W) map or None
     ("Each frame's map `(H, W)` averaged with those of up to `reach` neighbours each side, brought into its pixels "
      "along the chained flow; chains stop at pairs that are not 'ok'.")
     out = []
@@ -339,7 +367,12 @@ def _colour_bins(frame: np.ndarray, bins: int) -> np.ndarray:
     return (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
 
 # %% ../nbs/04_motion.ipynb #be6df743
-def colour_model(frames: list, maps: list, bins: int = 16, moving: float = 0.6, still: float = 0.2) -> list:
+def colour_model(frames: list,  # uint8 (H, W, 3) RGB frames
+                 maps: list,  # per frame, the (H, W) moving probability or None (not learnt from)
+                 bins: int = 16,  # histogram bins per Lab axis
+                 moving: float = 0.6,  # pixels above this probability train the moving histogram
+                 still: float = 0.2,  # pixels below it train the still histogram
+                 ) -> list:  # per frame, (H, W) float32
     ("Per frame, the probability `(H, W)` that each pixel's colour belongs to what moves: Lab histograms of pixels "
      "whose map is above `moving` against those below `still`, over all frames.")
     idx = [_colour_bins(f, bins) for f in frames]
@@ -358,7 +391,10 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 # %% ../nbs/04_motion.ipynb #8aa23b82
-def clip_verdicts(frames: list, pairs: list, cfg: MotionConfig) -> list[tuple[np.ndarray | None, str]]:
+def clip_verdicts(frames: list,  # uint8 (H, W, 3) RGB consecutive frames
+                  pairs: list,  # `pair_motion` of each (t, t+1): one fewer than frames
+                  cfg: MotionConfig,
+                  ) -> list[tuple[np.ndarray | None, str]]:
     "The 'clip' segmenter over consecutive frames and their pairs (`pairs[t]` is (t, t+1)): each frame's mask and 'ok', or why it is skipped."
     ev = motion_evidence([frame_motion(pairs[t - 1] if t else None, pairs[t] if t < len(pairs) else None, cfg) for t in range(len(frames))], cfg)
     if cfg.temporal: ev = carry_along(ev, pairs, cfg.temporal)
@@ -471,12 +507,19 @@ def mask_iou(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
 # %% ../nbs/04_motion.ipynb #62028a5c
 TUNE_SEED, EVAL_SEED = 7, 20171022  # synthetic clips for tuning the defaults; held-out clips for evaluating them
 
-def eval_clips(n_clips: int, seed: int = EVAL_SEED, size: int = 128, n_frames: int = 16) -> list:
+def eval_clips(n_clips: int,
+               seed: int = EVAL_SEED,  # EVAL_SEED: held-out clips; TUNE_SEED: the tuning clips
+               size: int = 128,  # frames are size x size
+               n_frames: int = 16,
+               ) -> list:  # `Clip`s with exact masks
     "The synthetic clips (camera pan, 1-3 objects) of an evaluation: clip i is drawn from derive_seed(seed, 'motion eval', i)."
     return [synthetic_clip(derive_seed(seed, "motion eval", i), size=size, n_frames=n_frames) for i in range(n_clips)]
 
 # %% ../nbs/04_motion.ipynb #3a4be7b2
-def frame_difference_masks(frames, thresh: int = 25, cfg: MotionConfig | None = None) -> np.ndarray:
+def frame_difference_masks(frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array
+                           thresh: int = 25,  # luma change, gray levels
+                           cfg: MotionConfig | None = None,  # working size and cleaning settings (default MotionConfig())
+                           ) -> np.ndarray:
     "Baseline: bool masks `(T, H, W)` where luma changes by more than `thresh` towards the next frame (the last frame: the previous)."
     cfg = cfg or MotionConfig()
     g = np.stack([luma_u8(x) for x in _frames_hwc(frames, cfg.size)])
@@ -484,7 +527,10 @@ def frame_difference_masks(frames, thresh: int = 25, cfg: MotionConfig | None = 
     return np.stack([clean_mask(cv2.absdiff(a, b) > thresh, cfg) for a, b in zip(g, nxt)])
 
 # %% ../nbs/04_motion.ipynb #3c17aa0b
-def median_flow_masks(frames, thresh: float = 1.0, cfg: MotionConfig | None = None) -> np.ndarray:
+def median_flow_masks(frames,  # uint8 (T, 3, H, W) tensor or (T, H, W, 3) array
+                      thresh: float = 1.0,  # residual speed, px/frame
+                      cfg: MotionConfig | None = None,  # flow method, working size and cleaning settings (default MotionConfig())
+                      ) -> np.ndarray:
     "Baseline: bool masks `(T, H, W)` where the flow towards the next frame minus its median exceeds `thresh` px/frame."
     cfg = cfg or MotionConfig()
     f = _frames_hwc(frames, cfg.size)
@@ -628,33 +674,41 @@ def _out_names(files: list[Path]) -> list[str]:
     stems = [p.stem for p in files]
     return [f"{p.stem}_{p.suffix[1:].lower()}" if stems.count(p.stem) > 1 else p.stem for p in files]
 
+# %% ../nbs/04_motion.ipynb #2de5a566
+def _beside(out: Path, ext: str) -> Path:
+    "`out` with `ext` appended: `with_suffix` would cut names with dots (take.1 -> take.mp4)."
+    return out.with_name(out.name + ext)
+
 # %% ../nbs/04_motion.ipynb #9645bedb
-def segment_video(path, out: Path, cfg: MotionConfig) -> dict:
+def segment_video(path,  # the video file
+                  out: Path,  # output path without suffix: out.mp4, out.masks.npz, out.motion.json
+                  cfg: MotionConfig,  # checked settings
+                  ) -> dict:
     "Motion masks of one video file written to `out` (.mp4, .masks.npz, .motion.json); returns the json's record."
     path, t0 = Path(path), time.perf_counter()
-    if out.with_suffix(".mp4").resolve() == path.resolve():
+    if _beside(out, ".mp4").resolve() == path.resolve():
         raise ValueError(f"{path}: its masks would be written over the video itself; choose an out_dir other than the video's folder")
-    out.with_suffix(".motion.json").unlink(missing_ok=True)  # written last: until then the run does not count as cached
+    _beside(out, ".motion.json").unlink(missing_ok=True)  # written last: until then the run does not count as cached
     info = video_info(path)
     H, W = working_size(info.width, info.height, cfg.size)
     fps = cfg.fps or info.fps or 25.0
     c = _Collect()
-    with VideoWriter(out.with_suffix(".mp4"), fps=fps) as w:  # streamed: a few frames in memory, whatever the video's length
+    with VideoWriter(_beside(out, ".mp4"), fps=fps) as w:  # streamed: a few frames in memory, whatever the video's length
         for t, frame, mask, verdict, pair in segment_frames(iter_video(path, fps=cfg.fps, size=(H, W)), cfg, str(path)):
             w.write(frame); c.add(t, mask, verdict, pair)
     res = c.result(H, W)
-    _save_masks(out.with_suffix(".masks.npz"), res, fps)
+    _save_masks(_beside(out, ".masks.npz"), res, fps)
     record = dict(source=str(path), settings=config_to_dict(cfg), frames=res.n_frames, kept=len(res), skipped=res.skipped,
                   pairs={s: res.pairs.count(s) for s in sorted(set(res.pairs))}, cuts=[i for i, s in enumerate(res.pairs) if s == "cut"],
                   size=[H, W], fps=fps, seconds=round(time.perf_counter() - t0, 3))
-    _replace_atomic(out.with_suffix(".motion.json"), lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
+    _replace_atomic(_beside(out, ".motion.json"), lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return record
 
 # %% ../nbs/04_motion.ipynb #f2701d28
 def _cached(out: Path, path: Path, cfg: MotionConfig) -> dict | None:
     "The record of a finished earlier run on `path` with the same settings, if all its files are there."
-    j = out.with_suffix(".motion.json")
-    if not (j.is_file() and out.with_suffix(".mp4").is_file() and out.with_suffix(".masks.npz").is_file()): return None
+    j = _beside(out, ".motion.json")
+    if not (j.is_file() and _beside(out, ".mp4").is_file() and _beside(out, ".masks.npz").is_file()): return None
     try: rec = json.loads(j.read_text())
     except (OSError, ValueError): return None
     return rec if rec.get("source") == str(path) and rec.get("settings") == config_to_dict(cfg) else None

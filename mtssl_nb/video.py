@@ -104,8 +104,13 @@ def iter_video(path,
         except av.FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
 
 # %% ../nbs/01a_video.ipynb #05b43a5e
-def read_video(path, start: int = 0, stop: int | None = None, step: int = 1, fps: float | None = None,
-               size: int | tuple[int, int] | None = None) -> torch.Tensor:
+def read_video(path,
+               start: int = 0,  # first frame kept (after resampling to `fps`)
+               stop: int | None = None,  # frame to stop before (None: the end)
+               step: int = 1,  # keep every `step`-th frame
+               fps: float | None = None,  # resample to this frame rate first (None: the file's)
+               size: int | tuple[int, int] | None = None,  # shorter side, or (H, W); None keeps the size
+               ) -> torch.Tensor:
     "Frames of the video at `path` as uint8 `(T, 3, H, W)` (the settings of `iter_video`)."
     frames = list(iter_video(path, start, stop, step, fps, size))
     if not frames:
@@ -200,7 +205,10 @@ def write_video(path,
     return path
 
 # %% ../nbs/01a_video.ipynb #cb488645
-def random_blob(rng: np.random.Generator, size: int, roughness: float = 0.2) -> np.ndarray:
+def random_blob(rng: np.random.Generator,
+                size: int,  # side of the square, px
+                roughness: float = 0.2,  # largest relative wobble of the outline (0: a disc)
+                ) -> np.ndarray:
     "Alpha `(size, size)` in [0, 1] of a smooth random blob filling most of the square, anti-aliased."
     k = np.arange(2, 6)
     amp, phase = rng.uniform(0, roughness, 4) / k, rng.uniform(0, 2 * np.pi, 4)
@@ -299,7 +307,10 @@ def _unit(rng) -> np.ndarray:
     return np.array([np.cos(a), np.sin(a)])
 
 # %% ../nbs/01a_video.ipynb #09fb907c
-def render_frame(script: ClipScript, t: int, objects: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def render_frame(script: ClipScript,  # from `clip_script`
+                 t: int,  # frame index, 0 to n_frames - 1 (later frames extrapolate the motion)
+                 objects: bool = True,  # draw the moving objects (False: the background alone)
+                 ) -> tuple[np.ndarray, np.ndarray]:
     "Frame `t` of a clip as uint8 (H, W, 3) and its motion mask as bool (H, W); `objects=False` draws the background alone."
     n = script.size
     ox, oy = script.cam_pos + script.cam_vel * t
@@ -336,8 +347,9 @@ def synthetic_clip(seed: int = 0, fps: float = 15.0, **kwargs) -> Clip:
 def save_clip(clip: Clip, path) -> Path:
     "Write `clip` as `path.mp4` + `path.masks.npz` (`path` without suffix); returns the .mp4 path."
     path = Path(path)
-    video = write_video(path.with_suffix(".mp4"), clip.frames, fps=clip.fps)
-    np.savez_compressed(path.with_suffix(".masks.npz"), masks=clip.masks.numpy().astype(np.uint8),  # NumPy writes no clock time: same arrays, same bytes
+    path = path.with_name(path.name.removesuffix(".mp4"))  # names with dots keep them: run.v2 -> run.v2.mp4
+    video = write_video(path.with_name(path.name + ".mp4"), clip.frames, fps=clip.fps)
+    np.savez_compressed(path.with_name(path.name + ".masks.npz"), masks=clip.masks.numpy().astype(np.uint8),  # NumPy writes no clock time: same arrays, same bytes
                         frames=np.arange(len(clip), dtype=np.int64), fps=np.float64(clip.fps))
     return video
 
@@ -383,7 +395,10 @@ class ClipFrames(Dataset):
 # %% ../nbs/01a_video.ipynb #df7f37aa
 class SyntheticClipFrames(Dataset):
     "Frames of `n_clips` synthetic clips with their masks, drawn on demand (item i = clip i // n_frames)."
-    def __init__(self, n_clips: int = 1000, seed: int = 0, **script_kwargs):
+    def __init__(self,
+                 n_clips: int = 1000,
+                 seed: int = 0,  # clip c is drawn from derive_seed(seed, 'clip', c)
+                 **script_kwargs):  # `clip_script` settings (n_frames, size, ...)
         self.n_clips, self.seed, self.kw = n_clips, seed, script_kwargs
         self.n_frames = script_kwargs.get("n_frames", 16)
     def __len__(self): return self.n_clips * self.n_frames
@@ -396,9 +411,9 @@ class SyntheticClipFrames(Dataset):
 def clip_loader(source="synthetic",  # 'synthetic', a clip folder, or a (frame, mask) dataset
                 size: int = 128,  # crop size S
                 batch_size: int = 32,
-                scale=(0.5, 1.0),
+                scale=(0.5, 1.0),  # crop area range, a share of the frame
                 seed: int = 0,
-                **kwargs):
+                **kwargs):  # more `crop_loader` / DataLoader settings (ratio, shuffle, num_workers, ...)
     "Batches of jointly cropped frames uint8 `(B, 3, S, S)` and masks uint8 `(B, 1, S, S)` in {0, 1}."
     if isinstance(source, str) and source == "synthetic": source = SyntheticClipFrames(seed=seed, size=size)
     elif isinstance(source, (str, Path)): source = ClipFrames(source)

@@ -42,7 +42,10 @@ def draw_motion(cfg: MotionTaskConfig, B: int, generator: torch.Generator | None
                 flip=(uniform(0, 1, (B,), generator) < 0.5) & cfg.flip)
 
 # %% ../../nbs/14_tasks.motion.ipynb #f73e72c9
-def jitter(frames: torch.Tensor, masks: torch.Tensor, d: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def jitter(frames: torch.Tensor,  # uint8 (B, 3, H, W)
+           masks: torch.Tensor,  # (B, 1, H, W) in {0, 1}
+           d: dict,  # the draws of `draw_motion`: zoom, shift, flip
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     "Frames `(B, 3, H, W)` uint8 -> float [0, 1], masks `(B, 1, H, W)` -> bool, moved by the same zoom, shift and mirror."
     B, _, H, W = frames.shape
     theta = torch.zeros(B, 2, 3, device=frames.device)
@@ -143,7 +146,13 @@ def quality(self: MotionSegmentation, net, data, size: int = 64, device="cpu") -
 
 # %% ../../nbs/14_tasks.motion.ipynb #6dac3cf7
 @torch.no_grad()
-def motion_quality(net, task: MotionSegmentation, clips, size: int = 64, batch_size: int = 64, seed: int = 12345, device="cpu") -> dict:
+def motion_quality(net,  # maps the task's TaskBatch to logits (B, 1, h, w), e.g. a MultiTaskNet with a motion head
+                   task: MotionSegmentation,  # its settings (threshold, strides, gray input); the jitter is turned off
+                   clips,  # a clip folder or a (frame, mask) dataset
+                   size: int = 64,  # frames resized to size x size
+                   batch_size: int = 64,
+                   seed: int = 12345,  # the loader's seed
+                   device="cpu") -> dict:  # iou, acc, frames
     "IoU and pixel accuracy of a trained motion head (no jitter) on every frame of `clips` (a clip folder or a (frame, mask) dataset), resized to `size`."
     from mtssl_nb.video import ClipFrames, clip_loader
     steady = type(task)(dataclasses.replace(task.cfg, scale=(1.0, 1.0), translate=0.0, flip=False))  # the same task, frames as they are
@@ -160,7 +169,10 @@ def motion_quality(net, task: MotionSegmentation, clips, size: int = 64, batch_s
     return dict(iou=inter / max(union, 1), acc=correct / max(total, 1), frames=len(loader.dataset))
 
 # %% ../../nbs/14_tasks.motion.ipynb #bc92738c
-def overlay(frame: torch.Tensor, mask: torch.Tensor | None, colour=(1.0, 0.2, 0.2), alpha: float = 0.45):
+def overlay(frame: torch.Tensor,  # (3, H, W) in [0, 1]
+            mask: torch.Tensor | None,  # (h, w) bool or [0, 1], any resolution; None: the frame alone
+            colour=(1.0, 0.2, 0.2),  # RGB tint in [0, 1]
+            alpha: float = 0.45):  # tint strength where the mask is 1
     "A frame `(3, H, W)` in [0, 1] with `mask` `(H, W)` (any resolution) tinted, HWC numpy."
     img = frame.detach().float().cpu().clamp(0, 1)
     if mask is not None:
@@ -169,7 +181,10 @@ def overlay(frame: torch.Tensor, mask: torch.Tensor | None, colour=(1.0, 0.2, 0.
     return img.permute(1, 2, 0).numpy()
 
 # %% ../../nbs/14_tasks.motion.ipynb #ac0a7a37
-def show_motion(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4, threshold: float = 0.5):
+def show_motion(tb: TaskBatch,  # a motion batch (its info holds the jittered mask)
+                pred: torch.Tensor | None = None,  # the head's logits (B, 1, h, w)
+                n: int = 4,  # examples shown, one a row
+                threshold: float = 0.5):  # probability above which a cell counts as moving
     "For the first `n` examples: the frame, the true mask over it, and (with `pred`) the predicted probability and mask."
     import matplotlib.pyplot as plt
     n = min(n, len(tb))

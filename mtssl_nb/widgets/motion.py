@@ -42,7 +42,11 @@ def explorer_clip(clip=None) -> tuple[str, torch.Tensor, torch.Tensor | None]:
 # %% ../../nbs/52_widgets.motion.ipynb #8cce1c3e
 class MotionExplorer:
     "One clip, frame by frame: flow, camera-compensated residual, the segmenter's mask (and a model's prediction)."
-    def __init__(self, clip=None, model=None, cfg: MotionConfig | None = None, frame: int = 0):
+    def __init__(self,
+                 clip=None,  # a Clip, uint8 frames (T, 3, H, W), a video or saved clip path; None: a synthetic clip
+                 model=None,  # a trained motion model (a MultiTaskNet with a 'motion' head), or None
+                 cfg: MotionConfig | None = None,  # segmenter settings (default MotionConfig())
+                 frame: int = 0):  # the frame shown first
         self.name, frames, masks = explorer_clip(clip)
         if len(frames) < 2: raise ValueError(f"{self.name}: the motion explorer needs at least 2 frames, got {len(frames)}")
         self.cfg = (cfg or MotionConfig()).check()
@@ -61,7 +65,11 @@ def __len__(self: MotionExplorer): return len(self.frames)
 
 # %% ../../nbs/52_widgets.motion.ipynb #1b8425d3
 @patch
-def set(self: MotionExplorer, frame: int | None = None, threshold: float | None = None, method: str | None = None) -> "MotionExplorer":
+def set(self: MotionExplorer,
+        frame: int | None = None,  # frame index; None: unchanged
+        threshold: float | None = None,  # motion scales (clip segmenter) or px/frame (pair); None: unchanged
+        method: str | None = None,  # 'dis', 'farneback' or 'tvl1'; None: unchanged
+        ) -> "MotionExplorer":
     ("Choose the frame, the threshold (the clip segmenter's `centre` in motion scales; the pair segmenter's `high` in "
      "px/frame, `low` following) and the flow method.")
     if frame is not None:
@@ -160,7 +168,9 @@ def figure(self: MotionExplorer):
 
 # %% ../../nbs/52_widgets.motion.ipynb #a9b9276b
 @patch
-def widgets(self: MotionExplorer, W) -> dict:
+def widgets(self: MotionExplorer,
+            W,  # the ipywidgets module
+            ) -> dict:
     return dict(frame=W.IntSlider(value=self.t, min=0, max=len(self) - 1, description="frame"),
                 threshold=W.FloatSlider(value=self.threshold, min=0.2, max=5.0, step=0.1, description="threshold"),
                 method=W.Dropdown(options=list(FLOW_METHODS), value=self.cfg.method, description="flow"))
