@@ -79,7 +79,12 @@ def quick_overrides() -> list[str]:
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 # %% ../nbs/46_experiment.ipynb #3443e473
-def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
+def row_config(name: str,  # a row of ROWS
+               preset: str,  # a name of EXPERIMENT_PRESETS
+               out: Path,  # the experiment's folder: the run goes to out/ROW/seedN
+               seed: int = 0,
+               extra=(),  # `key=value` overrides for every row, after the row's own
+              ):
     "The training config of one row and seed: the preset, the row's overrides and budget, `extra`, and its own folder."
     p, row = EXPERIMENT_PRESETS[preset], ROWS[name]
     over = [*p.over, *row.over, *extra, f"seed={seed}", f"out_dir={out / slug(name) / f'seed{seed}'}"]
@@ -90,7 +95,13 @@ def row_config(name: str, preset: str, out: Path, seed: int = 0, extra=()):
     return load_train_config(p.config, over + scaled) if scaled else base
 
 # %% ../nbs/46_experiment.ipynb #0f872416
-def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progress: bool = True) -> Path:
+def train_row(name: str,  # a row of ROWS
+              preset: str,  # a name of EXPERIMENT_PRESETS
+              out: Path,  # the experiment's folder
+              seed: int = 0,
+              extra=(),  # `key=value` overrides for every row
+              progress: bool = True,
+             ) -> Path:
     "Train one row and seed (reusing a finished run, resuming an interrupted one); returns its run folder."
     cfg = row_config(name, preset, out, seed, extra)
     ckpts = Path(cfg.out_dir) / "checkpoints"
@@ -104,7 +115,8 @@ def train_row(name: str, preset: str, out: Path, seed: int = 0, extra=(), progre
     return Path(cfg.out_dir)
 
 # %% ../nbs/46_experiment.ipynb #48a28598
-def trunk_moved(run) -> float:
+def trunk_moved(run,  # a loaded run: its config (to rebuild the initial trunk) and its trunk
+               ) -> float:
     "How far training moved the trunk: |theta - theta_0| / |theta_0| over its weights (theta_0: the run's own initial trunk)."
     start = make_trunk(run.cfg)
     flat = lambda m: torch.cat([p.detach().flatten().float() for p in m.parameters()])
@@ -190,29 +202,42 @@ def _by_seed(res: dict, name: str) -> dict[str, dict]:
 def _runs(res: dict, name: str) -> list[dict]: return list(_by_seed(res, name).values())
 
 # %% ../nbs/46_experiment.ipynb #6c8b9f65
-def seed_metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> dict[str, float]:
+def seed_metric(res: dict,  # `run_experiment`'s result
+                name: str,  # a row, or 'random init'
+                spec: str,  # a probe dataset
+                probe: str = "linear",  # 'linear' or 'knn'
+                key: str = "top1",  # 'top1' or 'top5'
+               ) -> dict[str, float]:  # seed -> accuracy
     "One probe's accuracy on `spec` for each seed of row `name`."
     return {s: r["probes"][spec][probe][key] for s, r in _by_seed(res, name).items() if key in r["probes"][spec][probe]}
 
 # %% ../nbs/46_experiment.ipynb #24e8d9e2
-def metric(res: dict, name: str, spec: str, probe: str = "linear", key: str = "top1") -> list[float]:
+def metric(res: dict,  # `run_experiment`'s result
+           name: str,  # a row, or 'random init'
+           spec: str,  # a probe dataset
+           probe: str = "linear",  # 'linear' or 'knn'
+           key: str = "top1",  # 'top1' or 'top5'
+          ) -> list[float]:
     "One probe's accuracy on `spec` for every seed of row `name`."
     return list(seed_metric(res, name, spec, probe, key).values())
 
 # %% ../nbs/46_experiment.ipynb #a804339b
-def mean_sd(vals) -> tuple | None:
+def mean_sd(vals,  # numbers, None where not measured
+           ) -> tuple | None:
     "(mean, sample standard deviation, count) of the values that are not None; None when there are none."
     v = np.array([x for x in vals if x is not None], dtype=float)
     return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)) if len(v) else None
 
 # %% ../nbs/46_experiment.ipynb #62ff230f
-def fmt_ms(v) -> str:
+def fmt_ms(v,  # `mean_sd`'s (mean, sd, count), or None
+          ) -> str:
     "'0.512 ± 0.008' (mean ± sd over seeds), '0.512' for one seed, '-' for none."
     if v is None: return "-"
     return f"{v[0]:.3f} ± {v[1]:.3f}" if v[2] > 1 else f"{v[0]:.3f}"
 
 # %% ../nbs/46_experiment.ipynb #de7cc202
-def head_columns(res: dict) -> list[tuple[str, str, str]]:
+def head_columns(res: dict,  # `run_experiment`'s result
+                ) -> list[tuple[str, str, str]]:
     "(title, task, key) for each task whose head was judged on its own task in some run: its headline measure (the first of its `quality_labels`)."
     seen = {}
     for by in res["rows"].values():
@@ -221,7 +246,8 @@ def head_columns(res: dict) -> list[tuple[str, str, str]]:
     return [(f"{n} head {label}", n, key) for n, (key, label) in seen.items()]
 
 # %% ../nbs/46_experiment.ipynb #f70b6f76
-def experiment_table(res: dict) -> tuple[list[str], list[list]]:
+def experiment_table(res: dict,  # `run_experiment`'s result
+                    ) -> tuple[list[str], list[list]]:
     ("The paper-shaped table: a row per task set, (mean, sd, seeds) per probe column, how far the trunk moved, each "
      "head's own quality, the transfer columns run.")
     specs, extra = res["data"], [(k, title, key) for k, title, key in TRANSFER_COLUMNS if k in res.get("transfer", {})]
@@ -237,13 +263,18 @@ def experiment_table(res: dict) -> tuple[list[str], list[list]]:
     return head, [line(n) for n in res["rows"]] + [line("random init")]
 
 # %% ../nbs/46_experiment.ipynb #08aecdec
-def row_minutes(res: dict) -> str:
+def row_minutes(res: dict,  # `run_experiment`'s result
+               ) -> str:
     "The summed training and probing time of every row and seed, as text ('unknown' when a row predates the timing)."
     s = [r.get("seconds") for by in res["rows"].values() for r in by.values()]
     return "unknown" if None in s or not s else f"{sum(s) / 60:.0f} min"
 
 # %% ../nbs/46_experiment.ipynb #3ba049c8
-def compare(res: dict, a: str, b: str, spec: str) -> dict:
+def compare(res: dict,  # `run_experiment`'s result
+            a: str,  # a row (or 'random init')
+            b: str,  # the row it is compared with
+            spec: str,  # the probe dataset
+           ) -> dict:
     ("Row a against row b on `spec`'s linear top-1, paired by seed (a seed's rows start from one trunk and read one "
      "probe set): mean difference, its 95% half-width, a two-sided t-test at 5%.")
     xa, xb = seed_metric(res, a, spec), seed_metric(res, b, spec)
@@ -255,7 +286,9 @@ def compare(res: dict, a: str, b: str, spec: str) -> dict:
 # %% ../nbs/46_experiment.ipynb #e8b56b77
 PAIRS_OF = {"RP+Col": ("RP", "Col"), "RP+Ex": ("RP", "Ex"), "RP+MS": ("RP", "MS"), "RP+Col+Ex": ("RP", "Col", "Ex")}
 
-def findings(res: dict, spec: str) -> list[str]:
+def findings(res: dict,  # `run_experiment`'s result
+             spec: str,  # the probe dataset
+            ) -> list[str]:
     "Plain sentences on `spec`: the four tasks against random init and the best single task, each combination against its best part, and the controls."
     have = set(res["rows"]) | {"random init"}
     say = lambda c, what: (f"{what}: {c['diff']:+.3f} ± {c['half']:.3f} (95%, paired over {c['n']} seeds) -> "
@@ -275,7 +308,9 @@ def findings(res: dict, spec: str) -> list[str]:
     return out
 
 # %% ../nbs/46_experiment.ipynb #4174fbe6
-def write_experiment(res: dict, out) -> dict:
+def write_experiment(res: dict,  # `run_experiment`'s result
+                     out,  # the folder the files go to
+                    ) -> dict:
     "Write the table and findings as `table.md` and `table.html`, and a bar chart (`bars.png`) of linear top-1 per probe dataset with the seeds' spread."
     out = Path(out)
     head, rows = experiment_table(res)
@@ -287,10 +322,11 @@ def write_experiment(res: dict, out) -> dict:
                f"{row_minutes(res)} (rows reused from earlier runs keep their first timing).",
              *[f"{s}: {res['test_images'][s]} test images, {res['classes'][s]} classes; a single score's 95% interval over them is about "
                f"±{1.96 * (0.25 / res['test_images'][s]) ** 0.5:.3f} at 0.5." for s in specs],
-             "Findings: seed-paired differences, two-sided t-test at 5% (with 3 seeds, 2 degrees of freedom); many comparisons are made and "
+             f"Findings: seed-paired differences, two-sided t-test at 5% (with {n_seeds} seeds, {max(n_seeds - 1, 0)} degree(s) of freedom); "
+             "many comparisons are made and "
              "'best' rows are picked on the same numbers, so a single borderline call is weak evidence.",
-             "'random init': the weights each seed's rows started from. 'trunk moved': |theta - theta_0| / |theta_0| of the trunk's weights. Controls: "
-             + "; ".join(f"{n}: {ROWS[n].control}" for n in res["rows"] if ROWS[n].control) + "."]
+             "'random init': the weights each seed's rows started from. 'trunk moved': |theta - theta_0| / |theta_0| of the trunk's weights."
+             + "".join(f" Controls: {'; '.join(c)}." for c in [[f"{n}: {ROWS[n].control}" for n in res["rows"] if ROWS[n].control]] if c)]
     overl = sorted({f"{n} ({s})" for n, by in res["rows"].items() for r in by.values() for s in r.get("overlap", {})})
     if overl: notes.append("Probe data overlapping pretext data (allowed by the caller): " + ", ".join(overl) + ".")
     text = "\n".join(md) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"

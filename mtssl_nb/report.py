@@ -25,7 +25,11 @@ __all__ = ['task_gallery', 'curves_figure', 'write_report']
 
 # %% ../nbs/45_report.ipynb #17af7f4b
 @torch.no_grad()
-def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
+def task_gallery(run: Run,  # a loaded run (`train.load_run`)
+                 task: str,  # one of the run's tasks
+                 n: int = 4,  # examples shown (at most one batch)
+                 seed: int = 777,  # of the held-out clips, the crops and the task's batch
+                ):
     ("A figure of one batch that `task` makes from images no pretext pool holds (`PROBE_PHOTOS`, and clips drawn from "
      "them), with the trained model's predictions.")
     t, spec = run.tasks[task], run.cfg.tasks[task]
@@ -39,7 +43,9 @@ def task_gallery(run: Run, task: str, n: int = 4, seed: int = 777):
     return t.show(tb, pred.float() if torch.is_tensor(pred) else pred, n=min(n, len(tb)))
 
 # %% ../nbs/45_report.ipynb #7be86b1e
-def curves_figure(rows: list[dict], tasks: list[str]):
+def curves_figure(rows: list[dict],  # `runlog.read_metrics` rows: 'step', 'TASK/loss', 'TASK/METRIC'
+                  tasks: list[str],  # a panel per task
+                 ):
     "Each task's loss (and its main metric, dashed, on the right axis) against the step."
     fig, axs = plt.subplots(1, len(tasks), figsize=(3.3 * len(tasks), 2.7), squeeze=False)
     steps = [r["step"] for r in rows]
@@ -70,7 +76,11 @@ img{max-width:100%;border:1px solid #ddd;margin:.3em 0}table{border-collapse:col
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
 h2{margin-top:1.6em;border-bottom:1px solid #eee}.note{color:#666;font-size:.9em}"""
 
-def write_report(run: Run, results: dict | None, out_dir, title: str = "mtssl_nb run report") -> Path:
+def write_report(run: Run,  # a loaded run (`train.load_run`)
+                 results: dict | None,  # `evaluate_run`'s result (None: no probe table)
+                 out_dir,  # report.html and figures/ go here
+                 title: str = "mtssl_nb run report",
+                ) -> Path:
     "Write `out_dir/report.html` and its figures (`out_dir/figures/*.png`) for a loaded run and its evaluation; returns the page's path."
     out = Path(out_dir); figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)

@@ -35,12 +35,12 @@ PROBE_PHOTOS = ("hubble_deep_field", "retina", "immunohistochemistry", "motorcyc
 @dataclass
 class ProbeData:
     "Images and labels to probe a trunk with: uint8 `(N, 3, S, S)` and int64 `(N,)`, a train and a test part."
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    classes: list = field(default_factory=list)
+    name: str  # the spec it was made from
+    x_train: torch.Tensor  # uint8 (N, 3, S, S) images the probe trains on
+    y_train: torch.Tensor  # int64 (N,) their labels
+    x_test: torch.Tensor  # uint8 (M, 3, S, S) images it is scored on
+    y_test: torch.Tensor  # int64 (M,) their labels
+    classes: list = field(default_factory=list)  # class names, indexed by label
     # where the test images come from ('photo:NAME', resolved file paths, 'cifar10:ROOT:test'): the leak check compares these
     test_sources: set = field(default_factory=set)
 
@@ -66,13 +66,21 @@ def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g:
     return out
 
 # %% ../../nbs/40_eval.ipynb #94860bfc
-def held_out_clips(n_clips: int = 16, size: int = 64, seed: int = 12345):
+def held_out_clips(n_clips: int = 16,  # synthetic clips, 16 frames each
+                   size: int = 64,  # frame side, pixels
+                   seed: int = 12345,  # of the clips (training's synthetic clips use other seeds)
+                  ):
     "Frames (with exact masks) of synthetic clips drawn from photos no pretext pool reads: the motion head judged, and shown, on unseen images."
     from mtssl_nb.video import SyntheticClipFrames
     return SyntheticClipFrames(n_clips=n_clips, seed=seed, size=size, background="photo", photos=PROBE_PHOTOS)
 
 # %% ../../nbs/40_eval.ipynb #d6b0f445
-def held_out_crops(n: int = 512, size: int = 64, photos=PROBE_PHOTOS, scale=(0.1, 0.6), seed: int = 0) -> torch.Tensor:
+def held_out_crops(n: int = 512,  # crops
+                   size: int = 64,  # crop side, pixels
+                   photos=PROBE_PHOTOS,  # names of the package photos to crop
+                   scale=(0.1, 0.6),  # (least, most) share of a photo's area one crop covers
+                   seed: int = 0,
+                  ) -> torch.Tensor:  # uint8 (n, 3, size, size)
     "`n` random crops uint8 `(n, 3, size, size)` of package photos that no pretext pool reads: pictures and head quality on unseen images."
     g = make_generator(derive_seed(seed, "held_out"))
     imgs = PhotoPool(photos).images
@@ -81,7 +89,10 @@ def held_out_crops(n: int = 512, size: int = 64, photos=PROBE_PHOTOS, scale=(0.1
 # %% ../../nbs/40_eval.ipynb #e6043863
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
 
-def shape_masks(kind: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+def shape_masks(kind: torch.Tensor,  # int64 (N,) indices into SHAPES
+                size: int,  # mask side, pixels
+                g: torch.Generator,  # draws each shape's size, place and rotation
+               ) -> torch.Tensor:  # float (N, size, size) in [0, 1]
     "Soft masks `(N, size, size)` in [0, 1] of shapes of kinds `kind` (indices into SHAPES), random size, place and rotation."
     N = len(kind)
     r = size * (0.18 + 0.14 * torch.rand(N, 1, 1, generator=g))  # the shape's outer radius, pixels
@@ -102,7 +113,11 @@ def shape_masks(kind: torch.Tensor, size: int, g: torch.Generator) -> torch.Tens
     return (inside + 0.5).clamp(0, 1)  # a one-pixel soft edge
 
 # %% ../../nbs/40_eval.ipynb #d655219e
-def shapes_on_photos(n: int = 2000, size: int = 64, photos=PROBE_PHOTOS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def shapes_on_photos(n: int = 2000,  # images (each kind n / 5 times)
+                     size: int = 64,  # image side, pixels
+                     photos=PROBE_PHOTOS,  # package photos the backgrounds are cropped from
+                     seed: int = 0,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:  # uint8 (n, 3, size, size) images, int64 (n,) labels
     "`n` crops of held-out photos with one pasted shape each, of a random colour; the label is the shape's kind (SHAPES)."
     g = make_generator(derive_seed(seed, "shapes"))
     imgs = PhotoPool(photos).images
@@ -113,7 +128,11 @@ def shapes_on_photos(n: int = 2000, size: int = 64, photos=PROBE_PHOTOS, seed: i
     return (bg * (1 - m) + colour * m).round().to(torch.uint8), y
 
 # %% ../../nbs/40_eval.ipynb #2f5cf584
-def digits(n_train: int = 1297, n_test: int = 500, size: int = 64, seed: int = 0) -> ProbeData:
+def digits(n_train: int = 1297,  # probe training images (at most 1,797 - n_test)
+           n_test: int = 500,  # test images (at most 500)
+           size: int = 64,  # side the 8 x 8 scans are upsampled to, pixels
+           seed: int = 0,  # of the random split
+          ) -> ProbeData:
     "scikit-learn's 1,797 handwritten digits (8 x 8, 17 gray levels, 10 classes), upsampled to `size`: real images no pretext task reads."
     from sklearn.datasets import load_digits
     d = load_digits()
@@ -162,7 +181,12 @@ def _split_folders(spec: str):
     return None
 
 # %% ../../nbs/40_eval.ipynb #14ecea71
-def probe_data(spec: str = "shapes", n_train: int = 2000, n_test: int = 1000, size: int = 64, seed: int = 0) -> ProbeData:
+def probe_data(spec: str = "shapes",  # 'shapes', 'digits', folder:ROOT (train/ and val/), or a labelled `image_source` spec
+               n_train: int = 2000,  # most probe training images
+               n_test: int = 1000,  # most test images
+               size: int = 64,  # image side, pixels
+               seed: int = 0,  # of the images drawn and of the split
+              ) -> ProbeData:
     "Probe data from a spec: 'shapes', 'digits', folder:ROOT with train/ and val/ (train -> val), or any labelled `image_source` spec (a seeded split)."
     if spec == "shapes":
         (xa, ya), (xb, yb) = (shapes_on_photos(n, size, seed=derive_seed(seed, part)) for n, part in ((n_train, "train"), (n_test, "test")))
@@ -210,7 +234,8 @@ def _image_ids(spec: str) -> frozenset[str]:
     return frozenset(_item_ids(src, range(len(src))))
 
 # %% ../../nbs/40_eval.ipynb #1bf12f1c
-def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
+def pretext_sources(run,  # a loaded run (`train.load_run`): only its `cfg` and `tasks` are read
+                   ) -> dict[str, tuple[str, set[str]]]:  # task -> (its data spec, the ids of that data)
     "Per task of a loaded run: its data spec and what that data is made of, as the ids `ProbeData.test_sources` holds."
     from mtssl_nb.streams import task_data
     out = {}
@@ -223,7 +248,10 @@ def pretext_sources(run) -> dict[str, tuple[str, set[str]]]:
     return out
 
 # %% ../../nbs/40_eval.ipynb #e605984c
-def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow: bool = False) -> dict | None:
+def check_leak(data: ProbeData,  # probe data: its `test_sources` are checked
+               sources: dict[str, tuple[str, set[str]]],  # `pretext_sources` of the run
+               allow: bool = False,  # return what is shared instead of raising
+              ) -> dict | None:  # None, or {'shared', 'of', 'tasks'} with `allow`
     "None when no test image of `data` is pretext data; else `ProbeLeakError` naming both, or with `allow` what they share."
     if not data.test_sources:  # nothing says where the test images come from: an overlap cannot be ruled out
         if allow: return dict(shared=None, of=0, tasks=[])
@@ -241,7 +269,9 @@ def check_leak(data: ProbeData, sources: dict[str, tuple[str, set[str]]], allow:
                          "anyway and the table says so. (The check compares files and datasets, not pixels: copies of the same images elsewhere pass it.)")
 
 # %% ../../nbs/40_eval.ipynb #382b6b96
-def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
+def run_sources(run,  # a loaded run (`train.load_run`)
+                allow: bool = False,  # pretext data not on this machine: warn and return {} instead of raising
+               ) -> dict[str, tuple[str, set[str]]]:
     "`pretext_sources`, or with `allow` an empty map when the run's pretext data is not on this machine (overlap then unchecked, with a warning)."
     try: return pretext_sources(run)
     except (FileNotFoundError, OSError) as e:
@@ -257,8 +287,14 @@ def run_sources(run, allow: bool = False) -> dict[str, tuple[str, set[str]]]:
 LAYERS = ("block1", "block2", "block3")
 
 @torch.no_grad()
-def all_features(trunk: ResNetV2Trunk, images: torch.Tensor, pool: int = 3, batch_size: int = 256, device="cpu", gray: bool = False,
-                 units: bool = False) -> dict:
+def all_features(trunk: ResNetV2Trunk,  # run frozen, in eval mode (its mode is restored after)
+                 images: torch.Tensor,  # uint8 (N, 3, H, W) RGB
+                 pool: int = 3,  # each block is average-pooled to pool x pool
+                 batch_size: int = 256,  # images per forward pass
+                 device="cpu",
+                 gray: bool = False,  # feed gray images (for a trunk trained harmonized to gray)
+                 units: bool = False,  # also every block3 unit, for the lasso probe
+                ) -> dict:  # {'block1'..'block3': (N, C * pool * pool), 'global': (N, C), 'units': (U, N, D)}
     "One pass: every block pooled to `pool x pool`, block3 pooled globally ('global'), and with `units` every block3 unit `(U, N, D)`."
     was = trunk.training
     trunk.eval().to(device)
@@ -278,15 +314,25 @@ def all_features(trunk: ResNetV2Trunk, images: torch.Tensor, pool: int = 3, batc
     return {k: torch.cat([p[k] for p in parts], 1 if k == "units" else 0) for k in parts[0]}
 
 # %% ../../nbs/40_eval.ipynb #bd182983
-def features(trunk: ResNetV2Trunk, images: torch.Tensor, layer: str = "block3", pool: int = 3, batch_size: int = 256,
-             device: str | torch.device = "cpu", gray: bool = False, units: bool = False) -> torch.Tensor:
+def features(trunk: ResNetV2Trunk,  # run frozen, in eval mode
+             images: torch.Tensor,  # uint8 (N, 3, H, W) RGB
+             layer: str = "block3",  # one of LAYERS
+             pool: int = 3,  # average-pooled to pool x pool
+             batch_size: int = 256,  # images per forward pass
+             device: str | torch.device = "cpu",
+             gray: bool = False,  # feed gray images (for a trunk trained harmonized to gray)
+             units: bool = False,  # every block3 unit instead of `layer`
+            ) -> torch.Tensor:
     "Pooled features `(N, C * pool * pool)` of uint8 images from `layer` of a frozen trunk; with `units`, `(U, N, C * pool * pool)` of block3's units."
     if layer not in LAYERS: raise ValueError(f"layer {layer!r} is not one of {', '.join(LAYERS)}")
     f = all_features(trunk, images, pool, batch_size, device, gray, units)
     return f["units"] if units else f[layer]
 
 # %% ../../nbs/40_eval.ipynb #f9698d58
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int,  # successes: test images classified right
+           n: int,  # trials: test images
+           z: float = 1.96,  # normal quantile of the confidence (1.96: 95%)
+          ) -> tuple[float, float]:  # (low, high)
     "The Wilson score interval of a proportion `k / n` (95% for z = 1.96): the accuracies `n` test images cannot tell apart from the one measured."
     if n <= 0: return (0.0, 1.0)
     p = k / n
@@ -294,7 +340,8 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
 
 # %% ../../nbs/40_eval.ipynb #3953b09a
-def fmt_acc(v) -> str:
+def fmt_acc(v,  # an accuracy, (accuracy, low, high), None, or anything else (as `str`)
+           ) -> str:
     "An accuracy, with its interval when it has one: '0.512 (0.481-0.543)'; None as '-'."
     if v is None: return "-"
     if isinstance(v, (tuple, list)): return f"{v[0]:.3f} ({v[1]:.3f}-{v[2]:.3f})"
@@ -320,13 +367,19 @@ def _fit_logreg(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2: float, ite
     return clf
 
 # %% ../../nbs/40_eval.ipynb #5b844594
-def topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> float:
+def topk(logits: torch.Tensor,  # (N, K) class scores
+         y: torch.Tensor,  # (N,) labels
+         k: int,  # how many top scores count (at most K)
+        ) -> float:
     "Share of rows whose label is among the `k` highest logits."
     k = min(k, logits.shape[1])
     return float((logits.topk(k, 1).indices == y[:, None]).any(1).float().mean())
 
 # %% ../../nbs/40_eval.ipynb #c18a9767
-def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
+def accuracies(scores: torch.Tensor,  # (N, K) class scores
+               y: torch.Tensor,  # (N,) labels
+               ks=(1, 5),  # the k of each top-k accuracy
+              ) -> dict:
     "Top-k accuracy with its 95% Wilson interval for each k smaller than the number of classes (top-1 always): {'top1', 'top1_ci', ..., 'n_test'}."
     out = {"n_test": len(y)}
     for k in ks:
@@ -336,8 +389,13 @@ def accuracies(scores: torch.Tensor, y: torch.Tensor, ks=(1, 5)) -> dict:
     return out
 
 # %% ../../nbs/40_eval.ipynb #409baede
-def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor,
-                 l2s=(1e-4, 1e-3, 1e-2), iters: int = 100) -> dict:
+def linear_probe(f_train: torch.Tensor,  # (N, D) features of the probe's training images
+                 y_train: torch.Tensor,  # (N,) their labels
+                 f_test: torch.Tensor,  # (M, D) features of the test images
+                 y_test: torch.Tensor,  # (M,) their labels
+                 l2s=(1e-4, 1e-3, 1e-2),  # L2 weights to choose from
+                 iters: int = 100,  # L-BFGS iterations per fit
+                ) -> dict:
     ("Test accuracy (top-1, top-5 where it can inform, 95% intervals) of a linear classifier on features, its L2 "
      "weight chosen on a held-out fifth of the training part.")
     K = int(max(y_train.max(), y_test.max())) + 1
@@ -351,7 +409,13 @@ def linear_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Ten
     return dict(accuracies(logits, y_test), l2=best, train_top1=topk(clf(tr).detach(), y_train, 1))
 
 # %% ../../nbs/40_eval.ipynb #d2544331
-def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor, y_test: torch.Tensor, k: int = 20, T: float = 0.07) -> dict:
+def knn_probe(f_train: torch.Tensor,  # (N, D) features of the training images
+              y_train: torch.Tensor,  # (N,) their labels
+              f_test: torch.Tensor,  # (M, D) features of the test images
+              y_test: torch.Tensor,  # (M,) their labels
+              k: int = 20,  # neighbours that vote
+              T: float = 0.07,  # temperature: a vote weighs exp(similarity / T)
+             ) -> dict:
     "Accuracy (with 95% intervals) of weighted kNN on L2-normalised features."
     a, b = F.normalize(f_train.float(), dim=1), F.normalize(f_test.float(), dim=1)
     K = int(max(y_train.max(), y_test.max())) + 1
@@ -360,8 +424,15 @@ def knn_probe(f_train: torch.Tensor, y_train: torch.Tensor, f_test: torch.Tensor
     return dict(accuracies(votes, y_test), k=min(k, len(a)))
 
 # %% ../../nbs/40_eval.ipynb #f1ad5715
-def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tensor, y_test: torch.Tensor,
-                lam: float = 1e-3, l2: float = 1e-3, steps: int = 300, lr: float = 0.05) -> dict:
+def lasso_probe(u_train: torch.Tensor,  # (U, N, D) pooled block3 units of the training images
+                y_train: torch.Tensor,  # (N,) their labels
+                u_test: torch.Tensor,  # (U, M, D) of the test images
+                y_test: torch.Tensor,  # (M,) their labels
+                lam: float = 1e-3,  # weight of the lasso's penalty on the row
+                l2: float = 1e-3,  # L2 weight on the classifier
+                steps: int = 300,  # Adam steps, full batch
+                lr: float = 0.05,  # Adam's learning rate
+               ) -> dict:
     ("A linear classifier on the lasso's mix of block3's pooled units `(U, N, D)` (`LassoMixer`: one row, its "
      "scale-free penalty), learned together (Adam, full batch).")
     U = u_train.shape[0]
@@ -380,8 +451,14 @@ def lasso_probe(u_train: torch.Tensor, y_train: torch.Tensor, u_test: torch.Tens
     return dict(accuracies(logits, y_test), alpha=[round(float(a), 4) for a in mixer.row("probe").detach()])
 
 # %% ../../nbs/40_eval.ipynb #e077dcdd
-def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, lasso: bool = False, knn: bool = True,
-                device: str | torch.device = "cpu", gray: bool = False) -> dict:
+def probe_trunk(trunk: ResNetV2Trunk,  # kept frozen
+                data: ProbeData,
+                layers: bool = False,  # also a linear probe on each block
+                lasso: bool = False,  # also the lasso probe over block3's units
+                knn: bool = True,  # also the kNN probe
+                device: str | torch.device = "cpu",
+                gray: bool = False,  # feed gray images (for a trunk trained harmonized to gray)
+               ) -> dict:
     "The probes of one trunk on one dataset: {'linear': ..., 'knn': ..., 'layers': {block: ...}, 'lasso': ...}."
     a = all_features(trunk, data.x_train, device=device, gray=gray, units=lasso)
     b = all_features(trunk, data.x_test, device=device, gray=gray, units=lasso)
@@ -392,20 +469,31 @@ def probe_trunk(trunk: ResNetV2Trunk, data: ProbeData, layers: bool = False, las
     return out
 
 # %% ../../nbs/40_eval.ipynb #c055a740
-def random_trunk_like(trunk: ResNetV2Trunk, seed: int = 0) -> ResNetV2Trunk:
+def random_trunk_like(trunk: ResNetV2Trunk,  # its config (architecture) is copied, not its weights
+                      seed: int = 0,  # of the random weights
+                     ) -> ResNetV2Trunk:
     "A trunk of the same architecture with random weights: the baseline a learned trunk must beat."
     torch.manual_seed(seed)
     return ResNetV2Trunk(trunk.cfg)
 
 # %% ../../nbs/40_eval.ipynb #d7d8a253
-def held_out(task, size: int = 64, n: int | None = None, seed: int = 0):
+def held_out(task,  # a `PretextTask`: its `data_kind` chooses clips or crops
+             size: int = 64,  # side of frames or crops, pixels
+             n: int | None = None,  # frames (clips) or crops; None: 256 or 512
+             seed: int = 0,
+            ):
     ("Data no pretext pool holds, of `task`'s data kind: the frames of n // 16 synthetic clips drawn from the "
      "held-out photos (n=256), or n crops of them (n=512).")
     if task.data_kind == "clips": return held_out_clips(max(1, (n or 256) // 16), size, 12345 + seed)
     return held_out_crops(n or 512, size, seed=seed + 1)
 
 # %% ../../nbs/40_eval.ipynb #d2e62a1e
-def head_quality(run, tasks=None, n: int | None = None, seed: int = 0, device="cpu") -> dict:
+def head_quality(run,  # a loaded run (`train.load_run`)
+                 tasks=None,  # names of the heads to judge; None: all the run's tasks
+                 n: int | None = None,  # held-out frames or crops per head (None: `held_out`'s default)
+                 seed: int = 0,  # of the held-out data
+                 device="cpu",
+                ) -> dict:
     "Each trained head's own quality on held-out data (`PretextTask.quality`), for the run's tasks (or `tasks`) that have one."
     out = {}
     for name in tasks or run.tasks:
@@ -425,8 +513,18 @@ PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
               "so random features already do well",
 }
 
-def evaluate_run(run, probes=("linear", "knn"), data=DEFAULT_DATA, n_train: int = 2000, n_test: int = 1000, size: int = 64,
-                 baseline: bool = True, device="cpu", seed: int = 0, allow_overlap: bool = False, progress=print) -> dict:
+def evaluate_run(run,  # a loaded run (`train.load_run`)
+                 probes=("linear", "knn"),  # names from PROBES, or a task's name (its head alone)
+                 data=DEFAULT_DATA,  # probe data specs (`probe_data`)
+                 n_train: int = 2000,  # most probe training images per dataset
+                 n_test: int = 1000,  # most test images per dataset
+                 size: int = 64,  # probe image side, pixels
+                 baseline: bool = True,  # also probe a random-init trunk of the same architecture
+                 device="cpu",
+                 seed: int = 0,  # of the probe data and the baseline's weights
+                 allow_overlap: bool = False,  # probe data the run trained on anyway (the table marks it)
+                 progress=print,  # called with a line per probe dataset; None: quiet
+                ) -> dict:
     "Probe a loaded run (`train.load_run`) on each probe dataset, against a random-init trunk of the same shape; probe data the run trained on is refused."
     bad = [p for p in probes if p not in PROBES and p not in task_names()]
     if bad: raise ValueError(f"unknown probe(s) {', '.join(bad)}; choose from {', '.join(PROBES)} (or a task's name: its head)")
@@ -454,7 +552,8 @@ def _acc_cell(r: dict, key: str):
     return (r[key], *r[f"{key}_ci"]) if r and key in r else None
 
 # %% ../../nbs/40_eval.ipynb #73be7026
-def result_rows(res: dict) -> tuple[list[str], list[list]]:
+def result_rows(res: dict,  # `evaluate_run`'s result
+               ) -> tuple[list[str], list[list]]:
     "The probe results as a header and rows (data, trunk, then (accuracy, 95% low, high) or None per column); columns no probe filled are left out."
     cols = [("linear top-1", lambda r: _acc_cell(r["linear"], "top1")), ("linear top-5", lambda r: _acc_cell(r["linear"], "top5")),
             ("kNN top-1", lambda r: _acc_cell(r.get("knn"), "top1")),
@@ -469,7 +568,8 @@ def result_rows(res: dict) -> tuple[list[str], list[list]]:
     return ["data", "trunk", *[cols[j][0] for j in keep]], [[*row[:2], *[row[2 + j] for j in keep]] for row in rows]
 
 # %% ../../nbs/40_eval.ipynb #7afdab06
-def results_table(res: dict) -> str:
+def results_table(res: dict,  # `evaluate_run`'s result
+                 ) -> str:
     "A Markdown table of `evaluate_run`'s results: a row per probe dataset and trunk, accuracies with their 95% intervals over test images."
     head, rows = result_rows(res)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -481,7 +581,8 @@ def results_table(res: dict) -> str:
     return "\n".join(lines)
 
 # %% ../../nbs/40_eval.ipynb #0fc1d25a
-def head_lines(res: dict) -> list[str]:
+def head_lines(res: dict,  # `evaluate_run`'s result (its 'heads')
+              ) -> list[str]:
     "A line per head judged on its own task: its name and each measure `quality_labels` names."
     return [f"{name} head on held-out data: " + ", ".join(f"{label} {q[k]:.3f}" for k, label in q["labels"].items() if k in q)
             for name, q in res.get("heads", {}).items()]

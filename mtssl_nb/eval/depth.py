@@ -29,7 +29,8 @@ __all__ = ['LOSSES', 'DEPTH_DEFAULTS', 'valid_depth', 'DepthMeter', 'depth_metri
            'fit_depth', 'depth_data', 'depth_configs', 'depth_probe', 'depth_table']
 
 # %% ../../nbs/42_eval.depth.ipynb #046026e0
-def valid_depth(target: torch.Tensor) -> torch.Tensor:
+def valid_depth(target: torch.Tensor,  # depths in metres, any shape
+               ) -> torch.Tensor:  # bool, the same shape
     "Pixels with a depth measurement: finite and above 0."
     return torch.isfinite(target) & (target > 0)
 
@@ -39,7 +40,11 @@ class DepthMeter:
     def __init__(self): self.n, self.s = 0, dict(d1=0.0, d2=0.0, d3=0.0, rel=0.0, sq=0.0, sqlog=0.0)
 
     @torch.no_grad()
-    def update(self, pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> DepthMeter:
+    def update(self,
+               pred: torch.Tensor,  # predicted depths, metres
+               target: torch.Tensor,  # true depths, the same shape (0 or not finite: no measurement)
+               valid: torch.Tensor | None = None,  # bool mask of the pixels to count, besides those measured
+              ) -> DepthMeter:
         "Add predictions and truths (same shape, metres); `valid` defaults to `valid_depth(target)`."
         if pred.shape != target.shape: raise ValueError(f"depth prediction {tuple(pred.shape)} and truth {tuple(target.shape)} differ in shape")
         v = valid_depth(target) if valid is None else valid & valid_depth(target)
@@ -56,7 +61,10 @@ class DepthMeter:
                     rmse=math.sqrt(self.s["sq"] / n), rmse_log=math.sqrt(self.s["sqlog"] / n), pixels=self.n)
 
 # %% ../../nbs/42_eval.depth.ipynb #23aaf5f5
-def depth_metrics(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> dict:
+def depth_metrics(pred: torch.Tensor,  # predicted depths, metres
+                  target: torch.Tensor,  # true depths, the same shape (0 or not finite: no measurement)
+                  valid: torch.Tensor | None = None,  # bool mask of the pixels to count, besides those measured
+                 ) -> dict:
     "The depth metrics of one set of predictions (see `DepthMeter`)."
     return DepthMeter().update(pred, target, valid).result()
 
@@ -75,7 +83,11 @@ class UpProjection(nn.Module):
 # %% ../../nbs/42_eval.depth.ipynb #43ad8f16
 class DepthHead(nn.Module):
     "Block3 -> BN-ReLU -> 1x1 conv -> up-projections (each x2) -> 3x3 conv: log depth at 1/4 of the input (from block3 at 1/16)."
-    def __init__(self, in_channels: int, channels=(256, 128), width: float = 1.0):
+    def __init__(self,
+                 in_channels: int,  # block3's channels
+                 channels=(256, 128),  # one up-projection (x2) per entry, its output channels
+                 width: float = 1.0,  # `channels` times this (the trunk's width), at least 8
+                ):
         super().__init__()
         cs = [max(8, int(c * width)) for c in channels]
         self.pre = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True), nn.Conv2d(in_channels, 2 * cs[0], 1, bias=False))
@@ -86,7 +98,11 @@ class DepthHead(nn.Module):
 # %% ../../nbs/42_eval.depth.ipynb #2e68dcf4
 class DepthNet(nn.Module):
     "The trunk and a depth head: images in [0, 1] `(B, 3, H, W)` -> log depth `(B, H/4, W/4)` (at output stride 16, two up-projections)."
-    def __init__(self, trunk: ResNetV2Trunk, head: DepthHead, gray: bool = False):
+    def __init__(self,
+                 trunk: ResNetV2Trunk,
+                 head: DepthHead,
+                 gray: bool = False,  # feed the trunk gray images (for a trunk trained harmonized to gray)
+                ):
         super().__init__()
         self.trunk, self.head, self.gray = trunk, head, gray
     def forward(self, x):
@@ -96,14 +112,19 @@ class DepthNet(nn.Module):
         return self.head(self.trunk(x).out)
 
 # %% ../../nbs/42_eval.depth.ipynb #46091af0
-def depth_at(log_depth: torch.Tensor, size) -> torch.Tensor:
+def depth_at(log_depth: torch.Tensor,  # (B, h, w) predicted log depth
+             size,  # (H, W) to upsample to
+            ) -> torch.Tensor:  # (B, H, W) metres
     "Predicted depth in metres at `size` (H, W): the log depth upsampled bilinearly, then exponentiated."
     return F.interpolate(log_depth[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0].exp()
 
 # %% ../../nbs/42_eval.depth.ipynb #242aa7bb
 LOSSES = ("log_l1", "berhu")
 
-def depth_loss(log_depth: torch.Tensor, target: torch.Tensor, kind: str = "log_l1") -> torch.Tensor:
+def depth_loss(log_depth: torch.Tensor,  # (B, h, w) predicted log depth, upsampled to the target's size
+               target: torch.Tensor,  # (B, H, W) true depth, metres; 0 or not finite: no measurement
+               kind: str = "log_l1",  # one of LOSSES
+              ) -> torch.Tensor:  # a scalar
     "Scale-aware loss over the valid pixels: L1 of log depths ('log_l1') or reverse Huber on depth ('berhu', c = 0.2 of the largest error)."
     v = valid_depth(target)
     if not v.any(): return log_depth.sum() * 0  # no measurement in the batch: nothing to learn, and no NaN
@@ -118,7 +139,11 @@ def depth_loss(log_depth: torch.Tensor, target: torch.Tensor, kind: str = "log_l
 # %% ../../nbs/42_eval.depth.ipynb #558813e6
 class DepthSet(torch.utils.data.Dataset):
     "In-memory depth data: uint8 images `(N, 3, H, W)` and depths `(N, H, W)` in metres."
-    def __init__(self, images: torch.Tensor, depths: torch.Tensor, name: str = "depth"):
+    def __init__(self,
+                 images: torch.Tensor,  # uint8 (N, 3, H, W)
+                 depths: torch.Tensor,  # float (N, H, W), metres; 0: no measurement
+                 name: str = "depth",
+                ):
         self.images, self.depths, self.name = images, depths, name
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return self.images[i], self.depths[i]
@@ -135,7 +160,12 @@ def _read_splits(path: Path) -> dict:
 # %% ../../nbs/42_eval.depth.ipynb #9c9fcfbe
 class NYULabeled(torch.utils.data.Dataset):
     "NYU Depth v2's labelled set from `nyu_depth_v2_labeled.mat` (HDF5), split 'train', 'test' or 'all'."
-    def __init__(self, path, split: str = "train", splits=None, seed: int = 0):
+    def __init__(self,
+                 path,  # nyu_depth_v2_labeled.mat
+                 split: str = "train",  # 'train', 'test' or 'all'
+                 splits=None,  # splits.mat with the standard split (None: the one beside `path`, else a seeded split)
+                 seed: int = 0,  # of the split used when there is no splits.mat
+                ):
         import h5py
         self.path = Path(path).expanduser()
         if not self.path.is_file(): raise FileNotFoundError(f"NYU Depth v2 file {self.path} does not exist "
@@ -172,7 +202,10 @@ class NYULabeled(torch.utils.data.Dataset):
 # %% ../../nbs/42_eval.depth.ipynb #c6872230
 class DepthFolder(torch.utils.data.Dataset):
     "Pairs `ROOT/rgb/NAME.(png|jpg)` + `ROOT/depth/NAME.png` (16-bit, metres x `depth_scale`, 0 = none)."
-    def __init__(self, root, depth_scale: float = 1000.0):
+    def __init__(self,
+                 root,  # holds rgb/ and depth/
+                 depth_scale: float = 1000.0,  # PNG value per metre (1000: millimetres)
+                ):
         self.root, self.scale = Path(root).expanduser(), depth_scale
         rgb, dep = self.root / "rgb", self.root / "depth"
         for d in (rgb, dep):
@@ -195,7 +228,12 @@ class DepthFolder(torch.utils.data.Dataset):
         return img, depth
 
 # %% ../../nbs/42_eval.depth.ipynb #e1468906
-def write_nyu_like(images: torch.Tensor, depths: torch.Tensor, path, train=None, test=None) -> Path:
+def write_nyu_like(images: torch.Tensor,  # uint8 (N, 3, H, W)
+                   depths: torch.Tensor,  # (N, H, W), metres
+                   path,  # the .mat file to write
+                   train=None,  # 0-based indices of the training images (with `test`: a splits.mat beside `path`)
+                   test=None,  # 0-based indices of the test images
+                  ) -> Path:
     ("Write uint8 `(N, 3, H, W)` images and `(N, H, W)` depths in the layout of `nyu_depth_v2_labeled.mat` (and a "
      "splits.mat beside it, given 0-based `train`/`test`).")
     import h5py
@@ -208,7 +246,10 @@ def write_nyu_like(images: torch.Tensor, depths: torch.Tensor, path, train=None,
     return path
 
 # %% ../../nbs/42_eval.depth.ipynb #9ffecf01
-def write_depth_folder(data, root, depth_scale: float = 1000.0) -> Path:
+def write_depth_folder(data,  # (image, depth) items: uint8 (3, H, W), (H, W) metres
+                       root,  # the folder to fill (made if missing)
+                       depth_scale: float = 1000.0,  # PNG value per metre (1000: millimetres)
+                      ) -> Path:
     "Write depth data as `root/rgb/NNNNNN.png` and 16-bit `root/depth/NNNNNN.png` (metres x `depth_scale`)."
     root = Path(root)
     (root / "rgb").mkdir(parents=True, exist_ok=True); (root / "depth").mkdir(parents=True, exist_ok=True)
@@ -219,7 +260,12 @@ def write_depth_folder(data, root, depth_scale: float = 1000.0) -> Path:
     return root
 
 # %% ../../nbs/42_eval.depth.ipynb #e1a32f8c
-def room_scenes(n: int = 200, size: int = 64, max_objects: int = 3, photos=DEFAULT_PHOTOS, seed: int = 0) -> DepthSet:
+def room_scenes(n: int = 200,  # rooms
+                size: int = 64,  # image side, pixels
+                max_objects: int = 3,  # most boards standing in a room
+                photos=DEFAULT_PHOTOS,  # package photos the textures are cut from
+                seed: int = 0,
+               ) -> DepthSet:
     "`n` rendered rooms `(n, 3, size, size)` uint8 with exact depth `(n, size, size)` in metres (floor, back wall, up to `max_objects` boards)."
     g = make_generator(derive_seed(seed, "rooms"))
     pool = PhotoPool(photos).images
@@ -255,7 +301,12 @@ def room_scenes(n: int = 200, size: int = 64, max_objects: int = 3, photos=DEFAU
     return DepthSet(images.round().clamp(0, 255).to(torch.uint8), depths, "rooms")
 
 # %% ../../nbs/42_eval.depth.ipynb #cd0ee028
-def show_depth(images, depths, preds=None, n: int = 4, vmax: float | None = None):
+def show_depth(images,  # uint8 (N, 3, H, W)
+               depths,  # (N, H, W) true depth, metres
+               preds=None,  # (N, H, W) predicted depth, metres: a third row
+               n: int = 4,  # columns (images shown)
+               vmax: float | None = None,  # the colour scale's far end, metres (None: the deepest valid pixel shown)
+              ):
     "A grid: images, true depth and (if given) predicted depth, one column per image, a shared colour scale in metres."
     rows = 2 + (preds is not None)
     fig, axs = plt.subplots(rows, n, figsize=(2.2 * n, 2.2 * rows), squeeze=False)
@@ -288,7 +339,13 @@ def _resize(img: torch.Tensor, depth: torch.Tensor, hw) -> tuple[torch.Tensor, t
     return x, F.interpolate(depth[None, None], size=hw, mode="nearest")[0, 0]
 
 # %% ../../nbs/42_eval.depth.ipynb #15884708
-def depth_batch(data, g: torch.Generator, batch_size: int, hw, flip: bool = True, device="cpu"):
+def depth_batch(data,  # (image, depth) items
+                g: torch.Generator,  # draws the items and the mirroring
+                batch_size: int,
+                hw,  # (H, W) to resize to
+                flip: bool = True,  # mirror each item left-right with probability 1/2
+                device="cpu",
+               ):
     "`batch_size` random items of `data` resized to `hw`: images `(B, 3, H, W)` in [0, 1] and depths `(B, H, W)`, mirrored at random."
     idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
     mirror = (torch.rand(batch_size, generator=g) < 0.5).tolist()
@@ -300,7 +357,9 @@ def depth_batch(data, g: torch.Generator, batch_size: int, hw, flip: bool = True
     return x.to(device), d.to(device)
 
 # %% ../../nbs/42_eval.depth.ipynb #0f60b706
-def crop_mask(shape, crop=None) -> torch.Tensor | None:
+def crop_mask(shape,  # (H, W) of a frame
+              crop=None,  # [top, bottom, left, right], or None
+             ) -> torch.Tensor | None:
     "A boolean mask of `shape` (H, W) that is True in rows top:bottom and columns left:right of `crop` (None: no mask)."
     if crop is None: return None
     top, bottom, left, right = crop
@@ -310,7 +369,14 @@ def crop_mask(shape, crop=None) -> torch.Tensor | None:
 
 # %% ../../nbs/42_eval.depth.ipynb #12855567
 @torch.no_grad()
-def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu", keep: int = 8, crop=None) -> dict:
+def evaluate_depth(model: DepthNet,
+                   data,  # (image, depth) items
+                   hw,  # (H, W) the inputs are resized to
+                   batch_size: int = 8,
+                   device="cpu",
+                   keep: int = 8,  # predictions to return, at their items' own size
+                   crop=None,  # [top, bottom, left, right]: count only those pixels (None: all)
+                  ) -> dict:
     "Depth metrics of `model` on `data` (inputs resized to `hw`, predictions compared at each item's own size, within `crop`), and `keep` predictions."
     model.eval().to(device)
     meter, kept = DepthMeter(), []
@@ -325,7 +391,10 @@ def evaluate_depth(model: DepthNet, data, hw, batch_size: int = 8, device="cpu",
     return dict(**meter.result(), preds=kept)
 
 # %% ../../nbs/42_eval.depth.ipynb #fc9a12be
-def constant_depth(train, test, crop=None) -> dict:
+def constant_depth(train,  # (image, depth) items the constant is computed on
+                   test,  # (image, depth) items it is scored on
+                   crop=None,  # [top, bottom, left, right]: count only those pixels (None: all)
+                  ) -> dict:
     "The metrics of the best constant: the training set's geometric mean depth everywhere (within `crop`)."
     logs = torch.cat([d[valid_depth(d)].log() for _, d in (train[i] for i in range(len(train)))])
     c = float(logs.mean().exp())
@@ -335,8 +404,16 @@ def constant_depth(train, test, crop=None) -> dict:
     return dict(**meter.result(), depth=c)
 
 # %% ../../nbs/42_eval.depth.ipynb #9361a4c5
-def fit_depth(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = None, dcfg: DepthConfig | None = None, gray: bool = False,
-              out_dir=None, progress: bool = True, desc: str = "depth") -> dict:
+def fit_depth(trunk: ResNetV2Trunk,  # fine-tuned in place (or kept frozen, as `cfg.trunk` says)
+              train,  # (image, depth) items to fine-tune on
+              test,  # (image, depth) items to evaluate on
+              cfg: TransferConfig | None = None,  # None: Adam at 1e-3
+              dcfg: DepthConfig | None = None,  # the head and the data sizes (None: DepthConfig())
+              gray: bool = False,  # feed the trunk gray images
+              out_dir=None,  # checkpoints (and resuming) here
+              progress: bool = True,
+              desc: str = "depth",  # the progress bar's label
+             ) -> dict:
     "Fine-tune a depth head on `trunk` with `train`, evaluate on `test`: metrics, 'history', 'img_per_s', 'seconds', 'model', 'preds'."
     cfg, dcfg = (cfg or TransferConfig(optimizer="adam", lr=1e-3)).check(), dcfg or DepthConfig()
     if dcfg.loss not in LOSSES: raise ConfigError(f"depth loss {dcfg.loss!r} is not known; choose from {', '.join(LOSSES)}")
@@ -359,7 +436,12 @@ DEPTH_DEFAULTS = {  # spec kind -> (TransferConfig, DepthConfig) to start from
     "depthfolder": (dict(steps=10000, batch_size=8, lr=1e-3, optimizer="adam", warmup=200), {}),
 }
 
-def depth_data(spec: str = "rooms", n_train: int = 400, n_test: int = 100, size: int = 64, seed: int = 0):
+def depth_data(spec: str = "rooms",  # 'rooms', 'nyu:PATH' or 'depthfolder:ROOT'
+               n_train: int = 400,  # training rooms (rooms only)
+               n_test: int = 100,  # test rooms (rooms only)
+               size: int = 64,  # room image side, pixels (rooms only)
+               seed: int = 0,
+              ):
     "Train and test depth data from a spec: 'rooms', 'nyu:PATH' or 'depthfolder:ROOT' (ROOT/train, ROOT/test)."
     kind, _, rest = spec.partition(":")
     if kind == "rooms": return room_scenes(n_train, size, seed=derive_seed(seed, "train")), room_scenes(n_test, size, seed=derive_seed(seed, "test"))
@@ -369,15 +451,26 @@ def depth_data(spec: str = "rooms", n_train: int = 400, n_test: int = 100, size:
     raise ValueError(f"depth data spec {spec!r} is not understood; use rooms, nyu:PATH (nyu_depth_v2_labeled.mat) or depthfolder:ROOT")
 
 # %% ../../nbs/42_eval.depth.ipynb #ca1653d4
-def depth_configs(spec: str = "rooms", settings=(), seed: int = 0) -> tuple[TransferConfig, DepthConfig]:
+def depth_configs(spec: str = "rooms",  # depth data spec: its kind picks the defaults (DEPTH_DEFAULTS)
+                  settings=(),  # `key=value` texts for TransferConfig or DepthConfig (or depth.KEY=VALUE)
+                  seed: int = 0,
+                 ) -> tuple[TransferConfig, DepthConfig]:
     "The fine-tuning and depth-head settings for data `spec`: its defaults, then `settings` (checked)."
     from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DEPTH_DEFAULTS.get(spec.partition(":")[0], DEPTH_DEFAULTS["rooms"])
     return transfer_configs("depth", DepthConfig, settings, t_kw, d_kw, seed)
 
 # %% ../../nbs/42_eval.depth.ipynb #ceb56f9a
-def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, out_dir=None, progress: bool = True,
-                seed: int = 0, trained: bool = True, **data_kw) -> dict:
+def depth_probe(run,  # a loaded run, a run folder or a checkpoint
+                spec: str = "rooms",  # depth data spec (`depth_data`)
+                settings=(),  # `key=value` texts (`depth_configs`)
+                baseline: bool = True,  # also fine-tune a random-init trunk of the same architecture
+                out_dir=None,  # checkpoints per trunk under here (None: none)
+                progress: bool = True,
+                seed: int = 0,
+                trained: bool = True,  # fine-tune the run's trunk (False: the baseline alone)
+                **data_kw,  # passed to `depth_data` (n_train, n_test, size)
+               ) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
     from mtssl_nb.eval.transfer import transfer_probe
     cfg, dcfg = depth_configs(spec, settings, seed)
@@ -386,7 +479,8 @@ def depth_probe(run, spec: str = "rooms", settings=(), baseline: bool = True, ou
                                trained, baseline, out_dir, progress, seed), constant=constant_depth(train, test, dcfg.eval_crop))
 
 # %% ../../nbs/42_eval.depth.ipynb #902a873b
-def depth_table(res: dict) -> str:
+def depth_table(res: dict,  # `depth_probe`'s result
+               ) -> str:
     "A Markdown table of `depth_probe`'s results."
     cols = ("delta1", "delta2", "delta3", "abs_rel", "rmse")
     lines = [f"depth on {res['data']} ({res['n_train']} train / {res['n_test']} test images)", "",

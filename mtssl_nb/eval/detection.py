@@ -38,7 +38,9 @@ __all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'DETECTION_DEFAULTS', 'box_iou_voc',
            'detection_table']
 
 # %% ../../nbs/41_eval.detection.ipynb #0595a514
-def box_iou_voc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def box_iou_voc(a: torch.Tensor,  # (N, 4) boxes (x1, y1, x2, y2), pixels counted inclusively
+                b: torch.Tensor,  # (M, 4) boxes, the same convention
+               ) -> torch.Tensor:  # (N, M) float64
     "IoU `(N, M)` of boxes `a` `(N, 4)` and `b` `(M, 4)` as (x1, y1, x2, y2) in inclusive pixel coordinates (the VOC devkit's +1 areas)."
     a, b = a.double(), b.double()
     iw = (torch.minimum(a[:, None, 2], b[None, :, 2]) - torch.maximum(a[:, None, 0], b[None, :, 0]) + 1).clamp(min=0)
@@ -48,7 +50,9 @@ def box_iou_voc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area(a)[:, None] + area(b)[None] - inter)
 
 # %% ../../nbs/41_eval.detection.ipynb #108f8b7e
-def voc07_ap(recall: torch.Tensor, precision: torch.Tensor) -> float:
+def voc07_ap(recall: torch.Tensor,  # (D,) recall after each detection, in ranking order
+             precision: torch.Tensor,  # (D,) precision after each detection
+            ) -> float:
     "VOC07's 11-point interpolated average precision of a precision/recall curve (points in ranking order)."
     ap = 0.0
     for t in torch.linspace(0, 1, 11).tolist():
@@ -60,12 +64,15 @@ def voc07_ap(recall: torch.Tensor, precision: torch.Tensor) -> float:
 @dataclass
 class Detections:
     "Detections of one class: the image each came from, its score and box (x1, y1, x2, y2)."
-    image: list
+    image: list  # the image id of each detection
     score: torch.Tensor  # (D,)
     box: torch.Tensor  # (D, 4)
 
 # %% ../../nbs/41_eval.detection.ipynb #f9a72014
-def class_ap(dets: Detections, truth: dict, iou: float = 0.5) -> dict:
+def class_ap(dets: Detections,  # every detection of the class, over all images
+             truth: dict,  # image id -> (boxes (G, 4), difficult (G,) bool), VOC's inclusive boxes
+             iou: float = 0.5,  # a detection must overlap a box by more than this
+            ) -> dict:
     "AP of one class: `truth` maps image -> (boxes (G, 4), difficult (G,) bool). Returns ap, recall/precision curves and counts."
     npos = sum(int((~torch.as_tensor(d, dtype=torch.bool)).sum()) for _, d in truth.values())
     order = torch.argsort(dets.score, descending=True, stable=True)
@@ -88,7 +95,10 @@ def class_ap(dets: Detections, truth: dict, iou: float = 0.5) -> dict:
     return dict(ap=voc07_ap(rec, prec) if len(order) else 0.0, npos=npos, tp=int(tp.sum()), fp=int(fp.sum()), recall=rec, precision=prec)
 
 # %% ../../nbs/41_eval.detection.ipynb #40da5fde
-def voc07_map(dets: dict[str, Detections], truth: dict[str, dict], iou: float = 0.5) -> dict:
+def voc07_map(dets: dict[str, Detections],  # class -> its detections (a class may be missing: no detections)
+              truth: dict[str, dict],  # class -> `class_ap`'s truth
+              iou: float = 0.5,  # a detection must overlap a box by more than this
+             ) -> dict:
     "Per-class AP (`dets` and `truth` keyed by class) and their mean over the classes that have non-difficult boxes."
     bad = sorted(set(dets) - set(truth))
     if bad: raise ValueError(f"detections for class(es) {bad} that have no ground truth entry; classes: {sorted(truth)}")
@@ -100,7 +110,10 @@ def voc07_map(dets: dict[str, Detections], truth: dict[str, dict], iou: float = 
 # %% ../../nbs/41_eval.detection.ipynb #fb7ea043
 class TrunkBackbone(nn.Module):
     "The trunk through block3 as a torchvision detection backbone: images in [0, 1] -> {'0': block3 (B, C, H/16, W/16)}."
-    def __init__(self, trunk: ResNetV2Trunk, gray: bool = False):
+    def __init__(self,
+                 trunk: ResNetV2Trunk,
+                 gray: bool = False,  # feed the trunk gray images (for a trunk trained harmonized to gray)
+                ):
         super().__init__()
         self.trunk, self.gray, self.out_channels = trunk, gray, trunk.out_channels
     def forward(self, x):
@@ -112,7 +125,11 @@ class TrunkBackbone(nn.Module):
 # %% ../../nbs/41_eval.detection.ipynb #c5867d47
 class Block4Head(nn.Module):
     "A block4-shaped box head, from scratch: `units` pre-activation bottlenecks (512 -> 2048 at width 1, stride 2 in the last), BN-ReLU, global pooling."
-    def __init__(self, in_channels: int, width: float = 1.0, units: int = 3):
+    def __init__(self,
+                 in_channels: int,  # channels of the RoI features (block3's)
+                 width: float = 1.0,  # channel multiplier (the trunk's width)
+                 units: int = 3,  # bottleneck units
+                ):
         super().__init__()
         c_mid, c_out = _ch(512, width), 4 * _ch(512, width)
         self.units = nn.Sequential(*[BottleneckV2(in_channels if u == 0 else c_out, c_out, c_mid, 2 if u == units - 1 else 1) for u in range(units)])
@@ -142,7 +159,11 @@ class DetectorConfig:
     flip: bool = True  # mirror training images half the time
 
 # %% ../../nbs/41_eval.detection.ipynb #5fb542db
-def faster_rcnn(trunk: ResNetV2Trunk, n_classes: int, cfg: DetectorConfig | None = None, gray: bool = False) -> FasterRCNN:
+def faster_rcnn(trunk: ResNetV2Trunk,  # the backbone, through block3
+                n_classes: int,  # object classes, background not counted
+                cfg: DetectorConfig | None = None,  # None: the classic settings
+                gray: bool = False,  # feed the trunk gray images
+               ) -> FasterRCNN:
     "Faster R-CNN (C4) on `trunk` for `n_classes` object classes (plus background)."
     cfg = cfg or DetectorConfig()
     if n_classes < 1: raise ConfigError(f"a detector needs at least one class, got n_classes={n_classes}")
@@ -162,14 +183,19 @@ def faster_rcnn(trunk: ResNetV2Trunk, n_classes: int, cfg: DetectorConfig | None
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable", "dog", "horse",
                "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 
-def voc_boxes(boxes: torch.Tensor) -> torch.Tensor:
+def voc_boxes(boxes: torch.Tensor,  # (G, 4) torchvision boxes
+             ) -> torch.Tensor:  # (G, 4) VOC boxes
     "torchvision boxes (0-based, end exclusive) -> VOC's (1-based, end inclusive), the metric's convention."
     return boxes + boxes.new_tensor([1, 1, 0, 0])
 
 # %% ../../nbs/41_eval.detection.ipynb #513bf2f6
 class DetectionSet(torch.utils.data.Dataset):
     "In-memory detection data: uint8 images and their targets (the synthetic scenes; any list of pairs)."
-    def __init__(self, images: list, targets: list, classes: list):
+    def __init__(self,
+                 images: list,  # uint8 (3, H, W) each
+                 targets: list,  # dicts of boxes (G, 4), labels (G,) in 1..K, difficult (G,) and id
+                 classes: list,  # the K class names, label l is classes[l - 1]
+                ):
         self.images, self.targets, self.classes = images, targets, list(classes)
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return self.images[i], self.targets[i]
@@ -188,7 +214,13 @@ def _voc_root(root, year: str) -> Path:
 # %% ../../nbs/41_eval.detection.ipynb #120ada19
 class VOCSet(torch.utils.data.Dataset):
     "PASCAL VOC detection (2007 or 2012 layout) through torchvision's `VOCDetection`, as uint8 images and torchvision-style targets."
-    def __init__(self, root, year: str = "2007", image_set: str = "trainval", download: bool = False, classes=VOC_CLASSES):
+    def __init__(self,
+                 root,  # the folder holding VOCdevkit/, VOCdevkit/ itself or VOCdevkit/VOC{year}/
+                 year: str = "2007",
+                 image_set: str = "trainval",  # a split listed in ImageSets/Main/
+                 download: bool = False,  # let torchvision download VOC into `root`
+                 classes=VOC_CLASSES,  # class names, label l is classes[l - 1]
+                ):
         self.classes = list(classes)
         base = root if download else _voc_root(root, year)
         voc = base / "VOCdevkit" / f"VOC{year}" if not download else None
@@ -219,7 +251,12 @@ class VOCSet(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous(), target
 
 # %% ../../nbs/41_eval.detection.ipynb #271474da
-def shape_scenes(n: int = 200, size: int = 128, max_objects: int = 3, photos=DEFAULT_PHOTOS, seed: int = 0) -> DetectionSet:
+def shape_scenes(n: int = 200,  # images
+                 size: int = 128,  # image side, pixels
+                 max_objects: int = 3,  # most shapes in an image (at least one)
+                 photos=DEFAULT_PHOTOS,  # package photos the backgrounds are cropped from
+                 seed: int = 0,
+                ) -> DetectionSet:
     "`n` photo crops with 1..`max_objects` pasted shapes each; the classes are the shape kinds, boxes from their masks."
     g = make_generator(derive_seed(seed, "shape_scenes"))
     imgs = PhotoPool(photos).images
@@ -242,7 +279,11 @@ def shape_scenes(n: int = 200, size: int = 128, max_objects: int = 3, photos=DEF
     return DetectionSet(images, targets, SHAPES)
 
 # %% ../../nbs/41_eval.detection.ipynb #07fdcca9
-def write_voc(data, root, year: str = "2007", splits: dict | None = None) -> Path:
+def write_voc(data,  # detection data with `classes` (e.g. a `DetectionSet`)
+              root,  # VOCdevkit/ goes under here
+              year: str = "2007",
+              splits: dict | None = None,  # split name -> item indices (None: all in 'trainval')
+             ) -> Path:
     "Write detection data in the VOC layout under `root/VOCdevkit/VOC{year}`; `splits` maps a split name to item indices (default: all in 'trainval')."
     voc = Path(root) / "VOCdevkit" / f"VOC{year}"
     for d in ("Annotations", "JPEGImages", "ImageSets/Main"): (voc / d).mkdir(parents=True, exist_ok=True)
@@ -263,7 +304,13 @@ def write_voc(data, root, year: str = "2007", splits: dict | None = None) -> Pat
     return voc
 
 # %% ../../nbs/41_eval.detection.ipynb #bb0532b8
-def show_detections(image: torch.Tensor, truth: dict | None = None, pred: dict | None = None, classes=(), min_score: float = 0.5, ax=None):
+def show_detections(image: torch.Tensor,  # uint8 (3, H, W)
+                    truth: dict | None = None,  # a target: boxes and labels
+                    pred: dict | None = None,  # a prediction: boxes, labels and scores
+                    classes=(),  # class names, label l is classes[l - 1]
+                    min_score: float = 0.5,  # predictions below this are not drawn
+                    ax=None,  # matplotlib axes (None: a new figure)
+                   ):
     "One image with its true boxes (white, dashed) and predicted boxes above `min_score` (coloured, with class and score)."
     ax = ax or plt.subplots(figsize=(3, 3))[1]
     ax.imshow(image.permute(1, 2, 0).numpy()); ax.set_axis_off()
@@ -279,7 +326,12 @@ def show_detections(image: torch.Tensor, truth: dict | None = None, pred: dict |
     return ax
 
 # %% ../../nbs/41_eval.detection.ipynb #631b2269
-def detection_batch(data, g: torch.Generator, batch_size: int, flip: bool = True, device="cpu") -> tuple[list, list]:
+def detection_batch(data,  # (image, target) items
+                    g: torch.Generator,  # draws the items and the mirroring
+                    batch_size: int,
+                    flip: bool = True,  # mirror each item left-right with probability 1/2
+                    device="cpu",
+                   ) -> tuple[list, list]:
     "`batch_size` random items of `data` as float images in [0, 1] and targets, mirrored at random, on `device`."
     idx = torch.randint(len(data), (batch_size,), generator=g).tolist()
     mirror = (torch.rand(batch_size, generator=g) < 0.5).tolist()
@@ -295,14 +347,21 @@ def detection_batch(data, g: torch.Generator, batch_size: int, flip: bool = True
     return images, targets
 
 # %% ../../nbs/41_eval.detection.ipynb #50d2630c
-def detection_loss(model, batch) -> tuple[torch.Tensor, dict]:
+def detection_loss(model,  # a torchvision detector in training mode
+                   batch,  # (images, targets) from `detection_batch`
+                  ) -> tuple[torch.Tensor, dict]:
     "Faster R-CNN's four losses (RPN objectness and boxes, classifier and boxes) summed."
     losses = model(*batch)
     return sum(losses.values()), {k.removeprefix("loss_"): v.detach() for k, v in losses.items()}
 
 # %% ../../nbs/41_eval.detection.ipynb #f054e196
 @torch.no_grad()
-def detect(model, data, batch_size: int = 4, device="cpu", progress: bool = False) -> tuple[list, dict]:
+def detect(model,  # a torchvision detector
+           data,  # (image, target) items with `classes`
+           batch_size: int = 4,
+           device="cpu",
+           progress: bool = False,
+          ) -> tuple[list, dict]:
     "Run `model` over `data`: its predictions per image, and the VOC07 metric's inputs {class: (Detections, truth)}."
     from tqdm.auto import tqdm
     model.eval().to(device)
@@ -323,15 +382,28 @@ def detect(model, data, batch_size: int = 4, device="cpu", progress: bool = Fals
                    for c, d in dets.items()}
 
 # %% ../../nbs/41_eval.detection.ipynb #519e951c
-def evaluate_detector(model, data, batch_size: int = 4, device="cpu", progress: bool = False) -> dict:
+def evaluate_detector(model,  # a torchvision detector
+                      data,  # (image, target) items with `classes`
+                      batch_size: int = 4,
+                      device="cpu",
+                      progress: bool = False,
+                     ) -> dict:
     "Per-class VOC07 AP and mAP of `model` on `data` (and its predictions)."
     preds, per_class = detect(model, data, batch_size, device, progress)
     m = voc07_map({c: d for c, (d, _) in per_class.items()}, {c: t for c, (_, t) in per_class.items()})
     return dict(ap=m["ap"], map=m["map"], preds=preds)
 
 # %% ../../nbs/41_eval.detection.ipynb #4894de6b
-def fit_detector(trunk: ResNetV2Trunk, train, test, cfg: TransferConfig | None = None, det: DetectorConfig | None = None, gray: bool = False,
-                 out_dir=None, progress: bool = True, desc: str = "detection") -> dict:
+def fit_detector(trunk: ResNetV2Trunk,  # fine-tuned in place (or kept frozen, as `cfg.trunk` says)
+                 train,  # detection data to fine-tune on (with `classes`)
+                 test,  # detection data to evaluate on
+                 cfg: TransferConfig | None = None,  # None: TransferConfig()
+                 det: DetectorConfig | None = None,  # None: the classic settings
+                 gray: bool = False,  # feed the trunk gray images
+                 out_dir=None,  # checkpoints (and resuming) here
+                 progress: bool = True,
+                 desc: str = "detection",  # the progress bar's label
+                ) -> dict:
     "Fine-tune Faster R-CNN on `trunk` with `train`, evaluate on `test`: {'ap', 'map', 'history', 'img_per_s', 'seconds', 'model'}."
     cfg, det = (cfg or TransferConfig()).check(), det or DetectorConfig()
     if not len(train) or not len(test): raise ValueError(f"detection data is empty: {len(train)} training and {len(test)} test images")
@@ -354,7 +426,12 @@ DETECTION_DEFAULTS = {  # spec kind -> (TransferConfig, DetectorConfig) settings
     "voc": (dict(steps=15000, batch_size=4, lr=0.005, warmup=500, ckpt_every=1000), {}),
 }
 
-def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, size: int = 96, seed: int = 0):
+def detection_data(spec: str = "shapes",  # 'shapes', 'voc:ROOT' or 'voc2012:ROOT'
+                   n_train: int = 400,  # training scenes (shapes only)
+                   n_test: int = 100,  # test scenes (shapes only)
+                   size: int = 96,  # scene side, pixels (shapes only)
+                   seed: int = 0,
+                  ):
     "Train and test detection data from a spec: 'shapes', 'voc:ROOT' (2007 trainval / test) or 'voc2012:ROOT' (train / val)."
     kind, _, rest = spec.partition(":")
     if kind == "shapes": return shape_scenes(n_train, size, seed=derive_seed(seed, "train")), shape_scenes(n_test, size, seed=derive_seed(seed, "test"))
@@ -365,15 +442,26 @@ def detection_data(spec: str = "shapes", n_train: int = 400, n_test: int = 100, 
     raise ValueError(f"detection data spec {spec!r} is not understood; use shapes, voc:ROOT or voc2012:ROOT")
 
 # %% ../../nbs/41_eval.detection.ipynb #2a58a7c3
-def detection_configs(spec: str = "shapes", settings=(), seed: int = 0) -> tuple[TransferConfig, DetectorConfig]:
+def detection_configs(spec: str = "shapes",  # detection data spec: VOC's defaults for voc*, else the shape scenes'
+                      settings=(),  # `key=value` texts for TransferConfig or DetectorConfig (or detection.KEY=VALUE)
+                      seed: int = 0,
+                     ) -> tuple[TransferConfig, DetectorConfig]:
     "The fine-tuning and detector settings for data `spec`: its defaults, then `settings` (checked)."
     from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DETECTION_DEFAULTS["voc" if spec.startswith("voc") else "shapes"]
     return transfer_configs("detection", DetectorConfig, settings, t_kw, d_kw, seed)
 
 # %% ../../nbs/41_eval.detection.ipynb #c45766f4
-def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = True, out_dir=None, progress: bool = True,
-                    seed: int = 0, trained: bool = True, **data_kw) -> dict:
+def detection_probe(run,  # a loaded run, a run folder or a checkpoint
+                    spec: str = "shapes",  # detection data spec (`detection_data`)
+                    settings=(),  # `key=value` texts (`detection_configs`)
+                    baseline: bool = True,  # also fine-tune a random-init trunk of the same architecture
+                    out_dir=None,  # checkpoints per trunk under here (None: none)
+                    progress: bool = True,
+                    seed: int = 0,
+                    trained: bool = True,  # fine-tune the run's trunk (False: the baseline alone)
+                    **data_kw,  # passed to `detection_data` (n_train, n_test, size)
+                   ) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
     from mtssl_nb.eval.transfer import transfer_probe
     cfg, det = detection_configs(spec, settings, seed)
@@ -382,7 +470,8 @@ def detection_probe(run, spec: str = "shapes", settings=(), baseline: bool = Tru
                 classes=list(train.classes))
 
 # %% ../../nbs/41_eval.detection.ipynb #58bab3a9
-def detection_table(res: dict) -> str:
+def detection_table(res: dict,  # `detection_probe`'s result
+                   ) -> str:
     "A Markdown table of `detection_probe`'s results: AP per class and mAP, a column per trunk."
     names = list(res["trunks"])
     lines = [f"detection on {res['data']} ({res['n_train']} train / {res['n_test']} test images), VOC07 11-point AP", "",

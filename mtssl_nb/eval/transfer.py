@@ -57,7 +57,10 @@ class TransferConfig(Schedule):
         return self
 
 # %% ../../nbs/40a_eval.transfer.ipynb #53e4a1a7
-def trunk_of(run, random: bool = False, seed: int = 0) -> tuple[ResNetV2Trunk, bool]:
+def trunk_of(run,  # a loaded `Run`, a run folder or a checkpoint file
+             random: bool = False,  # the same architecture with random weights instead
+             seed: int = 0,  # of the random weights
+            ) -> tuple[ResNetV2Trunk, bool]:  # (the trunk, in training mode on the CPU; whether it reads gray input)
     "A copy of the trunk of `run` (a loaded `Run`, a run folder or a checkpoint), or one like it with random weights; and whether it reads gray input."
     if isinstance(run, (str, Path)): run = load_run(run)
     gray = Harmonizer(run.cfg.harmonize).trunk_gray
@@ -122,7 +125,10 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
 # %% ../../nbs/40a_eval.transfer.ipynb #52364002
 TRANSFER_PROBES = ("detection", "depth")
 
-def split_settings(settings, task_cls, probe: str) -> tuple[list[str], list[str]]:
+def split_settings(settings,  # `key=value` texts; `PROBE.key=value` for one probe only
+                   task_cls,  # the probe's own config dataclass (DetectorConfig, DepthConfig)
+                   probe: str,  # one of TRANSFER_PROBES
+                  ) -> tuple[list[str], list[str]]:  # (TransferConfig's settings, task_cls's)
     "Split `key=value` texts into those for `TransferConfig` and those for `task_cls` (of transfer probe `probe`); unknown keys are refused."
     import dataclasses
     loop, task = {f.name for f in dataclasses.fields(TransferConfig)}, {f.name for f in dataclasses.fields(task_cls)}
@@ -139,19 +145,30 @@ def split_settings(settings, task_cls, probe: str) -> tuple[list[str], list[str]
     return a, b
 
 # %% ../../nbs/40a_eval.transfer.ipynb #e928b49a
-def run_key(run) -> str:
+def run_key(run,  # a loaded run: its `checkpoint` and `step` are read
+           ) -> str:
     "What identifies a run's trunk: its checkpoint file and step."
     return f"{Path(run.checkpoint).resolve()}@{run.step}"
 
 # %% ../../nbs/40a_eval.transfer.ipynb #6f6a3ce1
-def transfer_folder(out_dir, spec: str, run, *cfgs) -> Path:
+def transfer_folder(out_dir,  # the folder the transfer runs go under
+                    spec: str,  # the data spec
+                    run,  # a loaded run (`run_key`)
+                    *cfgs,  # the settings (dataclasses) of the fine-tuning and the head
+                   ) -> Path:
     "A checkpoint folder under `out_dir` for data `spec`, the trunk of `run` and these settings: the same three, the same folder."
     import hashlib, json, re
     key = json.dumps([spec, run_key(run), *[c.__dict__ for c in cfgs]], sort_keys=True, default=str)
     return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
 
 # %% ../../nbs/40a_eval.transfer.ipynb #d04acd52
-def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict | None = None, head_defaults: dict | None = None, seed: int = 0):
+def transfer_configs(probe: str,  # one of TRANSFER_PROBES
+                     head_cls,  # the probe's config dataclass
+                     settings=(),  # `key=value` texts (`split_settings`)
+                     transfer_defaults: dict | None = None,  # TransferConfig fields to start from
+                     head_defaults: dict | None = None,  # `head_cls` fields to start from
+                     seed: int = 0,
+                    ):
     "The fine-tuning and head configs of transfer probe `probe`: defaults, then `key=value` settings (checked, so a probe can refuse before any work)."
     from mtssl_nb.core import apply_overrides
     tset, hset = split_settings(settings, head_cls, probe)
@@ -159,7 +176,12 @@ def transfer_configs(probe: str, head_cls, settings=(), transfer_defaults: dict 
             apply_overrides(head_cls(**(head_defaults or {})), hset))
 
 # %% ../../nbs/40a_eval.transfer.ipynb #b58a6e32
-def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bool = True, seed: int = 0):
+def transfer_trunks(run,  # a loaded run (or what `trunk_of` takes)
+                    cfg: TransferConfig,
+                    trained: bool = True,  # yield the run's trunk
+                    baseline: bool = True,  # yield a random-init trunk like it
+                    seed: int = 0,  # of the random weights
+                   ):
     ("(name, trunk, reads gray, config) for the run's trunk and the random-init baseline; random BatchNorm statistics "
      "are not kept frozen (they were never learned).")
     import dataclasses
@@ -168,8 +190,20 @@ def transfer_trunks(run, cfg: TransferConfig, trained: bool = True, baseline: bo
         yield name, trunk, gray, cfg if name == "trained" else dataclasses.replace(cfg, freeze_bn=False)
 
 # %% ../../nbs/40a_eval.transfer.ipynb #26324206
-def transfer_probe(run, probe: str, spec: str, cfg: TransferConfig, head, data: tuple, fit: Callable, keys, trained: bool = True, baseline: bool = True,
-                   out_dir=None, progress: bool = True, seed: int = 0) -> dict:
+def transfer_probe(run,  # a loaded run, a run folder or a checkpoint
+                   probe: str,  # its name, for progress labels
+                   spec: str,  # the data spec, for the result and the checkpoint folders
+                   cfg: TransferConfig,
+                   head,  # the new layers' config (a dataclass)
+                   data: tuple,  # (train, test)
+                   fit: Callable,  # fine-tunes one trunk and evaluates it: a dict with `keys`, img_per_s, seconds, history
+                   keys,  # the result entries to keep per trunk
+                   trained: bool = True,  # fine-tune the run's trunk
+                   baseline: bool = True,  # fine-tune a random-init trunk like it
+                   out_dir=None,  # checkpoints per trunk under here (None: none)
+                   progress: bool = True,
+                   seed: int = 0,
+                  ) -> dict:
     ("Fine-tune `fit(trunk, train, test, cfg, head, gray, folder, progress, desc)` on the trunk of `run` and on "
      "random init; the `keys` of each result, per trunk.")
     run = load_run(run) if isinstance(run, (str, Path)) else run
