@@ -154,7 +154,10 @@ def _lattice_knn(ab: torch.Tensor, k: int = 5, grid: float = BIN_GRID) -> torch.
     return cand.gather(1, d.topk(k, largest=False).indices[..., None].expand(-1, -1, 2)).long()
 
 # %% ../nbs/02_color.ipynb #3135be2b
-def bins_from_ab(ab: torch.Tensor, k: int = 5, grid: float = BIN_GRID) -> torch.Tensor:
+def bins_from_ab(ab: torch.Tensor,  # colours (N, 2), or any shape ending in 2
+                 k: int = 5,  # a colour uses its k nearest grid points (5 at most)
+                 grid: float = BIN_GRID,  # grid spacing, in ab units
+                ) -> torch.Tensor:  # the used grid points (Q, 2), in ab units
     "The grid points `(Q, 2)` that are among the `k` nearest of some colour in `ab` `(N, 2)`, sorted by a then b."
     pts = torch.unique(_lattice_knn(ab.reshape(-1, 2).double(), k, grid).reshape(-1, 2), dim=0)  # sorted
     return pts.float() * grid
@@ -256,7 +259,10 @@ def chroma(ab: torch.Tensor) -> torch.Tensor:
     return ab.float().square().sum(1).sqrt()
 
 # %% ../nbs/02_color.ipynb #d8f1f12b
-def sample_ab(img: torch.Tensor, stride: int, size: tuple[int, int] | None = None) -> torch.Tensor:
+def sample_ab(img: torch.Tensor,  # uint8 RGB (B, 3, H, W)
+              stride: int,  # cell side, pixels: one sample per cell
+              size: tuple[int, int] | None = None,  # (h, w) cells; default: enough to cover the image
+             ) -> torch.Tensor:  # (B, 2, h, w)
     "ab `(B, 2, h, w)` of uint8 images `(B, 3, H, W)` at the centres of `stride`-pixel cells (the `(h, w)` grid of `size`)."
     H, W = img.shape[-2:]
     h, w = size or (math.ceil(H / stride), math.ceil(W / stride))
@@ -297,7 +303,10 @@ class ColorPrior:
         return (w / (p * w).sum()).float()
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "the colour prior") -> "ColorPrior":
+    def from_dict(cls,
+                  d: dict,  # `to_dict`'s data, e.g. read from JSON
+                  where: str = "the colour prior",  # names the source in error messages
+                 ) -> "ColorPrior":
         "The prior of `to_dict`'s data; `where` names its source in errors."
         missing = {"bins", "counts"} - set(d)
         if missing: raise ValueError(f"{where} is not a colour prior: it lacks {', '.join(sorted(missing))}")
@@ -313,7 +322,11 @@ class ColorPrior:
 
 # %% ../nbs/02_color.ipynb #c27c3290
 @patch
-def update(self: ColorPrior, ab: torch.Tensor, encoder: SoftEncoder, gray_chroma: float = 3.0) -> "ColorPrior":
+def update(self: ColorPrior,
+           ab: torch.Tensor,  # colours (B, 2, ...)
+           encoder: SoftEncoder,  # an encoder over the prior's bins, for the nearest bin
+           gray_chroma: float = 3.0,  # pixels less colourful than this are not counted
+          ) -> "ColorPrior":  # self, updated in place
     "Count the nearest bins of the colourful pixels of ab `(B, 2, ...)`."
     near = encoder.nearest(ab)[chroma(ab) >= gray_chroma]
     self.counts = self.counts + torch.bincount(near.cpu(), minlength=len(self.bins)).to(self.counts)
@@ -338,12 +351,14 @@ def save(self: ColorPrior, path) -> Path:
 
 # %% ../nbs/02_color.ipynb #607a94f3
 def estimate_prior(batches: Iterable,  # uint8 image batches (B, 3, H, W), or (images, labels) pairs from a loader
-                   bins: torch.Tensor | str = "paper",
+                   bins: torch.Tensor | str = "paper",  # bin centres (Q, 2), or a kind for `ab_bins`
                    n_images: int = 2000,  # stop after this many images
                    stride: int = 4,  # sample ab every `stride` pixels
                    gray_chroma: float = 3.0,  # pixels less colourful than this are not counted
-                   sigma: float = 5.0, lam: float = 0.5,
-                   progress: bool = True) -> ColorPrior:
+                   sigma: float = 5.0,  # Gaussian smoothing of the prior, in ab units
+                   lam: float = 0.5,  # mixing with the uniform distribution
+                   progress: bool = True,  # show a progress bar
+                  ) -> ColorPrior:
     "Estimate the colour prior of an image stream (any iterable of uint8 batches), from `n_images` or as many as it holds."
     from tqdm.auto import tqdm
     prior = ColorPrior.uniform(bins)
@@ -364,7 +379,8 @@ def estimate_prior(batches: Iterable,  # uint8 image batches (B, 3, H, W), or (i
 # %% ../nbs/02_color.ipynb #8baa2750
 def annealed_mean(logits: torch.Tensor,  # (B, Q, ...) unnormalised log-probabilities
                   bins: torch.Tensor,  # bin centres (Q, 2)
-                  T: float = 0.38) -> torch.Tensor:  # temperature: 1 is the mean, towards 0 the mode
+                  T: float = 0.38,  # temperature: 1 is the mean, towards 0 the mode
+                 ) -> torch.Tensor:  # ab (B, 2, ...)
     "Decode predicted bin logits to ab `(B, 2, ...)` by the annealed mean."
     if T <= 0: raise ValueError(f"temperature T must be positive, not {T}")
     p = torch.softmax(logits.float() / T, dim=1)
@@ -372,7 +388,8 @@ def annealed_mean(logits: torch.Tensor,  # (B, Q, ...) unnormalised log-probabil
 
 # %% ../nbs/02_color.ipynb #bc269616
 def decode_lab(L: torch.Tensor,  # lightness L*/100 (B, 1, H, W)
-               ab: torch.Tensor) -> torch.Tensor:  # (B, 2, h, w), upsampled to (H, W) if smaller
+               ab: torch.Tensor,  # (B, 2, h, w), upsampled to (H, W) if smaller
+              ) -> torch.Tensor:  # RGB (B, 3, H, W)
     "RGB in [0, 1] `(B, 3, H, W)` of lightness and (possibly coarser) ab."
     if ab.shape[-2:] != L.shape[-2:]: ab = F.interpolate(ab, size=L.shape[-2:], mode="bilinear", align_corners=False)
     return lab_to_rgb(torch.cat([L * 100, ab], 1))

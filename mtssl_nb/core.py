@@ -93,7 +93,10 @@ def _unknown(name: str, known, where: str) -> ConfigError:
     return ConfigError(f"unknown setting '{name}' in {where}{hint}")
 
 # %% ../nbs/00_core.ipynb #e66b05ca
-def config_from_dict(cls, data: dict | None, prefix: str = ""):
+def config_from_dict(cls,  # a config dataclass
+                     data: dict | None,  # plain settings, e.g. read from YAML (None: all defaults)
+                     prefix: str = "",  # where `cls` sits in a larger config, e.g. 'opt.', for the messages
+                    ):
     "Build dataclass `cls` from `data`, checking every key and type against its annotations."
     data = {} if data is None else data
     if not isinstance(data, dict): raise ConfigError(f"{prefix.rstrip('.') or cls.__name__} must be a mapping of settings, got {data!r}")
@@ -114,7 +117,9 @@ def config_to_dict(cfg) -> dict:
     return plain(cfg)
 
 # %% ../nbs/00_core.ipynb #2500bf5e
-def save_config(cfg, path) -> Path:
+def save_config(cfg,  # a config dataclass instance
+                path,  # the YAML file to write
+               ) -> Path:
     "Write `cfg` as YAML to `path` (folders are created)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +163,9 @@ def _with(value, tp, parts: list[str], raw: str, done: list[str]):
     raise ConfigError(f"setting '{key}' has no sub-settings, so '{'.'.join(done + parts)}' does not exist")
 
 # %% ../nbs/00_core.ipynb #bfe58ac2
-def apply_overrides(cfg, overrides=()):
+def apply_overrides(cfg,  # a config dataclass instance (left unchanged)
+                    overrides=(),  # 'key=value' strings, e.g. ['steps=20', 'opt.lr=1e-3']
+                   ):
     "A copy of `cfg` with each `key=value` in `overrides` applied and type-checked; dotted keys reach nested settings and mapping entries."
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -175,7 +182,9 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 # %% ../nbs/00_core.ipynb #77604a5e
-def read_yaml(path, _chain: tuple = ()) -> dict:
+def read_yaml(path,  # a YAML file of settings
+              _chain: tuple = (),  # the files that named this one as their base (to find loops)
+             ) -> dict:
     "The settings in YAML file `path`; a top-level `base: OTHER.yaml` (relative to the file) starts from that file's settings."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"config file {path} " + ("is a folder, not a YAML file" if path.is_dir() else "does not exist")
@@ -192,7 +201,10 @@ def read_yaml(path, _chain: tuple = ()) -> dict:
     return _merge(read_yaml(path.parent / base, (*_chain, path)), data)
 
 # %% ../nbs/00_core.ipynb #10629571
-def load_config(cls, path, overrides=()):
+def load_config(cls,  # a config dataclass
+                path,  # its YAML file
+                overrides=(),  # 'key=value' strings applied after the file
+               ):
     "Read a `cls` config from the YAML file `path` (and its `base` files), then apply `key=value` `overrides`."
     data = read_yaml(path)
     try: cfg = config_from_dict(cls, data)
@@ -200,7 +212,9 @@ def load_config(cls, path, overrides=()):
     return apply_overrides(cfg, overrides)
 
 # %% ../nbs/00_core.ipynb #3be0d32f
-def derive_seed(seed: int, *keys) -> int:
+def derive_seed(seed: int,  # the run's seed
+                *keys,  # ints or strings naming the stream, e.g. a task name, a rank, an epoch
+               ) -> int:
     "A 63-bit seed derived from `seed` and `keys` (ints or strings), the same on every machine."
     ints = [k % 2**64 if isinstance(k, int) else int.from_bytes(hashlib.blake2b(str(k).encode(), digest_size=8).digest(), "little") for k in (seed, *keys)]
     return int(np.random.SeedSequence(ints).generate_state(1, np.uint64)[0] >> np.uint64(1))  # negative seeds work too
@@ -211,7 +225,9 @@ def make_generator(seed: int, device="cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
 
 # %% ../nbs/00_core.ipynb #d42764d0
-def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
+def seed_everything(seed: int,
+                    deterministic: bool = False,  # also ask torch for deterministic kernels (slower)
+                   ) -> torch.Generator:
     "Seed Python, NumPy and torch's global generators; return an explicit generator for `seed`."
     random.seed(seed)
     np.random.seed(seed % 2**32)

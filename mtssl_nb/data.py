@@ -79,11 +79,11 @@ def _mpl(name): return lambda: np.asarray(Image.open(__import__("matplotlib.cboo
 @dataclass(frozen=True)
 class Photo:
     "A photo that ships with an installed package, with its provenance."
-    name: str
+    name: str  # its key in `PHOTOS`
     load: Callable[[], np.ndarray]  # returns HxWx3 (or HxW) uint8
     package: str  # the package that ships it
     credit: str  # what it shows and who made it
-    licence: str
+    licence: str  # the terms it may be used under
 
 # %% ../nbs/01_data.ipynb #86127d14
 _SK_PD = "public domain (no known copyright restrictions)"
@@ -219,18 +219,27 @@ def _torchvision_images(cls, root, what: str, call: str, size: str, check_md5: b
         raise RuntimeError(f"{what} files in {folder} cannot be read ({type(e).__name__}: {e}); they may be damaged or not {what}") from None
 
 # %% ../nbs/01_data.ipynb #e6a13de2
-def cifar10(root, train: bool = True, download: bool = False, check_md5: bool = True) -> Dataset:
+def cifar10(root,  # the folder that holds (or is to hold) cifar-10-batches-py/
+            train: bool = True,  # the 50,000 training images; False: the 10,000 test images
+            download: bool = False,  # fetch the files (163 MB) when missing
+            check_md5: bool = True,  # insist on torchvision's checksums (False: accept any files of the right format)
+           ) -> Dataset:
     "CIFAR-10 (32x32, 10 classes) from `root/cifar-10-batches-py`, as uint8 `(3, 32, 32)` items."
     return _torchvision_images(CIFAR10, root, "CIFAR-10", "mtssl_nb.data.cifar10", "163 MB", check_md5, download, train=train)
 
 # %% ../nbs/01_data.ipynb #ed325262
-def stl10(root, split: str = "unlabeled", download: bool = False, check_md5: bool = True) -> Dataset:
+def stl10(root,  # the folder that holds (or is to hold) stl10_binary/
+          split: str = "unlabeled",  # 'unlabeled', 'train', 'test' or 'train+unlabeled'
+          download: bool = False,  # fetch the files (2.6 GB) when missing
+          check_md5: bool = True,  # insist on torchvision's checksums (False: accept any files of the right format)
+         ) -> Dataset:
     "STL-10 (96x96) from `root/stl10_binary`: split 'unlabeled' (label -1), 'train', 'test' or 'train+unlabeled'."
     if split not in STL10.splits: raise ValueError(f"STL-10 split {split!r} is not known; choose from {', '.join(STL10.splits)}")
     return _torchvision_images(STL10, root, "STL-10", "mtssl_nb.data.stl10", "2.6 GB", check_md5, download, split=split)
 
 # %% ../nbs/01_data.ipynb #2890b5c6
-def dataset_split(rest: str) -> tuple[str, str]:
+def dataset_split(rest: str,  # what follows `cifar10:` or `stl10:`, e.g. '/data/stl:train'
+                 ) -> tuple[str, str]:
     "(root, split) of what follows `cifar10:` or `stl10:` in a data spec; split '' when none is named."
     root, _, split = rest.rpartition(":") if rest.endswith((":train", ":test", ":unlabeled", ":train+unlabeled")) else (rest, "", "")
     return root, split
@@ -252,7 +261,12 @@ def image_source(spec: str = "photos") -> Dataset:
     raise ValueError(f"data spec {spec!r} is not understood and is not a folder; use photos[:a,b], folder:PATH, cifar10:ROOT[:test] or stl10:ROOT[:split]")
 
 # %% ../nbs/01_data.ipynb #5af32155
-def crop_params(h: int, w: int, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), generator: torch.Generator | None = None):
+def crop_params(h: int,  # image height, pixels
+                w: int,  # image width, pixels
+                scale=(0.35, 1.0),  # range of the crop's share of the image's area
+                ratio=(3 / 4, 4 / 3),  # range of the crop's aspect ratio, width / height
+                generator: torch.Generator | None = None,  # the draws' source (None: torch's global one)
+               ):
     "`(top, left, height, width)` of a random crop of area share in `scale` and aspect ratio in `ratio`."
     area, (lo, hi) = h * w, (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(10):
@@ -303,12 +317,13 @@ class EpochSampler(Sampler):
 def make_loader(dataset: Dataset,
                 batch_size: int = 32,
                 shuffle: bool = True,  # ignored when a `sampler` is given (e.g. a DistributedSampler)
-                num_workers: int = 0,
-                seed: int = 0,
-                drop_last: bool = True,
-                sampler: Sampler | None = None,
+                num_workers: int = 0,  # DataLoader worker processes (0: load in the main process)
+                seed: int = 0,  # seeds the shuffling and the workers
+                drop_last: bool = True,  # drop the last, incomplete batch
+                sampler: Sampler | None = None,  # the indices to load (default: seeded random or sequential)
                 pin_memory: bool = False,
-                **kwargs) -> DataLoader:
+                **kwargs,  # anything else `DataLoader` takes
+               ) -> DataLoader:
     "A `DataLoader` with seeded shuffling and per-worker seeding; epoch-seeded crops get their epoch through the sampler."
     if sampler is None:  # its own generator: the DataLoader draws worker seeds from the other, more or less often
         sampler = RandomSampler(dataset, generator=make_generator(derive_seed(seed, "shuffle"))) if shuffle else SequentialSampler(dataset)
@@ -317,7 +332,14 @@ def make_loader(dataset: Dataset,
                       generator=make_generator(derive_seed(seed, "workers")), drop_last=drop_last, pin_memory=pin_memory, **kwargs)
 
 # %% ../nbs/01_data.ipynb #ee2500ec
-def crop_loader(source: Dataset, size: int = 96, batch_size: int = 32, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), seed: int = 0, **kwargs) -> DataLoader:
+def crop_loader(source: Dataset,  # items (uint8 (3, H, W) image, ...): masks and labels may follow
+                size: int = 96,  # crop size S, or (H, W)
+                batch_size: int = 32,
+                scale=(0.35, 1.0),  # share of the image's area a crop covers
+                ratio=(3 / 4, 4 / 3),  # crop aspect ratios
+                seed: int = 0,  # seeds the crops, the shuffling and the workers
+                **kwargs,  # anything else `make_loader` takes
+               ) -> DataLoader:
     "Batches of random resized crops of `source`'s items (masks cropped alike); a pool smaller than a batch is drawn with replacement."
     if len(source) < batch_size and kwargs.get("drop_last", True) and kwargs.get("sampler") is None:
         kwargs["sampler"] = RandomSampler(source, replacement=True, num_samples=batch_size, generator=make_generator(derive_seed(seed, "sampler")))
@@ -327,10 +349,11 @@ def crop_loader(source: Dataset, size: int = 96, batch_size: int = 32, scale=(0.
 def image_loader(source: Dataset | str = "photos",  # a source, or a spec for `image_source`
                  size: int = 96,  # crop size S
                  batch_size: int = 32,
-                 scale=(0.35, 1.0),
-                 ratio=(3 / 4, 4 / 3),
-                 seed: int = 0,
-                 **kwargs) -> DataLoader:
+                 scale=(0.35, 1.0),  # share of the image's area a crop covers
+                 ratio=(3 / 4, 4 / 3),  # crop aspect ratios
+                 seed: int = 0,  # seeds the crops, the shuffling and the workers
+                 **kwargs,  # anything else `make_loader` takes
+                ) -> DataLoader:
     "Batches of random resized crops, uint8 `(B, 3, S, S)`, with their labels `(B,)`."
     return crop_loader(image_source(source) if isinstance(source, str) else source, size, batch_size, scale, ratio, seed, **kwargs)
 

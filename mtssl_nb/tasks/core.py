@@ -111,7 +111,11 @@ def task_class(name: str) -> type[PretextTask]:
     return TASKS[name]
 
 # %% ../../nbs/10_tasks.core.ipynb #48dd0c72
-def make_task(name: str, cfg=None, harmonize: str | Harmonizer = "none", **kwargs) -> PretextTask:
+def make_task(name: str,  # a key of TASKS
+              cfg=None,  # the task's `Config` (or None: its defaults, or `kwargs`)
+              harmonize: str | Harmonizer = "none",  # 'none', 'paper' or 'all_gray' (see 03_harmonize)
+              **kwargs,  # settings, instead of a `cfg`
+             ) -> PretextTask:
     "Task `name` with its settings (a config or keywords), its input made gray when `harmonize` says so."
     task = task_class(name)(cfg, **kwargs)
     h = harmonize if isinstance(harmonize, Harmonizer) else Harmonizer(harmonize)
@@ -136,7 +140,11 @@ def log_uniform(lo: float, hi: float, shape, generator: torch.Generator | None =
     return torch.exp(uniform(math.log(lo), math.log(hi), shape, generator))
 
 # %% ../../nbs/10_tasks.core.ipynb #a6e13a36
-def images_of(batch, task: str, min_size: int | tuple[int, int] | None = None, hint: str = "") -> torch.Tensor:
+def images_of(batch,  # uint8 images (B, 3, H, W), or a loader's (images, labels)
+              task: str,  # the task's name, for the errors
+              min_size: int | tuple[int, int] | None = None,  # the smallest side, or (H, W), the task accepts
+              hint: str = "",  # how to fix images that are too small
+             ) -> torch.Tensor:
     "The uint8 images `(B, 3, H, W)` of a loader batch, checked for `task` (at least `min_size` pixels, with `hint` on how to fix)."
     img = batch[0] if isinstance(batch, (tuple, list)) else batch
     if not isinstance(img, torch.Tensor): raise TypeError(f"{task}: expected a uint8 image tensor (B, 3, H, W), got {type(img).__name__}")
@@ -149,7 +157,11 @@ def images_of(batch, task: str, min_size: int | tuple[int, int] | None = None, h
     return img
 
 # %% ../../nbs/10_tasks.core.ipynb #3cccebdc
-def dense_grid(H: int, W: int, trunk_stride: int = 16, out_stride: int = 8) -> tuple[int, int]:
+def dense_grid(H: int,  # input height, pixels
+               W: int,  # input width, pixels
+               trunk_stride: int = 16,  # the trunk's output stride
+               out_stride: int = 8,  # the head's output stride
+              ) -> tuple[int, int]:
     "The prediction grid of a dense head for `H x W` inputs: the trunk's ceil(H / trunk_stride) cells, upsampled trunk_stride / out_stride times."
     up = trunk_stride // out_stride
     return math.ceil(H / trunk_stride) * up, math.ceil(W / trunk_stride) * up
@@ -157,7 +169,12 @@ def dense_grid(H: int, W: int, trunk_stride: int = 16, out_stride: int = 8) -> t
 # %% ../../nbs/10_tasks.core.ipynb #d352a879
 class DenseHead(nn.Module):
     "Per-location prediction from block3 features, upsampled by `upsample` (a power of 2) with learned layers."
-    def __init__(self, in_channels: int, out_channels: int, mid: int = 256, upsample: int = 2):
+    def __init__(self,
+                 in_channels: int,  # block3's channels
+                 out_channels: int,  # predictions per location (e.g. colour bins)
+                 mid: int = 256,  # channels of the hidden layers
+                 upsample: int = 2,  # a power of 2: the trunk's stride over the output's
+                ):
         super().__init__()
         if upsample < 1 or upsample & (upsample - 1): raise ValueError(f"the dense head's upsample must be a power of 2, got {upsample}")
         layers = [nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True), nn.Conv2d(in_channels, mid, 3, padding=1, bias=False)]

@@ -46,7 +46,12 @@ class ExemplarConfig:
     gather: bool = True  # under DDP, take negatives from every rank's batch
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #ca1bdb33
-def draw_exemplar(cfg: ExemplarConfig, B: int, H: int, W: int, generator: torch.Generator | None = None) -> dict:
+def draw_exemplar(cfg: ExemplarConfig,  # views per image and the augmentation ranges
+                  B: int,  # images
+                  H: int,  # image height, pixels
+                  W: int,  # image width, pixels
+                  generator: torch.Generator | None = None,  # the draws' source (and device)
+                 ) -> dict:  # tensors (B, K, ...): centre, zoom, side, angle, pca, power, multiply, shift, hue
     "The random choices for `cfg.views` views of each of `B` images of `H x W` (on the generator's device); lengths in pixels."
     K, side = cfg.views, cfg.crop * min(H, W)
     u = lambda lo, hi, *s: uniform(lo, hi, s, generator)
@@ -64,7 +69,11 @@ def draw_exemplar(cfg: ExemplarConfig, B: int, H: int, W: int, generator: torch.
         hue=u(-cfg.hue, cfg.hue, B, K))
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #925403f0
-def view_grids(d: dict, size: int, H: int, W: int) -> torch.Tensor:
+def view_grids(d: dict,  # draws with centre (B, K, 2), side (B, K) and angle (B, K), as `draw_exemplar` makes
+               size: int,  # view side, pixels
+               H: int,  # image height, pixels
+               W: int,  # image width, pixels
+              ) -> torch.Tensor:
     "Sampling grids `(B, K, size, size, 2)` (x, y in `grid_sample`'s [-1, 1] units) of the views drawn in `d`."
     dev = d["centre"].device
     u = (torch.arange(size, device=dev, dtype=torch.float32) + 0.5) * (2 / size) - 1  # pixel centres in [-1, 1]
@@ -76,7 +85,10 @@ def view_grids(d: dict, size: int, H: int, W: int) -> torch.Tensor:
     return torch.stack([x * (2 / W) - 1, y * (2 / H) - 1], -1)
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #140205a9
-def sample_views(img: torch.Tensor, d: dict, size: int) -> torch.Tensor:
+def sample_views(img: torch.Tensor,  # uint8 images (B, 3, H, W)
+                 d: dict,  # draws with centre, side and angle, as `draw_exemplar` makes
+                 size: int,  # view side, pixels
+                ) -> torch.Tensor:
     "Views `(B, K, 3, size, size)` in [0, 1] of uint8 images `(B, 3, H, W)`: bilinear, mirrored at the borders."
     B, _, H, W = img.shape
     grid = view_grids(d, size, H, W)  # (B, K, S, S, 2)
@@ -92,7 +104,11 @@ def colour_axes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return px.mean(1), vecs.flip(-1)
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #d268237a
-def pca_contrast(x: torch.Tensor, factors: torch.Tensor, mean: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
+def pca_contrast(x: torch.Tensor,  # views (N, 3, H, W) in [0, 1]
+                 factors: torch.Tensor,  # (N, 3) per view, along each axis (largest variance first)
+                 mean: torch.Tensor,  # (3,) the colour to scale about, from `colour_axes`
+                 axes: torch.Tensor,  # (3, 3) principal axes as columns, from `colour_axes`
+                ) -> torch.Tensor:  # (N, 3, H, W), clipped to [0, 1]
     "Scale the colours of views `x` `(N, 3, H, W)` about `mean` along `axes` by `factors` `(N, 3)`."
     m = axes @ torch.diag_embed(factors) @ axes.T  # (N, 3, 3): one colour matrix per view
     c = mean.view(1, 3, 1, 1)
@@ -119,7 +135,12 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     return v - v * s * torch.minimum(k, 4 - k).clamp(0, 1)
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #a0cad6ca
-def hsv_jitter(x: torch.Tensor, power: torch.Tensor, multiply: torch.Tensor, shift: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
+def hsv_jitter(x: torch.Tensor,  # RGB views (N, 3, H, W) in [0, 1]
+               power: torch.Tensor,  # (N, 2) exponents of saturation and value
+               multiply: torch.Tensor,  # (N, 2) then factors
+               shift: torch.Tensor,  # (N, 2) then offsets
+               hue: torch.Tensor,  # (N,) hue turn, share of the colour circle
+              ) -> torch.Tensor:
     "Views `(N, 3, H, W)`: saturation and value `** power * multiply + shift` (each `(N, 2)`), hue turned by `hue` `(N,)`."
     hsv = rgb_to_hsv(x)
     sv = hsv[:, 1:].pow(power[..., None, None]).mul_(multiply[..., None, None]).add_(shift[..., None, None]).clamp_(0, 1)
@@ -127,7 +148,11 @@ def hsv_jitter(x: torch.Tensor, power: torch.Tensor, multiply: torch.Tensor, shi
     return hsv_to_rgb(torch.cat([h, sv], 1))
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #a2ea4021
-def exemplar_views(img: torch.Tensor, cfg: ExemplarConfig, d: dict, gray: bool = False) -> torch.Tensor:
+def exemplar_views(img: torch.Tensor,  # uint8 images (B, 3, H, W)
+                   cfg: ExemplarConfig,  # gives the view size
+                   d: dict,  # the draws, from `draw_exemplar`
+                   gray: bool = False,  # make the views gray (harmonization's gray input)
+                  ) -> torch.Tensor:
     "Views `(B, K, 3, S, S)` in [0, 1] of uint8 images `(B, 3, H, W)` with the draws `d`: geometry, then colour."
     v = sample_views(img, d, cfg.size)  # (B, K, 3, S, S)
     B, K = v.shape[:2]
@@ -141,7 +166,10 @@ def exemplar_views(img: torch.Tensor, cfg: ExemplarConfig, d: dict, gray: bool =
 # %% ../../nbs/13_tasks.exemplar.ipynb #d0f55b0b
 class ExemplarHead(nn.Module):
     "block3 -> BN, ReLU, average pool -> MLP -> L2-normalised embedding; features `(B, K, C, h, w)` -> `(B, K, dim)`."
-    def __init__(self, in_channels: int, hidden: int = 1024, dim: int = 128):
+    def __init__(self,
+                 in_channels: int,  # channels of the block3 features
+                 hidden: int = 1024,  # MLP width
+                 dim: int = 128):  # embedding size
         super().__init__()
         self.pre = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True))  # the v2 trunk's output is pre-activation
         self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim))
@@ -163,7 +191,11 @@ def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat(all_gather(z.contiguous())), dist.get_rank() * z.shape[0]
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #2173ad34
-def triplet_loss(z: torch.Tensor, margin: float = 0.5, mining: str = "semi-hard", anchors: slice | None = None) -> tuple[torch.Tensor, dict]:
+def triplet_loss(z: torch.Tensor,  # unit embeddings (N, K, D): K views of each of N images
+                 margin: float = 0.5,  # on Euclidean distances, which lie in [0, 2]
+                 mining: str = "semi-hard",  # the negative per (anchor, positive): one of `MINING`
+                 anchors: slice | None = None,  # images whose views are anchors (one rank's share); None: all
+                ) -> tuple[torch.Tensor, dict]:  # the loss, and metrics: loss, d_pos, d_neg, active, acc
     "Triplet loss over views `z` `(N, K, D)` (unit vectors; image n's views are positives of each other), anchors from `anchors` (images) only."
     z = z.float()  # distances near 0 need more precision than bf16 autocast gives
     if mining not in MINING: raise ConfigError(f"exemplar.mining {mining!r} is not known; choose from {', '.join(MINING)}")
@@ -241,7 +273,10 @@ class Exemplar(PretextTask):
         return show_exemplar(tb, pred, n)
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #9bb3d7df
-def view_corners(d: dict, b: int, k: int) -> np.ndarray:
+def view_corners(d: dict,  # the draws, from `draw_exemplar`
+                 b: int,  # image
+                 k: int,  # view
+                ) -> np.ndarray:  # (5, 2): the first corner again at the end, to close the outline
     "The 4 corners (x, y) of view `k` of image `b` in image pixels, for drawing."
     c, s, a = d["centre"][b, k].cpu().double(), float(d["side"][b, k]) / 2, math.radians(float(d["angle"][b, k]))
     u = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1], [-1, -1]], float) * s
@@ -249,7 +284,10 @@ def view_corners(d: dict, b: int, k: int) -> np.ndarray:
     return u @ rot.T + np.array([float(c[1]), float(c[0])])
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #70742c03
-def show_exemplar(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
+def show_exemplar(tb: TaskBatch,  # a batch from `Exemplar.make_batch`
+                  pred: torch.Tensor | None = None,  # the head's embeddings (B, K, D)
+                  n: int = 4,  # images, one a row
+                 ):
     "A figure: for the first `n` images, the image with its views' squares, then each view (with embedding distances when `pred` is given)."
     import matplotlib.pyplot as plt
     d, img = tb.info["params"], tb.info["images"]
@@ -282,7 +320,11 @@ def show_exemplar(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
     return fig
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #106fc5d7
-def exemplar_reference(img: torch.Tensor, cfg: ExemplarConfig, d: dict | None = None, seed: int = 0) -> np.ndarray:
+def exemplar_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
+                       cfg: ExemplarConfig,
+                       d: dict | None = None,  # the draws, from `draw_exemplar`; None: draw them with `seed`
+                       seed: int = 0,
+                      ) -> np.ndarray:
     "Per-image, per-view numpy/OpenCV implementation of `exemplar_views` `(B, K, 3, S, S)`; with the draws `d`, or drawing per image."
     import cv2
     S, K = cfg.size, cfg.views

@@ -67,7 +67,12 @@ def noise_bank(patch: int, device: torch.device = torch.device("cpu")) -> torch.
     return torch.randn(NOISE_FIELDS, 2, patch, patch, generator=torch.Generator().manual_seed(0)).to(device)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #3c4fcd8b
-def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Generator | None = None) -> dict:
+def draw_relpos(cfg: RelPosConfig,  # grid geometry, downsampling chance and sizes
+                B: int,  # images
+                H: int,  # image height, pixels (at least `grid_extent(cfg)`)
+                W: int,  # image width, pixels (at least `grid_extent(cfg)`)
+                generator: torch.Generator | None = None,  # the draws' source (and device)
+               ) -> dict:  # label, origin, jitter, keep, noise, down, size: tensors with the batch first
     "The random choices for a batch of `B` images of `H x W` (on the generator's device)."
     dev = generator.device if generator is not None else torch.device("cpu")
     r = lambda lo, hi, *shape: torch.randint(lo, hi + 1, shape, generator=generator, device=dev)  # inclusive
@@ -83,7 +88,9 @@ def draw_relpos(cfg: RelPosConfig, B: int, H: int, W: int, generator: torch.Gene
         size=sizes[r(0, len(sizes) - 1, B, 2)])
 
 # %% ../../nbs/11_tasks.relpos.ipynb #4dfe1dbb
-def patch_boxes(cfg: RelPosConfig, d: dict) -> torch.Tensor:
+def patch_boxes(cfg: RelPosConfig,
+                d: dict,  # the draws, from `draw_relpos`
+               ) -> torch.Tensor:
     "Boxes `(B, 2, 4)` as (top, left, height, width) of the centre patch and the labelled neighbour."
     nb = torch.tensor(NEIGHBOURS, device=d["label"].device)[d["label"]]  # (B, 2)
     cells = torch.stack([torch.ones_like(nb), nb], 1)  # (B, 2, 2): the centre (1, 1), then the neighbour
@@ -112,7 +119,10 @@ def gather_patches(img: torch.Tensor, boxes: torch.Tensor, patch: int) -> torch.
     return windows[b, boxes[..., 0], boxes[..., 1]]
 
 # %% ../../nbs/11_tasks.relpos.ipynb #fcb4a0b1
-def resize_u8(x: torch.Tensor, size: int, native: bool | None = None) -> torch.Tensor:
+def resize_u8(x: torch.Tensor,  # uint8 (N, C, h, w)
+              size: int,  # output side, pixels
+              native: bool | None = None,  # resize uint8 directly (True) or floats, rounded (False); None: natively on the CPU
+             ) -> torch.Tensor:
     "Bilinear, antialiased resize of uint8 patches `(N, C, h, w)` to `size x size`, rounded to uint8."
     if native is None: native = x.device.type == "cpu"
     if native:  # the CPU has vectorised uint8 kernels, fastest on channels-last memory
@@ -149,7 +159,9 @@ def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Ten
     return p
 
 # %% ../../nbs/11_tasks.relpos.ipynb #b5180250
-def normalize_patches(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+def normalize_patches(p: torch.Tensor,  # float patches (N, 3, P, P), any scale
+                      eps: float = 1e-3,  # added to the std (in `p`'s units), so flat patches stay finite
+                     ) -> torch.Tensor:
     "Each patch `(N, 3, P, P)`, in place: per-channel mean removed, divided by its std, then centred on 0.5 with std 0.25 ([0, 1] units)."
     N, C, H, W = p.shape
     p.sub_(p.mean((-2, -1), keepdim=True))  # per channel
@@ -157,7 +169,11 @@ def normalize_patches(p: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     return p.mul_(0.25 / (std + eps)).add_(0.5)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #13ab7767
-def relpos_patches(img: torch.Tensor, cfg: RelPosConfig, d: dict, treatment: str) -> tuple[torch.Tensor, torch.Tensor]:
+def relpos_patches(img: torch.Tensor,  # uint8 images (B, 3, H, W)
+                   cfg: RelPosConfig,
+                   d: dict,  # the draws, from `draw_relpos`
+                   treatment: str,  # colour treatment: one of `COLOR_TREATMENTS`
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     "Patch pairs `(B, 2, 3, P, P)` in [0, 1] units and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
     d = {k: v.to(img.device) for k, v in d.items()}
     boxes = patch_boxes(cfg, d)
@@ -229,7 +245,11 @@ class RelPos(PretextTask):
 # %% ../../nbs/11_tasks.relpos.ipynb #17b0f46c
 class RelPosHead(nn.Module):
     "Per-patch features -> fc -> concatenate the pair -> fc -> 8 logits."
-    def __init__(self, in_channels: int, hidden: int = 1024, pool: int = 2, n_classes: int = 8):
+    def __init__(self,
+                 in_channels: int,  # channels of the block3 features
+                 hidden: int = 1024,  # width of the per-patch and pair layers
+                 pool: int = 2,  # per-patch features are pooled to pool x pool
+                 n_classes: int = 8):  # the neighbours to tell apart
         super().__init__()
         self.patch = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(pool), nn.Flatten(),
                                    nn.Linear(in_channels * pool * pool, hidden), nn.ReLU(inplace=True))
@@ -248,7 +268,10 @@ def patch_image(p: torch.Tensor):
     return p.permute(1, 2, 0).numpy()
 
 # %% ../../nbs/11_tasks.relpos.ipynb #e9e32fab
-def show_relpos(tb: TaskBatch, pred: torch.Tensor | None = None, n: int = 4):
+def show_relpos(tb: TaskBatch,  # a batch from `RelPos.make_batch`
+                pred: torch.Tensor | None = None,  # the head's logits (B, 8)
+                n: int = 4,  # examples, one a row
+               ):
     "Each example: the image with the grid's two patches boxed, the two network inputs, the label (and prediction)."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -282,7 +305,12 @@ def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> di
                 down=rng.random(2) < cfg.downsample_p, size=sizes[rng.integers(0, len(sizes), 2)])
 
 # %% ../../nbs/11_tasks.relpos.ipynb #fc2bec12
-def relpos_reference(img: torch.Tensor, cfg: RelPosConfig, d: dict | None = None, treatment: str = "drop", seed: int = 0) -> np.ndarray:
+def relpos_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
+                     cfg: RelPosConfig,
+                     d: dict | None = None,  # the draws, from `draw_relpos`; None: draw per image with `seed`
+                     treatment: str = "drop",  # colour treatment: one of `COLOR_TREATMENTS`
+                     seed: int = 0,
+                    ) -> np.ndarray:
     "Per-image numpy implementation of `relpos_patches` `(B, 2, 3, P, P)`: with the draws `d`, or drawing per image as the original code did."
     from skimage.color import rgb2lab
     P, step = cfg.patch, cfg.patch + cfg.gap
