@@ -103,7 +103,9 @@ def run_folder(path) -> Path:
     return p.parent if p.name == "checkpoints" else p
 
 # %% ../nbs/05_checkpoint.ipynb #eb8f3a89
-def set_aside(folder, after: int) -> list[Path]:
+def set_aside(folder,  # a run's checkpoints/ folder
+              after: int,  # the step the run resumes from: checkpoints past it are set aside
+             ) -> list[Path]:
     "Rename the checkpoints past step `after` (a resumed run's abandoned future, or damaged files) to `*.pt.stale`: kept, no longer found."
     moved = []
     for p in checkpoint_files(folder):
@@ -115,7 +117,9 @@ def set_aside(folder, after: int) -> list[Path]:
     return moved
 
 # %% ../nbs/05_checkpoint.ipynb #47262f86
-def latest_checkpoint(folder, warn: bool = True) -> tuple[Path, dict] | None:
+def latest_checkpoint(folder,  # a run's checkpoints/ folder
+                      warn: bool = True,  # warn about each damaged checkpoint passed over (other ranks: False)
+                     ) -> tuple[Path, dict] | None:
     "The newest checkpoint in `folder` that loads, with its state (damaged ones are skipped with a warning); None if none."
     problems = []
     for p in reversed(checkpoint_files(folder)):

@@ -26,7 +26,7 @@ def cmd_samples(args) -> int:
     print(f"sample data written to {out}")
     return 0
 
-# %% ../nbs/90_cli.ipynb #5373e0db
+# %% ../nbs/90_cli.ipynb #b13c6926
 def _parser_samples(sub):
     "`mtssl samples`: its arguments, and `cmd_samples` to run it."
     p = sub.add_parser("samples", help="rebuild the small sample data (images, clips with masks, a real clip) from package data")
@@ -62,7 +62,7 @@ def cmd_demo(args) -> int:
     print(f"report written to {page} ({time.time() - t0:.0f} s); open it in a browser")
     return 0
 
-# %% ../nbs/90_cli.ipynb #6489323a
+# %% ../nbs/90_cli.ipynb #cba51eef
 def _parser_demo(sub):
     "`mtssl demo`: its arguments, and `cmd_demo` to run it."
     p = sub.add_parser("demo", help="the showcase: train the tiny four-task model on the embedded data, probe it, write runs/demo/report.html")
@@ -82,7 +82,7 @@ def cmd_tasks(args) -> int:
             print(f"  {name}.{k} = {v!r}")
     return 0
 
-# %% ../nbs/90_cli.ipynb #70fe84d5
+# %% ../nbs/90_cli.ipynb #37da8516
 def _parser_tasks(sub):
     "`mtssl tasks`: its arguments, and `cmd_tasks` to run it."
     p = sub.add_parser("tasks", help="list the pretext tasks and their settings")
@@ -103,7 +103,7 @@ def cmd_motion_masks(args) -> int:
     print(f"masks written to {args.out} (read them with clip_loader('{args.out}'))")
     return 1 if s["failed"] else 0
 
-# %% ../nbs/90_cli.ipynb #abd99530
+# %% ../nbs/90_cli.ipynb #49e7234c
 def _parser_motion_masks(sub):
     "`mtssl motion-masks`: its arguments, and `cmd_motion_masks` to run it."
     p = sub.add_parser("motion-masks", help="compute motion masks of real videos and cache them for the motion task")
@@ -158,7 +158,7 @@ def cmd_train(args) -> int:
         print(f"checkpoint {trainer.last_ckpt}; curves: tensorboard --logdir {cfg.out_dir}/tb")
     return 0
 
-# %% ../nbs/90_cli.ipynb #c3d3326c
+# %% ../nbs/90_cli.ipynb #0f54d5a2
 def _parser_train(sub):
     "`mtssl train`: its arguments, and `cmd_train` to run it."
     p = sub.add_parser("train", help="train the multi-task network (one process, or many with --nproc / torchrun)")
@@ -228,7 +228,7 @@ def cmd_eval(args) -> int:
     print(f"results written to {out}")
     return 0
 
-# %% ../nbs/90_cli.ipynb #56073fd9
+# %% ../nbs/90_cli.ipynb #7f66a01a
 def _parser_eval(sub):
     "`mtssl eval`: its arguments, and `cmd_eval` to run it."
     p = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
@@ -265,7 +265,7 @@ def cmd_experiment(args) -> int:
     print(f"table written to {files['md']} and {files['html']} (bar chart {files['png']}); {res['seconds']:.0f} s")
     return 0
 
-# %% ../nbs/90_cli.ipynb #63085536
+# %% ../nbs/90_cli.ipynb #24337b4f
 def _parser_experiment(sub):
     "`mtssl experiment`: its arguments, and `cmd_experiment` to run it."
     p = sub.add_parser("experiment", help="the paper's table at small scale: each task, pairs, all four, lasso and harmonization, probed")
@@ -304,7 +304,7 @@ def cmd_grade(args) -> int:
         print(f"scores written to {args.json}")
     return 0
 
-# %% ../nbs/90_cli.ipynb #c2e4fb89
+# %% ../nbs/90_cli.ipynb #d476f77c
 def _parser_grade(sub):
     "`mtssl grade`: its arguments, and `cmd_grade` to run it."
     p = sub.add_parser("grade", help="grade assignment notebooks: a score per question with what to fix")
@@ -330,7 +330,8 @@ def make_parser() -> argparse.ArgumentParser:
 # %% ../nbs/90_cli.ipynb #5d366c2b
 USER_ERRORS = (OSError, ConfigError, ValueError)  # missing/unreadable files, wrong settings or values
 
-def main(argv=None) -> int:
+def main(argv=None,  # the arguments after `mtssl` (None: the command line's)
+        ) -> int:
     "Entry point of the `mtssl` command."
     args = make_parser().parse_args(argv)
     try: return args.run(args)

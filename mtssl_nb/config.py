@@ -87,7 +87,8 @@ class TrainConfig:
     max_bad_steps: int = 5  # the run stops after this many steps in a row with a non-finite loss
 
 # %% ../nbs/30_config.ipynb #c338a8dc
-def config_path(name) -> Path:
+def config_path(name,  # a file's path, or a preset name: 'tiny', 'ablations/col'
+               ) -> Path:
     "A config file: an existing path, or a preset name looked up in ./configs and the toolkit's configs/."
     p = Path(name)
     if p.is_file(): return p
@@ -99,7 +100,9 @@ def config_path(name) -> Path:
     raise FileNotFoundError(f"config {name!r} is neither a file nor a preset" + (f"; presets: {', '.join(known)}" if known else ""))
 
 # %% ../nbs/30_config.ipynb #6085a1ae
-def load_train_config(name, overrides=()) -> TrainConfig:
+def load_train_config(name,  # a YAML file or a preset name (`config_path`)
+                      overrides=(),  # `key=value` texts with dotted keys: 'steps=20', 'tasks.relpos.settings.patch=24'
+                     ) -> TrainConfig:
     "The `TrainConfig` of a YAML file or preset name, with `key=value` overrides applied."
     return load_config(TrainConfig, config_path(name), overrides)
 
@@ -113,7 +116,9 @@ def _flatten(d: dict, prefix: str = "") -> list[str]:
     return out
 
 # %% ../nbs/30_config.ipynb #8704e435
-def preset_overrides(name, skip=("out_dir",)) -> list[str]:
+def preset_overrides(name,  # a YAML file or a preset name (`config_path`)
+                     skip=("out_dir",),  # top-level keys left out
+                    ) -> list[str]:
     "A preset's own settings (not its base's) as `key=value` overrides, without the keys in `skip`: e.g. `smoke` on top of any preset."
     raw = yaml.safe_load(config_path(name).read_text()) or {}
     raw.pop("base", None)
@@ -129,7 +134,9 @@ def task_names_of(cfg: TrainConfig) -> list[str]:
     return list(cfg.tasks) if cfg.use is None else list(cfg.use)
 
 # %% ../nbs/30_config.ipynb #44a3452d
-def check_config(cfg: TrainConfig, world: int = 1):
+def check_config(cfg: TrainConfig,
+                 world: int = 1,  # the number of processes the run will have (torchrun's WORLD_SIZE)
+                ):
     "Raise `ConfigError` naming the setting when `cfg` cannot work (task settings are checked by `build_tasks`)."
     o = cfg.optim
     _need(o.mode in OPTIM_MODES, f"optim.mode {o.mode!r} is not known; choose from {', '.join(OPTIM_MODES)}")
@@ -160,7 +167,9 @@ def check_config(cfg: TrainConfig, world: int = 1):
     for n in cfg.tasks: task_class(n)  # a misspelt task fails even when `use` leaves it out
 
 # %% ../nbs/30_config.ipynb #b7aaadcb
-def build_tasks(cfg: TrainConfig, world: int = 1) -> dict[str, PretextTask]:
+def build_tasks(cfg: TrainConfig,
+                world: int = 1,  # the number of processes: each gets batch_size / world images of every batch
+               ) -> dict[str, PretextTask]:
     "Every task the run trains, made from its settings and checked against its batch and crop sizes (per process)."
     check_config(cfg, world)
     tasks = {}

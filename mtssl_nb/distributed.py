@@ -13,8 +13,12 @@ from typing import Callable, Sequence
 __all__ = ['torchrun_command', 'launch', 'launch_train']
 
 # %% ../nbs/35_distributed.ipynb #96314c31
-def torchrun_command(train_args: Sequence[str], nproc: int = 2, nnodes: int = 1, rdzv_endpoint: str | None = None,
-                     rdzv_id: str = "mtssl") -> list[str]:
+def torchrun_command(train_args: Sequence[str],  # the arguments of `mtssl train`
+                     nproc: int = 2,  # processes per node (one per GPU)
+                     nnodes: int = 1,  # machines
+                     rdzv_endpoint: str | None = None,  # HOST:PORT every node can reach (needed for nnodes > 1)
+                     rdzv_id: str = "mtssl",  # the run's name at the rendezvous
+                    ) -> list[str]:
     "The `torchrun` command line that runs `mtssl train TRAIN_ARGS` in `nproc` processes per node (on `nnodes` nodes)."
     if nproc < 1 or nnodes < 1: raise ValueError(f"nproc and nnodes must be at least 1, got {nproc} and {nnodes}")
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
@@ -25,7 +29,11 @@ def torchrun_command(train_args: Sequence[str], nproc: int = 2, nnodes: int = 1,
     return cmd + ["-m", "mtssl_nb.cli", "train", *train_args]
 
 # %% ../nbs/35_distributed.ipynb #5365c399
-def launch(cmd: Sequence[str], write: Callable[[str], None] | None = None, env: dict | None = None, cwd=None) -> int:
+def launch(cmd: Sequence[str],  # the program and its arguments
+           write: Callable[[str], None] | None = None,  # called with each piece of output (None: print it)
+           env: dict | None = None,  # variables added to this process's environment
+           cwd=None,  # the folder it runs in (None: this one)
+          ) -> int:
     "Run `cmd`, streaming its merged stdout/stderr to `write` (default: this process's stdout); on interrupt, stop it gracefully."
     write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -47,8 +55,13 @@ def launch(cmd: Sequence[str], write: Callable[[str], None] | None = None, env: 
     return rc
 
 # %% ../nbs/35_distributed.ipynb #a4712ebe
-def launch_train(config: str | Path | None = None, overrides: Sequence[str] = (), nproc: int = 2, resume: bool | str | Path = False,
-                 write: Callable[[str], None] | None = None, **torchrun) -> int:
+def launch_train(config: str | Path | None = None,  # a YAML file or preset name (None: the defaults)
+                 overrides: Sequence[str] = (),  # `key=value` settings
+                 nproc: int = 2,  # processes per node
+                 resume: bool | str | Path = False,  # continue a run: True (out_dir's), a run folder or a checkpoint
+                 write: Callable[[str], None] | None = None,  # called with each piece of output (None: print it)
+                 **torchrun,  # nnodes, rdzv_endpoint, rdzv_id (`torchrun_command`)
+                ) -> int:
     "Start `mtssl train` under torchrun with `nproc` processes (from a notebook: the log streams into the cell); returns its exit status."
     args = (["--config", str(config)] if config is not None else []) + list(overrides)
     if resume: args += ["--resume"] + ([] if resume is True else [str(resume)])

@@ -31,13 +31,16 @@ class Wrong(AssertionError):
 class Question:
     "One graded question: `check(ns)` raises `Wrong` (or anything) when the answer in the notebook's names `ns` is not right."
     name: str  # what the student sees, e.g. "Q2 soft_encode"
-    points: int
-    check: Callable[[dict], None]
+    points: int  # earned when the check passes
+    check: Callable[[dict], None]  # takes the notebook's names; raises when the answer is wrong
 
 # %% ../nbs/60_grade.ipynb #6d5bb6f0
 ASSIGNMENTS: dict[str, list[Question]] = {}  # assignment id (the notebook's ASSIGNMENT) -> its questions
 
-def question(assignment: str, name: str, points: int):
+def question(assignment: str,  # the assignment id, as the notebook's `ASSIGNMENT = "..."` line gives it
+             name: str,  # what the student sees, e.g. "Q2 soft_encode"
+             points: int,  # earned when the check passes
+            ):
     "Decorator: register `check(ns)` as a question of `assignment`."
     def deco(check):
         ASSIGNMENTS.setdefault(assignment, []).append(Question(name, points, check))
@@ -47,20 +50,20 @@ def question(assignment: str, name: str, points: int):
 # %% ../nbs/60_grade.ipynb #baf38431
 @dataclass
 class Score:
-    question: str
-    points: float
-    max_points: int
-    message: str = ""
+    question: str  # the question's name
+    points: float  # earned: 0 or max_points
+    max_points: int  # the question's worth
+    message: str = ""  # what to fix (empty when right)
 
 # %% ../nbs/60_grade.ipynb #f3b3c424
 @dataclass
 class Report:
     "A graded notebook: a score per question, and the cells that raised while it ran."
-    notebook: str
-    assignment: str
-    scores: list[Score]
-    cell_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+    notebook: str  # the graded notebook's path
+    assignment: str  # its assignment id
+    scores: list[Score]  # one per question, in the assignment's order
+    cell_errors: list[str] = field(default_factory=list)  # one line per cell that raised, "cell N: Error: message"
+    seconds: float = 0.0  # how long grading took
 
     @property
     def total(self) -> float: return sum(s.points for s in self.scores)
@@ -93,7 +96,9 @@ def read_notebook(path) -> dict:
     return nb
 
 # %% ../nbs/60_grade.ipynb #471f09b4
-def assignment_of(nb: dict, path="notebook") -> str:
+def assignment_of(nb: dict,  # the notebook, as `read_notebook` gives it
+                  path="notebook",  # its name in the error message
+                 ) -> str:  # the assignment id
     "The assignment a notebook answers: its `ASSIGNMENT = \"...\"` line (read without running it)."
     for c in nb["cells"]:
         src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
@@ -102,7 +107,9 @@ def assignment_of(nb: dict, path="notebook") -> str:
                      f"(known: {', '.join(ASSIGNMENTS)})")
 
 # %% ../nbs/60_grade.ipynb #34d75412
-def run_notebook(path, cell_timeout: int = 600) -> tuple[dict, list[str]]:
+def run_notebook(path,  # the .ipynb to run; it runs in its own folder
+                 cell_timeout: int = 600,  # seconds a cell may run before it is stopped
+                ) -> tuple[dict, list[str]]:  # the names it defined, and "cell N: Error: message" per cell that raised
     "Run every code cell of the notebook at `path` (in its folder); returns its names and one line per cell that raised."
     try: from fastcore.nbio import read_nb
     except ImportError: from execnb.nbio import read_nb  # older execnb kept it
@@ -133,7 +140,9 @@ def _their_line(e: BaseException) -> str:
     return f" (in your code: `{frames[-1].line}`)" if frames and frames[-1].line else ""
 
 # %% ../nbs/60_grade.ipynb #b67fe414
-def score(q: Question, ns: dict) -> Score:
+def score(q: Question,  # the question to check
+          ns: dict,  # the names the graded notebook defined, from `run_notebook`
+         ) -> Score:  # full points, or 0 with what to fix
     "Run one question's check on the names `ns`."
     try:
         q.check(ns)
@@ -148,7 +157,9 @@ def score(q: Question, ns: dict) -> Score:
         return Score(q.name, 0, q.points, f"your code raised {type(e).__name__}: {e}{_their_line(e)}")
 
 # %% ../nbs/60_grade.ipynb #5d0d09e9
-def grade(path, cell_timeout: int = 600) -> Report:
+def grade(path,  # the student's notebook
+          cell_timeout: int = 600,  # seconds a cell may run before it is stopped
+         ) -> Report:
     "Run the notebook at `path` and score every question of its assignment."
     t = time.time()
     nb = read_notebook(path)
@@ -161,7 +172,9 @@ def grade(path, cell_timeout: int = 600) -> Report:
 # %% ../nbs/60_grade.ipynb #6120f4a5
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 
-def strip_solution(src: str, where: str = "cell") -> str:
+def strip_solution(src: str,  # a cell's source
+                   where: str = "cell",  # names the cell in the errors about unmatched markers
+                  ) -> str:
     "Replace each `# BEGIN SOLUTION` ... `# END SOLUTION` block by `raise NotImplementedError` at the block's indentation."
     out, inside = [], None
     for n, line in enumerate(src.splitlines(), 1):
@@ -178,7 +191,9 @@ def strip_solution(src: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 # %% ../nbs/60_grade.ipynb #19d3b41e
-def make_template(solution, out) -> Path:
+def make_template(solution,  # the solution notebook
+                  out,  # where to write the template (its folder is made)
+                 ) -> Path:  # `out`
     "Write the student template of the solution notebook `solution` to `out`."
     nb = read_notebook(solution)
     cells = []
@@ -193,7 +208,9 @@ def make_template(solution, out) -> Path:
     return out
 
 # %% ../nbs/60_grade.ipynb #a33f5325
-def make_templates(solutions="assignments/solutions", out="assignments") -> list[Path]:
+def make_templates(solutions="assignments/solutions",  # the folder of solution notebooks
+                   out="assignments",  # the folder the templates go to, under the same names
+                  ) -> list[Path]:  # the templates written, sorted by name
     "A template in `out` for every solution notebook in `solutions`."
     sols = sorted(Path(solutions).glob("*.ipynb"))
     if not sols: raise FileNotFoundError(f"no solution notebooks in {solutions}")

@@ -38,7 +38,10 @@ class Schedule:
             if not ok: raise ConfigError(prefix + msg)
 
 # %% ../nbs/06_loop.ipynb #c9bd7414
-def lr_factor(s: Schedule, step: int, steps: int) -> float:
+def lr_factor(s: Schedule,
+              step: int,  # 0-based
+              steps: int,  # the run's length (the schedule spans it)
+             ) -> float:
     "The share of the base learning rate used at `step` (0-based) of `steps`."
     if step < s.warmup: return (step + 1) / s.warmup
     if s.schedule == "constant": return 1.0
@@ -80,11 +83,18 @@ class TrainingDiverged(RuntimeError):
 # %% ../nbs/06_loop.ipynb #c2311c21
 class BadSteps:
     "Counts steps in a row with a skipped update; `limit` of them raise `TrainingDiverged`."
-    def __init__(self, limit: int = 5, count: int = 0):
+    def __init__(self,
+                 limit: int = 5,  # this many steps in a row raise (a config's max_bad_steps)
+                 count: int = 0,  # the steps in a row so far (a resumed run's)
+                ):
         if limit < 1: raise ConfigError(f"max_bad_steps must be at least 1, got {limit}")
         self.limit, self.count = limit, count
 
-    def __call__(self, skipped: list[str], step: int, hint: str = "") -> str | None:
+    def __call__(self,
+                 skipped: list[str],  # what was skipped this step (task names, or the one loss's name); empty: none
+                 step: int,  # the step just done, for the messages
+                 hint: str = "",  # what to change, in the TrainingDiverged message
+                ) -> str | None:
         "After step `step`: None if nothing was `skipped`, else the warning to give; raises at the limit (with `hint`: what to change)."
         if not skipped: self.count = 0; return None
         self.count += 1

@@ -674,7 +674,7 @@ def _out_names(files: list[Path]) -> list[str]:
     stems = [p.stem for p in files]
     return [f"{p.stem}_{p.suffix[1:].lower()}" if stems.count(p.stem) > 1 else p.stem for p in files]
 
-# %% ../nbs/04_motion.ipynb #2de5a566
+# %% ../nbs/04_motion.ipynb #d92c50d8
 def _beside(out: Path, ext: str) -> Path:
     "`out` with `ext` appended: `with_suffix` would cut names with dots (take.1 -> take.mp4)."
     return out.with_name(out.name + ext)

@@ -20,10 +20,10 @@ __all__ = ['Processes', 'init_processes']
 @dataclass
 class Processes:
     "Where this process sits in a run."
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    rank: int = 0  # this process among all of the run (torchrun's RANK)
+    world: int = 1  # the number of processes (WORLD_SIZE)
+    local_rank: int = 0  # this process among those on its machine (LOCAL_RANK): its GPU
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where it trains
     joined: bool = False  # this object joined the process group (and leaves it in `close`)
 
     @property
@@ -49,7 +49,8 @@ class Processes:
         self.joined = False
 
 # %% ../nbs/33_processes.ipynb #0d36f501
-def init_processes(device: str = "auto") -> Processes:
+def init_processes(device: str = "auto",  # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (a torchrun GPU process takes cuda:LOCAL_RANK)
+                  ) -> Processes:
     "Join the process group `torchrun` set up (NCCL on GPUs, gloo on CPUs); a process started alone is a world of one."
     world, rank, local = (int(os.environ.get(k, d)) for k, d in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)))
     dev = pick_device(device)

@@ -17,7 +17,12 @@ __all__ = ['RunLog', 'read_metrics', 'RunFolderBusy', 'RunLock']
 # %% ../nbs/32_runlog.ipynb #319ec39c
 class RunLog:
     "Metrics to `metrics.csv` and TensorBoard (`tb/`), lasso alphas to `lasso.csv`, events to `events.log`, under `out_dir`."
-    def __init__(self, out_dir, start: int = 0, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self,
+                 out_dir,  # the run folder (made if missing)
+                 start: int = 0,  # the step the run starts at: rows past it are dropped (0: a new run, files start afresh)
+                 enabled: bool = True,  # False on ranks other than 0: nothing is written
+                 tensorboard: bool = True,  # also write TensorBoard events to out_dir/tb
+                ):
         self.out, self.enabled, self.fields = Path(out_dir), enabled, None
         self.tb = None
         if not enabled: return

@@ -21,7 +21,13 @@ __all__ = ['ResumableSampler', 'TaskStream', 'default_data', 'task_data', 'task_
 # %% ../nbs/31_streams.ipynb #5a3f9394
 class ResumableSampler(DistributedSampler):
     "A shuffling `DistributedSampler` that starts `start` items into an epoch and repeats a pool smaller than `min_items`."
-    def __init__(self, n: int, num_replicas: int = 1, rank: int = 0, seed: int = 0, min_items: int = 1):
+    def __init__(self,
+                 n: int,  # the pool's size
+                 num_replicas: int = 1,  # the number of processes sharing each epoch
+                 rank: int = 0,  # this process
+                 seed: int = 0,  # the shuffle's seed (the same on every rank)
+                 min_items: int = 1,  # repeat the pool until an epoch holds at least this many items
+                ):
         if n < 1: raise ValueError("ResumableSampler needs a pool of at least one item")
         self.n, self.start = n, 0
         reps = max(1, math.ceil(min_items / n))
@@ -33,7 +39,10 @@ class ResumableSampler(DistributedSampler):
 # %% ../nbs/31_streams.ipynb #ed783154
 class TaskStream:
     "Endless batches of one task's loader, from step `start` on; the batch of a step is the same however the run got there."
-    def __init__(self, loader: DataLoader, start: int = 0):
+    def __init__(self,
+                 loader: DataLoader,  # a `task_loader` (its sampler a ResumableSampler inside an EpochSampler)
+                 start: int = 0,  # the step whose batch comes first
+                ):
         self.loader, self.start = loader, start
         self.sampler = loader.sampler.sampler  # the ResumableSampler inside make_loader's EpochSampler
         self.per_epoch = self.sampler.num_samples // loader.batch_size
@@ -50,7 +59,9 @@ class TaskStream:
 # %% ../nbs/31_streams.ipynb #77b9696f
 _MIN_BATCHES_PER_EPOCH = 50  # a small pool is repeated so an epoch holds at least this many batches (fewer loader restarts)
 
-def default_data(kind: str, images: str | None = None) -> str:
+def default_data(kind: str,  # a task's `data_kind`: 'images' or 'clips'
+                 images: str | None = None,  # the run's `images` setting
+                ) -> str:
     "What a task of data kind `kind` reads when its spec names nothing: synthetic clips, or `images`, or the package photos."
     return "synthetic" if kind == "clips" else images or "photos"
 
@@ -60,15 +71,26 @@ def task_data(cfg: TrainConfig, name: str, task: PretextTask) -> str:
     return cfg.tasks[name].data or default_data(task.data_kind, cfg.images)
 
 # %% ../nbs/31_streams.ipynb #439c5e04
-def task_source(spec: TaskSpec, task: PretextTask, seed: int = 0, data: str | None = None) -> Dataset:
+def task_source(spec: TaskSpec,
+                task: PretextTask,
+                seed: int = 0,  # seeds the synthetic clips
+                data: str | None = None,  # a data spec (`task_data`), before `spec.data`
+               ) -> Dataset:
     "The items a task's crops come from (`data`, else `spec.data`, else the defaults): images (with labels) or clip frames (with masks)."
     data = data or spec.data or default_data(task.data_kind)
     if task.data_kind == "clips": return SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
     return image_source(data)
 
 # %% ../nbs/31_streams.ipynb #42a27e5e
-def task_loader(spec: TaskSpec, task: PretextTask, source: Dataset, rank: int = 0, world: int = 1, seed: int = 0,
-                workers: int = 0, pin_memory: bool = False) -> DataLoader:
+def task_loader(spec: TaskSpec,
+                task: PretextTask,
+                source: Dataset,  # its items (`task_source`)
+                rank: int = 0,  # this process
+                world: int = 1,  # the number of processes: each takes spec.batch_size / world per batch
+                seed: int = 0,  # the run's seed: shuffles and crops derive from it
+                workers: int = 0,  # DataLoader worker processes
+                pin_memory: bool = False,
+               ) -> DataLoader:
     "The loader of one task on one rank: its share of each epoch (a `ResumableSampler`), crops seeded per rank."
     per = spec.batch_size // world
     sampler = ResumableSampler(len(source), world, rank, derive_seed(seed, "shuffle", task.name), min_items=world * per * _MIN_BATCHES_PER_EPOCH)

@@ -45,7 +45,9 @@ def make_trunk(cfg: TrainConfig) -> ResNetV2Trunk:
     return ResNetV2Trunk(cfg.trunk)
 
 # %% ../nbs/34_train.ipynb #944e40f8
-def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet:
+def build_model(cfg: TrainConfig,
+                tasks: dict[str, PretextTask],  # the run's tasks by name (`build_tasks`): one head each
+               ) -> MultiTaskNet:
     "The shared trunk, one head per task and, with `lasso`, the mixer; each part initialised from its own seed."
     trunk = make_trunk(cfg)
     heads = {}
@@ -56,7 +58,11 @@ def build_model(cfg: TrainConfig, tasks: dict[str, PretextTask]) -> MultiTaskNet
     return MultiTaskNet(trunk, heads, mixer)  # harmonization is in the tasks (build_tasks -> make_task)
 
 # %% ../nbs/34_train.ipynb #c0c38701
-def task_groups(cfg: TrainConfig, net: MultiTaskNet, task: str, trunk=()) -> list[dict]:
+def task_groups(cfg: TrainConfig,
+                net: MultiTaskNet,
+                task: str,  # the task's name, a key of `net.heads`
+                trunk=(),  # parameters to put first in the head's group (per_task_rmsprop: the trunk's)
+               ) -> list[dict]:
     "The parameter groups of one task: its head (after `trunk`, if given) at its rate, its lasso row at `lasso_lr` times that rate."
     lr = cfg.tasks[task].lr or cfg.optim.lr
     groups = [dict(params=[*trunk, *net.heads[task].parameters()], lr=lr, base_lr=lr, name=task)]
@@ -76,14 +82,18 @@ def make_optimizers(cfg: TrainConfig, net: MultiTaskNet) -> dict[str, torch.opti
     return {n: torch.optim.RMSprop(task_groups(cfg, net, n, trunk), **kw) for n in net.tasks}
 
 # %% ../nbs/34_train.ipynb #b72b85d9
-def optimizer_names(cfg: TrainConfig, tasks) -> list[str]:
+def optimizer_names(cfg: TrainConfig,
+                    tasks,  # the run's task names (or a dict keyed by them)
+                   ) -> list[str]:
     "The names `make_optimizers` gives its optimisers."
     return ["sum"] if cfg.optim.mode == "sum" else list(tasks)
 
 # %% ../nbs/34_train.ipynb #b2bfae8f
 LASSO_MIX = "direction"  # the lasso mixes each row over its L2 norm; checkpoints of runs with a lasso record it
 
-def check_lasso_mix(path, state: dict):
+def check_lasso_mix(path,  # the checkpoint file, named in the error
+                    state: dict,  # its loaded state (`load_checkpoint`)
+                   ):
     "Refuse a lasso run's checkpoint written when the mixer used alpha as it was (its heads' statistics fit another scale)."
     if state.get("config", {}).get("lasso") and state.get("lasso_mix") != LASSO_MIX:
         raise CheckpointError(f"checkpoint {path} is of a lasso run written before the lasso mixed each row over its norm: its heads "
@@ -92,7 +102,11 @@ def check_lasso_mix(path, state: dict):
 # %% ../nbs/34_train.ipynb #934d37dd
 class TrainingStopped(Exception):
     "The run stopped on a signal after saving a checkpoint."
-    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+    def __init__(self,
+                 signum: int,  # the signal that stopped the run (signal.SIGTERM, SIGINT)
+                 step: int,  # the step the run stopped after
+                 checkpoint: Path | None,  # the checkpoint saved there (None on ranks other than 0)
+                ):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
         name = signal.Signals(signum).name
         super().__init__(f"stopped by {name} at step {step}; checkpoint {checkpoint}; continue with --resume")
@@ -104,7 +118,9 @@ def _native_bf16() -> bool:
     except TypeError: return torch.cuda.is_bf16_supported()  # older torch: no emulation to exclude
 
 # %% ../nbs/34_train.ipynb #20efdfa2
-def autocast_for(cfg: TrainConfig, dev: torch.device) -> Callable:
+def autocast_for(cfg: TrainConfig,
+                 dev: torch.device,  # the training device
+                ) -> Callable:
     "A context factory: bf16 autocast when `cfg.precision` asks for it (or 'auto' on a GPU with native bf16), else nothing."
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda" and _native_bf16())
     return (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
@@ -126,7 +142,8 @@ def _set_rng_state(s: dict):
 
 # %% ../nbs/34_train.ipynb #2f5a0b68
 @contextmanager
-def stop_signals(on_signal: Callable[[int], None]):
+def stop_signals(on_signal: Callable[[int], None],  # called with the signal number, from the signal handler
+                ):
     "Call `on_signal(signum)` on the first SIGTERM or SIGINT (the handler then steps aside); main thread only."
     if threading.current_thread() is not threading.main_thread(): yield; return
     sigs = (signal.SIGTERM, signal.SIGINT)
@@ -140,7 +157,11 @@ def stop_signals(on_signal: Callable[[int], None]):
         for s in sigs: signal.signal(s, old[s] if old[s] is not None else signal.SIG_DFL)
 
 # %% ../nbs/34_train.ipynb #6bb2f342
-def make_streams(cfg: TrainConfig, tasks: dict[str, PretextTask], procs: Processes, start: int = 0) -> tuple[dict, dict]:
+def make_streams(cfg: TrainConfig,
+                 tasks: dict[str, PretextTask],  # the run's tasks by name
+                 procs: Processes,  # this process's rank and world: its share of every batch
+                 start: int = 0,  # the step the streams start at (a resumed run's)
+                ) -> tuple[dict, dict]:
     "Every task's batch stream from step `start` on this rank, and each task's data source (tasks reading the same data share one)."
     cache, sources, streams = {}, {}, {}
     for n, t in tasks.items():
@@ -154,7 +175,9 @@ def make_streams(cfg: TrainConfig, tasks: dict[str, PretextTask], procs: Process
     return streams, sources
 
 # %% ../nbs/34_train.ipynb #5f84ac6a
-def restore_optimizers(opts: dict[str, torch.optim.Optimizer], states: dict):
+def restore_optimizers(opts: dict[str, torch.optim.Optimizer],  # as `make_optimizers` built them
+                       states: dict,  # name -> `state_dict()`, as a checkpoint's `optim` holds them
+                      ):
     "Load each optimiser's statistics from `states`; its settings (rates, decay) stay as built, so a resumed run may change them."
     for k, o in opts.items():
         fresh = [{h: g[h] for h in ("lr", "base_lr", "alpha", "eps", "momentum", "weight_decay")} for g in o.param_groups]
@@ -164,8 +187,13 @@ def restore_optimizers(opts: dict[str, torch.optim.Optimizer], states: dict):
 # %% ../nbs/34_train.ipynb #db5ed474
 class Trainer:
     "Train the tasks of `cfg` on one shared trunk; `resume` (True, a run folder or a checkpoint) continues a run."
-    def __init__(self, cfg: TrainConfig, resume: bool | str | Path = False, progress: bool = True,
-                 callbacks: list[Callable[[dict], None]] = (), procs: Processes | None = None):
+    def __init__(self,
+                 cfg: TrainConfig,
+                 resume: bool | str | Path = False,  # True: the newest good checkpoint in out_dir; or a run folder or checkpoint file
+                 progress: bool = True,  # show progress bars (rank 0)
+                 callbacks: list[Callable[[dict], None]] = (),  # called on rank 0 with every logged row
+                 procs: Processes | None = None,  # where this process sits (None: `init_processes(cfg.device)`)
+                ):
         self.procs = procs or init_processes(cfg.device)
         self.cfg, self.progress, self.callbacks = cfg, progress, list(callbacks)
         self.tasks = build_tasks(cfg, self.procs.world)  # config errors before any work
@@ -387,7 +415,9 @@ def _emit(self: Trainer, row: dict, bar):
 
 # %% ../nbs/34_train.ipynb #28fd0ded
 @patch
-def run(self: Trainer, until: int | None = None) -> Trainer:
+def run(self: Trainer,
+        until: int | None = None,  # the step to stop at, with a checkpoint (None: cfg.steps)
+       ) -> Trainer:
     "Train from the current step to `until` (default: `cfg.steps`) and save a checkpoint there; returns the trainer (`history` holds the logged rows)."
     from tqdm.auto import tqdm
     cfg, p = self.cfg, self.procs
@@ -455,7 +485,11 @@ def close(self: Trainer):
     self.procs.close()
 
 # %% ../nbs/34_train.ipynb #1d5cd056
-def train(cfg: TrainConfig, resume: bool | str | Path = False, progress: bool = True, callbacks=()) -> Trainer:
+def train(cfg: TrainConfig,
+          resume: bool | str | Path = False,  # continue a run: True (out_dir's newest checkpoint), a run folder or a checkpoint
+          progress: bool = True,  # show progress bars
+          callbacks=(),  # called with every logged row (a dict)
+         ) -> Trainer:
     "Build a `Trainer` for `cfg` and run it; returns the trainer (`net`, `history`, `out`)."
     return Trainer(cfg, resume, progress, callbacks).run()
 
@@ -464,13 +498,15 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False, progress: bool = 
 class Run:
     "A trained run, loaded: its settings, tasks, network (eval mode) and the checkpoint it came from."
     cfg: TrainConfig
-    tasks: dict
+    tasks: dict  # name -> PretextTask, with its learned state (e.g. the colour prior)
     net: MultiTaskNet
-    step: int
-    checkpoint: Path
+    step: int  # the step the checkpoint was saved at
+    checkpoint: Path  # the checkpoint file it was loaded from
 
 # %% ../nbs/34_train.ipynb #d66c6a8f
-def load_run(path, device: str | torch.device = "cpu") -> Run:
+def load_run(path,  # a run folder (its newest good checkpoint) or a checkpoint file
+             device: str | torch.device = "cpu",  # where the network is put
+            ) -> Run:
     "The run in folder `path` (its newest good checkpoint) or in checkpoint file `path`."
     p = Path(path)
     found = (p, load_checkpoint(p)) if p.is_file() else latest_checkpoint(run_folder(p) / "checkpoints")

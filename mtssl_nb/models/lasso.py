@@ -17,7 +17,10 @@ __all__ = ['LassoMixer', 'fit_toy_lasso', 'alpha_heatmap']
 # %% ../../nbs/21_models.lasso.ipynb #a11807fa
 class LassoMixer(nn.Module):
     "Per task, `sum_u a[task, u] * h_u` over the block3 unit outputs `h_u`, `a` = alpha's row over its L2 norm; a scale-free L1 penalty on alpha."
-    def __init__(self, tasks: Sequence[str], n_units: int):
+    def __init__(self,
+                 tasks: Sequence[str],  # a row for each of these tasks
+                 n_units: int,  # the block3 units it mixes (the trunk's `n_units`)
+                ):
         super().__init__()
         self.n_units = n_units
         self.register_buffer("_like", torch.zeros(0), persistent=False)  # follows .to(): new rows get the module's device and dtype
@@ -64,7 +67,12 @@ class LassoMixer(nn.Module):
 
 
 # %% ../../nbs/21_models.lasso.ipynb #e9aaefe3
-def fit_toy_lasso(lam: float = 0.01, n_units: int = 5, steps: int = 400, share: float = 0.3, seed: int = 0) -> torch.Tensor:
+def fit_toy_lasso(lam: float = 0.01,  # the penalty's weight lambda
+                  n_units: int = 5,
+                  steps: int = 400,  # Adam steps
+                  share: float = 0.3,  # how much of unit 3 the target reads, beside unit 1
+                  seed: int = 0,  # seeds the units and the read-out
+                 ) -> torch.Tensor:
     "Learn one lasso row on random units where the target reads unit 1 plus `share` of unit 3; return the mixing row (`LassoMixer.row`)."
     g = torch.Generator().manual_seed(seed)
     units = [torch.randn(64, 4, 2, 2, generator=g) for _ in range(n_units)]
@@ -80,7 +88,10 @@ def fit_toy_lasso(lam: float = 0.01, n_units: int = 5, steps: int = 400, share: 
 
 
 # %% ../../nbs/21_models.lasso.ipynb #e1b65b50
-def alpha_heatmap(mixer: LassoMixer, ax=None, title: str = "lasso weights alpha"):
+def alpha_heatmap(mixer: LassoMixer,
+                  ax=None,  # a matplotlib Axes to draw on (None: a new figure)
+                  title: str = "lasso weights alpha",
+                 ):
     "Heatmap of alpha (tasks x units) on `ax` (a new figure if None); returns the figure."
     w = mixer.weights()
     if ax is None: _, ax = plt.subplots(figsize=(min(1.2 + 0.45 * mixer.n_units, 14), 0.9 + 0.45 * max(len(w), 1)))

@@ -49,7 +49,9 @@ def _ch(c: int, width: float) -> int:
     return max(8, int(round(c * width / 8)) * 8)
 
 # %% ../../nbs/20_models.trunk.ipynb #c3ad242d
-def block_specs(preset: str = "resnet101", width: float = 1.0) -> list[list[tuple[int, int, int]]]:
+def block_specs(preset: str = "resnet101",  # a key of PRESETS
+                width: float = 1.0,  # channel multiplier
+               ) -> list[list[tuple[int, int, int]]]:
     "For each block, its units as `(out_channels, bottleneck_channels, stride)`, stride 2 in the last unit."
     if preset not in PRESETS: raise ValueError(f"trunk preset {preset!r} is not known; choose from {', '.join(PRESETS)}")
     return [[(4 * _ch(b, width), _ch(b, width), 2 if u == n - 1 else 1) for u in range(n)]
@@ -84,7 +86,13 @@ class Normalize(nn.Module):
 # %% ../../nbs/20_models.trunk.ipynb #754c51b6
 class BottleneckV2(nn.Module):
     "Pre-activation bottleneck unit in tf-slim's layout."
-    def __init__(self, c_in: int, c_out: int, c_mid: int, stride: int = 1, bn_momentum: float = 0.1):
+    def __init__(self,
+                 c_in: int,  # input channels
+                 c_out: int,  # output channels (4x the bottleneck in a ResNet)
+                 c_mid: int,  # bottleneck channels (conv1 and conv2)
+                 stride: int = 1,  # of conv2 and the shortcut
+                 bn_momentum: float = 0.1,
+                ):
         super().__init__()
         bn = lambda c: nn.BatchNorm2d(c, eps=1e-5, momentum=bn_momentum)  # slim: eps 1e-5, learned scale
         self.stride = stride
@@ -112,7 +120,10 @@ class TrunkOutput:
 # %% ../../nbs/20_models.trunk.ipynb #7d009590
 class ResNetV2Trunk(nn.Module):
     "ResNet-v2 (pre-activation, tf-slim layout) from the input to the end of block3."
-    def __init__(self, cfg: TrunkConfig | None = None, **kwargs):
+    def __init__(self,
+                 cfg: TrunkConfig | None = None,
+                 **kwargs,  # TrunkConfig fields, when no `cfg` is given
+                ):
         super().__init__()
         self.cfg = cfg = cfg or TrunkConfig(**kwargs)
         if cfg.output_stride not in (16, 32): raise ValueError(f"trunk output_stride must be 16 or 32, got {cfg.output_stride}")
@@ -134,7 +145,10 @@ class ResNetV2Trunk(nn.Module):
     @property
     def n_units(self) -> int: return len(self.block3)
 
-    def forward(self, x: torch.Tensor, units: bool = False) -> TrunkOutput:
+    def forward(self,
+                x: torch.Tensor,  # RGB in [0, 1], (B, in_channels, H, W)
+                units: bool = False,  # also hand back every block3 unit's output (for the lasso)
+               ) -> TrunkOutput:
         x = self.pool1(self.conv1(self.normalize(x)))  # (B, 64, H/4, W/4)
         blocks = {"block1": self.block1(x)}  # (B, 256, H/8, W/8)
         blocks["block2"] = self.block2(blocks["block1"])  # (B, 512, H/16, W/16)
@@ -146,7 +160,10 @@ class ResNetV2Trunk(nn.Module):
         return TrunkOutput(h, blocks, outs)
 
 # %% ../../nbs/20_models.trunk.ipynb #77ba2bdb
-def count_params(preset: str = "resnet101", width: float = 1.0, in_channels: int = 3) -> int:
+def count_params(preset: str = "resnet101",  # a key of PRESETS
+                 width: float = 1.0,  # channel multiplier
+                 in_channels: int = 3,
+                ) -> int:
     "The trunk's parameter count, computed from the architecture alone."
     c, n = _ch(64, width), 0
     n += 7 * 7 * in_channels * c + c  # root conv + bias
@@ -164,7 +181,9 @@ def count_params(preset: str = "resnet101", width: float = 1.0, in_channels: int
 _SLIM_LEAF = {"weight": "weights", "bias": "biases", "running_mean": "moving_mean", "running_var": "moving_variance"}
 _SLIM_BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 
-def slim_names(trunk: ResNetV2Trunk, scope: str | None = None) -> dict[str, str]:
+def slim_names(trunk: ResNetV2Trunk,
+               scope: str | None = None,  # the checkpoint's top scope (None: resnet_v2_101 etc. from the preset)
+              ) -> dict[str, str]:
     "Map each parameter and BN statistic of `trunk` to its tf-slim variable name."
     scope = scope or "resnet_v2_" + trunk.cfg.preset.removeprefix("resnet")  # resnet_v2_101, resnet_v2_50, resnet_v2_small
     out = {}

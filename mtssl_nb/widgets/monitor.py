@@ -57,7 +57,14 @@ def read_alphas(out_dir) -> tuple[int, list[str], list[list[float]]] | None:
 # %% ../../nbs/53_widgets.monitor.ipynb #0c2af28d
 class TrainingMonitor:
     "Live per-task loss and metric curves (and lasso alphas) of a training run, as a plotly `FigureWidget`."
-    def __init__(self, cfg=None, out_dir=None, steps: int | None = None, lasso: bool | None = None, every: float = 1.0, height: int = 420):
+    def __init__(self,
+                 cfg=None,  # a TrainConfig: gives out_dir, steps and lasso
+                 out_dir=None,  # the run folder (its lasso.csv; its metrics.csv when following files)
+                 steps: int | None = None,  # the run's length, for the time left
+                 lasso: bool | None = None,  # draw the alphas (None: from cfg, or the run's config.yaml)
+                 every: float = 1.0,  # seconds between reads of the files when following a launched run
+                 height: int = 420,  # pixels
+                ):
         # cfg: a TrainConfig (gives out_dir, steps and lasso); out_dir: the run folder (for lasso.csv, and rows when following files)
         # steps: the run's length, for the time left; lasso: draw the alphas (None: from cfg, or the run's config.yaml when it exists)
         # every: seconds between reads of the files when following a launched run
@@ -87,7 +94,10 @@ class TrainingMonitor:
     # ---- feeding it
 
     @classmethod
-    def for_run(cls, out_dir, **kw) -> "TrainingMonitor":
+    def for_run(cls,
+                out_dir,  # a run folder (`mtssl train`'s out_dir)
+                **kw,  # other TrainingMonitor settings
+               ) -> "TrainingMonitor":
         "A monitor showing a run from its folder (its config gives the number of steps)."
         out_dir = Path(out_dir)
         if not (out_dir / "metrics.csv").is_file():
@@ -150,7 +160,9 @@ def refresh(self: TrainingMonitor) -> "TrainingMonitor":
 
 # %% ../../nbs/53_widgets.monitor.ipynb #c5d56666
 @patch
-def writer(self: TrainingMonitor, write: Callable[[str], None] | None = None) -> Callable[[str], None]:
+def writer(self: TrainingMonitor,
+           write: Callable[[str], None] | None = None,  # where the output goes on (None: this process's stdout)
+          ) -> Callable[[str], None]:
     "A `write` for `launch`/`launch_train`: passes the output on (default: stdout) and refreshes from the files at most every `every` s."
     write = write or (lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     def w(text: str):

@@ -22,7 +22,9 @@ from ..tasks.relpos import COLOR_TREATMENTS, NEIGHBOURS, RelPos, RelPosConfig, p
 __all__ = ['explorer_images', 'display_controls', 'PatchExplorer', 'ColorExplorer']
 
 # %% ../../nbs/50_widgets.tasks.ipynb #1c7ed632
-def explorer_images(images=None, max_images: int = 32) -> list[tuple[str, torch.Tensor]]:
+def explorer_images(images=None,  # None (the package photos), a uint8 batch (B, 3, H, W), a sequence of (3, H, W) or a dataset of (image, label)
+                    max_images: int = 32,  # keep at most this many
+                   ) -> list[tuple[str, torch.Tensor]]:
     "Named uint8 images `(3, H, W)` from the package photos (None), a tensor batch, a sequence or a dataset."
     if images is None:
         from mtssl_nb.data import PhotoPool
@@ -52,7 +54,9 @@ class _Explorer:
     def _ipython_display_(self): display_controls(self)
 
 # %% ../../nbs/50_widgets.tasks.ipynb #7e0e7dde
-def display_controls(explorer, rows: int = 4):
+def display_controls(explorer,  # has `widgets(W)`, `set(**values)`, `figure()` and a `seed`
+                     rows: int = 4,  # controls per row
+                    ):
     "Show `explorer.widgets(W)` (up to `rows` controls a row) above its figure, redrawn on every change; a button asks for a new draw."
     import ipywidgets as W
     from IPython.display import display
@@ -78,7 +82,15 @@ def display_controls(explorer, rows: int = 4):
 # %% ../../nbs/50_widgets.tasks.ipynb #65cc2000
 class PatchExplorer(_Explorer):
     "Relative-position pairs of one image under adjustable patch size, gap, jitter and colour treatment."
-    def __init__(self, images=None, model=None, patch: int = 64, gap: int = 32, jitter: int = 5, color: str = "drop", seed: int = 0):
+    def __init__(self,
+                 images=None,  # what `explorer_images` takes (None: the package photos)
+                 model=None,  # a network with a relpos head (e.g. a `MultiTaskNet`): its predictions are shown
+                 patch: int = 64,  # patch side, pixels
+                 gap: int = 32,  # pixels between patches
+                 jitter: int = 5,  # largest random shift of each patch, pixels
+                 color: str = "drop",  # the colour treatment (COLOR_TREATMENTS)
+                 seed: int = 0,  # the draw
+                ):
         super().__init__(images, model)
         self.cfg = RelPosConfig(patch=patch, gap=gap, jitter=jitter, color=color, upscale=True)
         self.seed = seed
@@ -168,7 +180,13 @@ def _bin_colors(bins: torch.Tensor, L: float = 60.0) -> np.ndarray:
 # %% ../../nbs/50_widgets.tasks.ipynb #8766aa2f
 class ColorExplorer(_Explorer):
     "Colorization of one image: input, truth, the ab histogram, the soft target at a location, and a decoding at temperature T."
-    def __init__(self, images=None, model=None, task: Colorization | None = None, size: int = 128, T: float = 0.38):
+    def __init__(self,
+                 images=None,  # what `explorer_images` takes (None: the package photos)
+                 model=None,  # a network with a color head (e.g. a `MultiTaskNet`): its prediction is decoded
+                 task: Colorization | None = None,  # its settings and prior (None: the defaults)
+                 size: int = 128,  # images are resized and centre-cropped to size x size
+                 T: float = 0.38,  # the decoding temperature (the annealed mean's)
+                ):
         super().__init__(images, model)
         self.task = task or Colorization()
         self.size, self.T = size, T

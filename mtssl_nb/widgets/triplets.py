@@ -22,7 +22,14 @@ __all__ = ['TripletExplorer']
 # %% ../../nbs/51_widgets.triplets.ipynb #b110f25b
 class TripletExplorer(_Explorer):
     "K exemplar views of an anchor image and of a negative one, under adjustable augmentation ranges."
-    def __init__(self, images=None, model=None, views: int = 3, size: int = 96, image_px: int = 160, seed: int = 0):
+    def __init__(self,
+                 images=None,  # what `explorer_images` takes (None: the package photos); at least two
+                 model=None,  # a network with an exemplar head (e.g. a `MultiTaskNet`): its embedding distances are shown
+                 views: int = 3,  # views per image (K)
+                 size: int = 96,  # side of each view, pixels
+                 image_px: int = 160,  # both images are resized and centre-cropped to this side first
+                 seed: int = 0,  # the draw
+                ):
         super().__init__(images, model)
         self.cfg, self.image_px, self.seed = ExemplarConfig(views=views, size=size), image_px, seed
         self.set()
