@@ -17,7 +17,7 @@ from .tasks.core import task_class, task_names
 
 # %% auto #0
 __all__ = ['TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
-           'cmd_experiment', 'cmd_grade', 'make_parser', 'main']
+           'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #d274982c
 def cmd_samples(args) -> int:
@@ -202,26 +202,28 @@ def cmd_eval(args) -> int:
     frozen_data = [d for d in data or DEFAULT_DATA if d.partition(":")[0] not in transfer_only]
     if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, digits, "
                                                     f"folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
+    if args.transfer and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
     settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
-    if settings and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
     probes_of = {"detection": (detection_configs, detection_probe, detection_table), "depth": (depth_configs, depth_probe, depth_table)}
     jobs = {p: _transfer_specs(p, data) for p in transfer}
     for p, specs in jobs.items():  # every setting checked before any work
         for spec in specs: probes_of[p][0](spec, settings)
     dev = pick_device(args.device)
     run = load_run(args.checkpoint, dev)
+    # a TF-slim checkpoint has no run folder: its results go to runs/multiself (or --out)
+    folder = Path("runs/multiself") if args.checkpoint.startswith("multiself:") else run_folder(args.checkpoint)
     res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev,
                        allow_overlap=args.allow_overlap)
     print(f"{run.checkpoint} (step {run.step}; tasks {', '.join(run.tasks)})")
     if frozen: print(results_table(res))
-    out = Path(args.out) if args.out else run_folder(args.checkpoint) / "eval.json"
+    out = Path(args.out) if args.out else folder / "eval.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     save = lambda: out.write_text(json.dumps(json_ready(res), indent=1, default=str))
     save()
     for probe, specs in jobs.items():
         _, fn, table = probes_of[probe]
         for spec in specs:
-            r = fn(run, spec, settings, baseline=not args.no_baseline, out_dir=run_folder(args.checkpoint) / "transfer" / probe, progress=not args.quiet)
+            r = fn(run, spec, settings, baseline=not args.no_baseline, out_dir=folder / "transfer" / probe, progress=not args.quiet)
             res.setdefault(probe, {})[spec] = r
             save()  # each probe's results kept as soon as they exist
             print(); print(table(r))
@@ -316,6 +318,24 @@ def _parser_grade(sub):
     p.add_argument("--out", default="assignments", help="with --make-templates: where the templates go")
     p.set_defaults(run=cmd_grade)
 
+# %% ../nbs/90_cli.ipynb #6d2eb6f6
+def cmd_export(args) -> int:
+    "Write a run as config.json + model.safetensors + README.md (a model card) in OUT_DIR."
+    from mtssl_nb.export import export_run
+    out = export_run(args.source, args.out, name=args.name)
+    print(f"exported {args.source} to {out} (config.json, model.safetensors, README.md); load it with "
+          f"mtssl_nb.export.from_pretrained({str(out)!r}), or publish it with: huggingface-cli upload USER/NAME {out}")
+    return 0
+
+# %% ../nbs/90_cli.ipynb #a3092cd5
+def _parser_export(sub):
+    "`mtssl export`: its arguments, and `cmd_export` to run it."
+    p = sub.add_parser("export", help="write a run's weights, config and model card for sharing (the Hugging Face hub's layout)")
+    p.add_argument("source", metavar="RUN", help="a run folder or a checkpoint file")
+    p.add_argument("out", metavar="OUT_DIR", help="the folder to write (new, empty, or an earlier export)")
+    p.add_argument("--name", help="the model card's title (default: OUT_DIR's name)")
+    p.set_defaults(run=cmd_export)
+
 # %% ../nbs/90_cli.ipynb #22b711cf
 def make_parser() -> argparse.ArgumentParser:
     "The `mtssl` argument parser with one subcommand per job."
@@ -323,7 +343,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mtssl_nb {mtssl_nb.__version__}")
     p.add_argument("--traceback", action="store_true", help="show the full traceback of an error instead of one line")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_parser_samples, _parser_demo, _parser_tasks, _parser_motion_masks, _parser_train, _parser_eval, _parser_experiment, _parser_grade):
+    for add in (_parser_samples, _parser_demo, _parser_tasks, _parser_motion_masks, _parser_train, _parser_eval, _parser_experiment,
+                _parser_grade, _parser_export):
         add(sub)
     return p
 

@@ -149,6 +149,8 @@ def check_config(cfg: TrainConfig,
     _need(cfg.harmonize in HARMONIZE_MODES, f"harmonize {cfg.harmonize!r} is not known; choose from {', '.join(HARMONIZE_MODES)}")
     _need(cfg.trunk.preset in PRESETS, f"trunk.preset {cfg.trunk.preset!r} is not known; choose from {', '.join(PRESETS)}")
     _need(cfg.trunk.output_stride in (16, 32), f"trunk.output_stride must be 16 or 32, got {cfg.trunk.output_stride}")
+    _need(cfg.trunk.init is None or cfg.trunk.init.startswith("multiself:"),
+          f"trunk.init must be multiself:PATH (a TF-slim ResNet-v2 checkpoint) or unset, got {cfg.trunk.init!r}")
     _need(not cfg.lasso or cfg.trunk.output_stride == 16, "lasso=true needs every block3 unit at one resolution: set trunk.output_stride=16")
     _need(cfg.lasso_lambda >= 0, f"lasso_lambda must not be negative, got {cfg.lasso_lambda}")
     _need(cfg.lasso_lr > 0, f"lasso_lr must be positive, got {cfg.lasso_lr}")

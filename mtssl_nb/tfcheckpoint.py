@@ -228,7 +228,7 @@ def decode_tensor(raw: bytes,  # the tensor's bytes, as stored
 # %% ../nbs/07_tfcheckpoint.ipynb #aeba2b85
 def checkpoint_prefix(path: str | Path) -> Path:
     "The prefix `P` of the V2 checkpoint at `path` (`P`, `P.index`, `P.data-*` or a folder), its index checked to exist."
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         state = path / "checkpoint"
         if state.is_file():

@@ -36,7 +36,7 @@ from .tasks.core import PretextTask
 # %% auto #0
 __all__ = ['LASSO_MIX', 'make_trunk', 'build_model', 'task_groups', 'make_optimizers', 'optimizer_names', 'check_lasso_mix',
            'TrainingStopped', 'autocast_for', 'stop_signals', 'make_streams', 'restore_optimizers', 'Trainer', 'train',
-           'Run', 'load_run']
+           'Run', 'multiself_run', 'load_run']
 
 # %% ../nbs/34_train.ipynb #38736422
 def make_trunk(cfg: TrainConfig) -> ResNetV2Trunk:
@@ -263,7 +263,11 @@ def _prepare_tasks(self: Trainer, ckpt: dict | None, sources: dict):
 def _build_model(self: Trainer, found: tuple[Path, dict] | None):
     "The network (restored from `found`), its memory layout, precision and optimisers, compiled and wrapped for DDP as the config says."
     cfg, p = self.cfg, self.procs
-    self.net = build_model(cfg, self.tasks).to(p.device)
+    self.net = build_model(cfg, self.tasks)
+    if cfg.trunk.init and not found:  # a new run from given weights; a resumed one has its own
+        from mtssl_nb.models.slim import init_trunk
+        init_trunk(self.net.trunk, cfg.trunk.init)
+    self.net.to(p.device)
     if found:
         check_lasso_mix(*found)
         try: self.net.load_state_dict(found[1]["model"])
@@ -503,12 +507,29 @@ class Run:
     step: int  # the step the checkpoint was saved at
     checkpoint: Path  # the checkpoint file it was loaded from
 
+# %% ../nbs/34_train.ipynb #48a3605f
+def multiself_run(path,  # a TF-slim ResNet-v2 checkpoint (the authors' released network): prefix, .index or folder
+                  device: str | torch.device = "cpu",
+                 ) -> Run:
+    "A run holding only the trunk of a TF-slim checkpoint (no heads: probes and transfer read the trunk), at its global_step."
+    from mtssl_nb.models.slim import trunk_from_tf_checkpoint
+    from mtssl_nb.tfcheckpoint import TFCheckpoint
+    trunk = trunk_from_tf_checkpoint(path)
+    ckpt = TFCheckpoint(path)
+    step = int(ckpt["global_step"]) if "global_step" in ckpt else 0
+    cfg = TrainConfig(trunk=trunk.cfg, use=[])
+    return Run(cfg, {}, MultiTaskNet(trunk, {}).to(device).eval(), step, ckpt.prefix)
+
 # %% ../nbs/34_train.ipynb #d66c6a8f
-def load_run(path,  # a run folder (its newest good checkpoint) or a checkpoint file
+def load_run(path,  # a run folder (its newest good checkpoint), a checkpoint file, an export folder or 'multiself:PATH'
              device: str | torch.device = "cpu",  # where the network is put
             ) -> Run:
-    "The run in folder `path` (its newest good checkpoint) or in checkpoint file `path`."
+    "The run in folder `path` (its newest good checkpoint), checkpoint file `path`, export folder `path` or TF-slim checkpoint."
+    if str(path).startswith("multiself:"): return multiself_run(str(path).removeprefix("multiself:"), device)
     p = Path(path)
+    if (p / "config.json").is_file() and (p / "model.safetensors").is_file():
+        from mtssl_nb.export import from_pretrained  # late: export builds on this module
+        return from_pretrained(p, device)
     found = (p, load_checkpoint(p)) if p.is_file() else latest_checkpoint(run_folder(p) / "checkpoints")
     if found is None: raise CheckpointError(f"no checkpoint in {run_folder(p) / 'checkpoints'}: is {path} a training run?")
     ckpt, state = found

@@ -16,7 +16,7 @@ from .trunk import PRESETS, ResNetV2Trunk, TrunkConfig, _ch, slim_names
 from ..tfcheckpoint import TFCheckpoint
 
 # %% auto #0
-__all__ = ['slim_trunk_config', 'LoadReport', 'load_slim_weights', 'trunk_from_tf_checkpoint']
+__all__ = ['slim_trunk_config', 'LoadReport', 'load_slim_weights', 'trunk_from_tf_checkpoint', 'init_trunk']
 
 # %% ../../nbs/22_models.slim.ipynb #8194a47c
 def slim_trunk_config(ckpt: TFCheckpoint,  # an open checkpoint
@@ -97,3 +97,19 @@ def trunk_from_tf_checkpoint(path: str | Path,  # the checkpoint: prefix, .index
     trunk = ResNetV2Trunk(slim_trunk_config(ckpt, scope, output_stride=output_stride, norm=norm, **settings))
     trunk.load_report = load_slim_weights(trunk, ckpt, scope, strict)
     return trunk.eval()
+
+# %% ../../nbs/22_models.slim.ipynb #19bfc073
+def init_trunk(trunk: ResNetV2Trunk,  # the new run's trunk, filled in place
+               init: str,  # the setting `trunk.init`: 'multiself:PATH'
+              ) -> LoadReport:
+    "Load `trunk.init`'s weights into `trunk`, after checking that the checkpoint holds a trunk of this shape."
+    from mtssl_nb.core import ConfigError
+    kind, _, path = init.partition(":")
+    if kind != "multiself" or not path: raise ConfigError(f"trunk.init must be multiself:PATH, got {init!r}")
+    ckpt = TFCheckpoint(path)
+    have, want = slim_trunk_config(ckpt), trunk.cfg
+    if (have.preset, have.width, have.in_channels) != (want.preset, want.width, want.in_channels):
+        raise ConfigError(f"trunk.init={init} holds the {have.preset} trunk at width {have.width} ({have.in_channels} input channels); "
+                          f"this config's trunk is {want.preset} at width {want.width} ({want.in_channels}): "
+                          f"set trunk.preset={have.preset} trunk.width={have.width}")
+    return load_slim_weights(trunk, ckpt)
