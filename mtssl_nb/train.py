@@ -514,8 +514,8 @@ def multiself_run(path,  # a TF-slim ResNet-v2 checkpoint (the authors' released
     "A run holding only the trunk of a TF-slim checkpoint (no heads: probes and transfer read the trunk), at its global_step."
     from mtssl_nb.models.slim import trunk_from_tf_checkpoint
     from mtssl_nb.tfcheckpoint import TFCheckpoint
-    trunk = trunk_from_tf_checkpoint(path)
-    ckpt = TFCheckpoint(path)
+    ckpt = TFCheckpoint(path)  # opened once: the trunk and the step both read it
+    trunk = trunk_from_tf_checkpoint(ckpt)
     step = int(ckpt["global_step"]) if "global_step" in ckpt else 0
     cfg = TrainConfig(trunk=trunk.cfg, use=[])
     return Run(cfg, {}, MultiTaskNet(trunk, {}).to(device).eval(), step, ckpt.prefix)

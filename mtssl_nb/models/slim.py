@@ -85,7 +85,7 @@ def load_slim_weights(trunk: ResNetV2Trunk,  # the trunk to fill (its shape must
     return report
 
 # %% ../../nbs/22_models.slim.ipynb #45af59b0
-def trunk_from_tf_checkpoint(path: str | Path,  # the checkpoint: prefix, .index, a data file, or its folder
+def trunk_from_tf_checkpoint(path: str | Path | TFCheckpoint,  # the checkpoint (prefix, .index, a data file, its folder) or one already open
                              scope: str = "resnet_v2_101",  # the network's variable scope
                              output_stride: int = 16,  # 16 (every block3 unit at one resolution) or 32 (slim's default)
                              norm: str = "vgg",  # the input normalisation the weights were trained with
@@ -93,7 +93,7 @@ def trunk_from_tf_checkpoint(path: str | Path,  # the checkpoint: prefix, .index
                              **settings,  # other TrunkConfig fields
                             ) -> ResNetV2Trunk:
     "A `ResNetV2Trunk` with the weights of a TF-slim ResNet-v2 checkpoint."
-    ckpt = TFCheckpoint(path)
+    ckpt = path if isinstance(path, TFCheckpoint) else TFCheckpoint(path)
     trunk = ResNetV2Trunk(slim_trunk_config(ckpt, scope, output_stride=output_stride, norm=norm, **settings))
     trunk.load_report = load_slim_weights(trunk, ckpt, scope, strict)
     return trunk.eval()
