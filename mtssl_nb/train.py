@@ -302,15 +302,16 @@ def _restore_counters(self: Trainer, ckpt: dict | None):
     self._bufs = [b for b in self.net.buffers() if b.dtype.is_floating_point]  # BatchNorm statistics: restored when a step is skipped
     self.step, self.history, self.signal, self.log = self.start, [], None, None
     self.images_per_step = sum(self.cfg.tasks[n].batch_size for n in self.tasks)
-    self.timers = dict(data=0.0, make_batch=0.0, update=0.0)  # seconds spent loading, making pretext batches, and in forward/backward/step
+    # seconds spent loading, making pretext batches, and in forward/backward/step; per task too ("update/TASK" with
+    # per-task RMSProp only: the naive sum updates every task at once)
+    self.timers = dict(data=0.0, make_batch=0.0, update=0.0, **{f"{k}/{n}": 0.0 for n in self.tasks for k in ("make_batch", "update")})
     self.sync_timing = False  # synchronise the GPU around the timers (exact shares, a little slower)
 
 # %% ../nbs/34_train.ipynb #125132a3
 @patch
 def _batches(self: Trainer, step: int) -> dict[str, TaskBatch]:
     "Every task's batch of `step`, made on the device with generators seeded by (seed, task, rank, step)."
-    out, dev = {}, self.procs.device
-    sync = torch.cuda.synchronize if self.sync_timing and dev.type == "cuda" else (lambda: None)  # exact timers cost a sync
+    out, dev, sync = {}, self.procs.device, self._timing_sync
     for n, t in self.tasks.items():
         t0 = time.perf_counter()
         batch = [b.to(dev, non_blocking=True) if torch.is_tensor(b) else b for b in next(self.streams[n])]  # uint8 (B, 3, S, S) [+ labels/masks]
@@ -318,9 +319,16 @@ def _batches(self: Trainer, step: int) -> dict[str, TaskBatch]:
         g = self.gens[n].manual_seed(derive_seed(self.cfg.seed, "task", n, self.procs.rank, step))
         out[n] = t.make_batch(batch, g)  # the task's input x (B', C, H, W) and its target
         sync()
+        dt = time.perf_counter() - t1
         self.timers["data"] += t1 - t0
-        self.timers["make_batch"] += time.perf_counter() - t1
+        self.timers["make_batch"] += dt
+        self.timers[f"make_batch/{n}"] += dt
     return out
+
+@patch
+def _timing_sync(self: Trainer):
+    "Wait for the GPU when `sync_timing` asks for exact timers (each sync costs a little speed); nothing otherwise."
+    if self.sync_timing and self.procs.device.type == "cuda": torch.cuda.synchronize(self.procs.device)
 
 # %% ../nbs/34_train.ipynb #4ce13ff1
 @patch
@@ -360,11 +368,13 @@ def train_step(self: Trainer, step: int) -> tuple[dict, list[str]]:
             skipped = [n for n, l in losses.items() if not torch.isfinite(l)] or list(losses)
     else:  # each task its own RMSProp, applied in turn: the next task sees the parameters this one left
         for n, tb in batches.items():
-            bufs = snapshot()
+            t1, bufs = time.perf_counter(), snapshot()
             total, _, m = self._losses({n: tb})
             metrics.update(m)
             if mixer is not None: total = total + lam * mixer.penalty([n])
             if not self._update(self.opts[n], total, step, bufs): skipped.append(n)
+            self._timing_sync()
+            self.timers[f"update/{n}"] += time.perf_counter() - t1
     self.timers["update"] += time.perf_counter() - t0
     return metrics, skipped
 

@@ -11,7 +11,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import av
 import cv2
 import numpy as np
 import torch
@@ -31,8 +30,15 @@ class VideoReadError(OSError):
     "A video file that cannot be opened or decoded."
 
 # %% ../nbs/01a_video.ipynb #287b74d2
+def _av():
+    "PyAV, imported when a video is read or written: training on synthetic clips or cached masks never needs it (a GPU image may lack it)."
+    try: import av
+    except ImportError: raise ImportError("reading or writing video files needs PyAV: pip install av") from None
+    return av
+
 def _open_video(path):
     "Open `path` with PyAV; errors name the file."
+    av = _av()
     path = Path(path)
     if path.is_dir(): raise IsADirectoryError(f"video path {path} is a folder; give a video file")
     if not path.is_file(): raise FileNotFoundError(f"video file {path} does not exist; check the path (`mtssl samples` writes example videos to data_samples/)")
@@ -60,7 +66,7 @@ def video_info(path) -> VideoInfo:
     with _open_video(path) as c:
         s = c.streams.video[0]
         fps = float(s.average_rate or s.guessed_rate or 0)
-        dur = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / av.time_base
+        dur = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / _av().time_base
         return VideoInfo(Path(path), s.codec_context.width, s.codec_context.height, fps, s.frames or round(dur * fps), dur, s.codec_context.name)
 
 # %% ../nbs/01a_video.ipynb #f20c380a
@@ -101,7 +107,7 @@ def iter_video(path,
                         if k >= start and (k - start) % step == 0: yield img
                         k += 1
                 if stop is not None and k >= stop: break
-        except av.FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
+        except _av().FFmpegError as e: raise VideoReadError(f"{path}: decoding failed after {k} frames ({e})") from None
 
 # %% ../nbs/01a_video.ipynb #05b43a5e
 def read_video(path,
@@ -133,6 +139,7 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
 # %% ../nbs/01a_video.ipynb #97be7be7
 def _encoder_frame(rgb: np.ndarray, pix_fmt: str) -> av.VideoFrame:
     "An RGB (H, W, 3) array as a frame in the encoder's pixel format."
+    av = _av()
     # With FFmpeg's own RGB->YUV conversion the same frames encoded to different bytes in about one run in ten
     # at 160x90 (it seems to read memory it did not write); converting to 4:2:0 here made 40 of 40 runs identical.
     if pix_fmt == "yuv420p": return av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
@@ -163,7 +170,7 @@ class VideoWriter:
             if pix_fmt == "yuv420p" and (h % 2 or w % 2): raise ValueError(f"{self.path}: {self.codec} needs an even "
                                                                            f"width and height, got {w}x{h}; crop a pixel or use codec='ffv1'")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._c = av.open(str(self.tmp), "w")
+            self._c = _av().open(str(self.tmp), "w")
             self._s = self._c.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
             self._s.width, self._s.height, self._s.pix_fmt = w, h, pix_fmt
             self._s.options = {**opts, **self.options}
