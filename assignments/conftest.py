@@ -4,6 +4,7 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--notebook", default=None, help="the assignment notebook to grade (e.g. assignments/01_relpos_labels.ipynb)")
+    parser.addoption("--checks", default=None, help="a file of hidden checks (default: the installed mtssl_instructor package, if any)")
 
 
 @pytest.hookimpl(trylast=True)

@@ -2,14 +2,14 @@
 
     pytest assignments/grade.py --notebook assignments/01_relpos_labels.ipynb
 
-The notebook runs once (every cell, even after one fails); each question's test fails with the grader's message
+The notebook runs once in its own kernel (every cell, even after one fails); each question's test fails with the grader's message
 (what was given, what was expected, what came back), and the score table is printed at the end. `mtssl grade PATH`
 does the same without pytest.
 """
 import pytest
 from conftest import REPORT
 
-from mtssl_nb.grade import ASSIGNMENTS, assignment_of, grade, read_notebook
+from mtssl_nb.grade import ASSIGNMENTS, assignment_of, grade, load_hidden_checks, read_notebook
 
 
 def _notebook(config) -> str:
@@ -29,6 +29,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="module")
 def report(request):
+    load_hidden_checks(request.config.getoption("--checks"))  # the instructor's, when installed or given
     r = grade(_notebook(request.config))
     request.config.stash[REPORT] = r
     return r

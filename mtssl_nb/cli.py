@@ -290,31 +290,40 @@ def _parser_experiment(sub):
 
 # %% ../nbs/90_cli.ipynb #b10c6bce
 def cmd_grade(args) -> int:
-    "Grade assignment notebooks (a table per notebook, optionally JSON), or make the student templates from the solutions."
-    import json
-    from mtssl_nb.grade import grade, make_templates
+    "Grade assignment notebooks, each in its own kernel (a table each; JSON, CSV, Gradescope's results.json), or make the templates."
+    from mtssl_nb.grade import grade, grade_many, load_hidden_checks, make_templates, write_results
+    from mtssl_nb.sandbox import Limits
     if args.make_templates:
         for p in make_templates(args.solutions, args.out): print(f"template written to {p}")
         return 0
     if not args.notebooks: raise ValueError("give the notebook(s) to grade, e.g. `mtssl grade assignments/01_relpos_labels.ipynb`")
-    reports = []
-    for path in args.notebooks:
-        reports.append(r := grade(path, cell_timeout=args.cell_timeout))
-        print(r.table() + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.to_dict() for r in reports], indent=1))
-        print(f"scores written to {args.json}")
+    hidden = not args.visible_only and load_hidden_checks(args.checks) is not None
+    limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout, memory_mb=args.memory_mb)
+    if len(args.notebooks) == 1: reports = [grade(args.notebooks[0], limits, hidden)]  # one notebook: its problem is the command's
+    else: reports = grade_many(args.notebooks, args.jobs, limits=limits, hidden=hidden)
+    for r in reports: print(r.table() + "\n")
+    if len(reports) > 1: print(f"{len(reports)} notebooks graded; mean {sum(r.total for r in reports) / len(reports):.2f}")
+    for p in write_results(reports, args.json, args.csv, args.results_json, args.hidden_visibility): print(f"written: {p}")
     return 0
 
 # %% ../nbs/90_cli.ipynb #d476f77c
 def _parser_grade(sub):
     "`mtssl grade`: its arguments, and `cmd_grade` to run it."
-    p = sub.add_parser("grade", help="grade assignment notebooks: a score per question with what to fix")
+    p = sub.add_parser("grade", help="grade assignment notebooks, each in its own kernel: a score per question with what to fix")
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="student notebooks (assignments/*.ipynb, filled in)")
-    p.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
-    p.add_argument("--cell-timeout", type=int, default=600, help="seconds a notebook cell may run (default: 600)")
+    p.add_argument("--json", metavar="FILE", help="also write every report as JSON")
+    p.add_argument("--csv", metavar="FILE", help="also write a CSV: one row per notebook, a column per question")
+    p.add_argument("--results-json", metavar="PATH", help="Gradescope's results.json: a file for one notebook, a folder for several")
+    p.add_argument("--hidden-visibility", default="after_published", choices=["hidden", "after_due_date", "after_published", "visible"],
+                   help="in results.json: when students see what a failed hidden check found (default: after_published)")
+    p.add_argument("--checks", metavar="FILE", help="the hidden checks (default: the installed mtssl_instructor package, when there is one)")
+    p.add_argument("--visible-only", action="store_true", help="run only the visible checks (what students run)")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel (default: 1)")
+    p.add_argument("--cell-timeout", type=float, default=600, help="seconds a cell, or one check's call, may run (default: 600)")
+    p.add_argument("--notebook-timeout", type=float, default=1800, help="seconds for all cells and checks of one notebook (default: 1800)")
+    p.add_argument("--memory-mb", type=int, default=4096, help="memory a notebook's kernel may take beyond its start (default: 4096)")
     p.add_argument("--make-templates", action="store_true", help="instead: write the student templates from the reference solutions")
-    p.add_argument("--solutions", default="assignments/solutions", help="with --make-templates: the solution notebooks")
+    p.add_argument("--solutions", default="instructor/solutions", help="with --make-templates: the solution notebooks")
     p.add_argument("--out", default="assignments", help="with --make-templates: where the templates go")
     p.set_defaults(run=cmd_grade)
 

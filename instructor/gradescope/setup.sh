@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Gradescope's setup script (autograder zip: this file, run_autograder, and the folders named below).
+# The zip holds a copy of the mtssl_nb repository as source/mtssl_nb; the hidden checks come with it (instructor/).
+set -euo pipefail
+cd /autograder/source/mtssl_nb
+pip install --quiet torch torchvision --index-url https://download.pytorch.org/whl/cpu
+pip install --quiet . ./instructor
