@@ -67,23 +67,24 @@ def _cohort(d: Path, results: Path, grades: Path) -> dict[str, int]:
     for k in sol:
         want[_edit(sol[k], d / f"solution_{k}.ipynb").name] = FULL[k]
         want[_edit(tpl[k], d / f"template_{k}.ipynb").name] = 0
-    t1 = tpl["relpos_labels"]
+    t1 = tpl["triplet_loss"]  # the quickest template to run: the cheats below are added to it
     # the cheat that started it: every check replaced by one that accepts anything
-    want[_edit(t1, d / "cheat_checks.ipynb", extra=["import mtssl_nb.grade as g\nfor q in g.ASSIGNMENTS['relpos_labels']:\n"
+    want[_edit(t1, d / "cheat_checks.ipynb", extra=["import mtssl_nb.grade as g\nfor q in g.ASSIGNMENTS['triplet_loss']:\n"
                                                     "    q.check = lambda ns: None\n    q.hidden = []"]).name] = 0
     # the library the checks compare with, patched to agree with a wrong answer
-    want[_edit(t1, d / "cheat_library.ipynb", extra=["def grid_extent(patch, gap, jitter): return 0\n"
-                                                     "import mtssl_nb.tasks.relpos as R\nR.grid_extent = lambda cfg: 0\n"
-                                                     "def mirror_label(label): return label\nR.NEIGHBOURS[:] = [(1, 1)] * 8"]).name] = 0
+    want[_edit(t1, d / "cheat_library.ipynb", extra=["import torch\nimport mtssl_nb.tasks.exemplar as E\n"
+                                                     "def triplet_loss_all(z, margin=0.5): return torch.zeros((), requires_grad=True) * z.sum()\n"
+                                                     "E.triplet_loss = lambda z, margin, mining: (torch.zeros((), requires_grad=True) * z.sum(), {})\n"
+                                                     "torch.cdist = lambda a, b: unit_distances(a)"]).name] = 0
     # torch's comparisons and random inputs patched so that anything matches
     want[_edit(t1, d / "cheat_torch.ipynb", extra=["import torch\ntorch.equal = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
                                                    "torch.Tensor.__ne__ = lambda a, b: torch.zeros((), dtype=torch.bool)\n"
                                                    "torch.Generator.manual_seed = lambda self, s: self\n"
-                                                   "def mirror_label(label): return label"]).name] = 0
+                                                   "def unit_distances(x): return x @ x.T"]).name] = 0
     # builtins patched
     want[_edit(t1, d / "cheat_builtins.ipynb", extra=["import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.tuple = lambda *a: ()\n"
                                                       "builtins.AssertionError = type('Never', (BaseException,), {})\n"
-                                                      "def grid_extent(patch, gap, jitter): return 0"]).name] = 0
+                                                      "def unit_distances(x): return x"]).name] = 0
     # the report files written by the notebook, once and then again and again from a process of its own
     fake = _fake_results(results)
     rj = str(results / "cheat_report.results.json")
