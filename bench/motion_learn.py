@@ -7,7 +7,7 @@
    `--test-every`-th clip (starting with the second) is held out, the others are training videos.
 2. `mtssl motion-masks` runs over the training videos alone (the video files are linked into a
    folder of their own: the human masks of the training clips are never read).
-3. Two motion-only runs per seed from `configs/tiny.yaml` (`use=[motion]`, `--steps` steps): one
+3. Two motion-only runs per seed of the `tiny` preset (`use=[motion]`, `--steps` steps): one
    reading those cached masks (`tasks.motion.data=...`), one on the default synthetic clips.
 4. Each run's motion head is judged (`MotionSegmentation.quality`) on the held-out clips'
    human masks (frames at the segmenter's working size, one centre crop each) and on held-out
@@ -88,7 +88,7 @@ def main(argv=None):
             rows.append(dict(train=data, seed=s, iou_real=round(q_real["iou"], 4), iou_synthetic=round(q_syn["iou"], 4),
                              frames_real=q_real["frames"], seconds=round(time.perf_counter() - t1, 1)))
             print(rows[-1], flush=True)
-    print(f"\nMotion-only runs of configs/tiny.yaml, {a.steps} steps, seeds {' '.join(map(str, a.seeds))}; "
+    print(f"\nMotion-only runs of the tiny preset, {a.steps} steps, seeds {' '.join(map(str, a.seeds))}; "
           f"IoU of the head's masks (threshold 0.5) against held-out masks")
     print(f"{'trained on':<24}{'held-out real (human)':>24}{'held-out synthetic':>22}")
     for data in dict.fromkeys(r["train"] for r in rows):

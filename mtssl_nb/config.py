@@ -61,7 +61,7 @@ class OptimConfig(Schedule):
 # %% ../nbs/30_config.ipynb #df38b652
 @dataclass
 class TrainConfig:
-    "Everything a training run needs. YAML presets live in configs/; `key=value` overrides reach any field."
+    "Everything a training run needs. YAML presets live in mtssl_nb/configs/; `key=value` overrides reach any field."
     tasks: dict[str, TaskSpec] = field(default_factory=paper_tasks)
     use: list[str] | None = None  # train only these of `tasks` (None: all)
     images: str | None = None  # the images of every image task whose own `data` is unset (None: the package photos); 'required': the preset asks for it
@@ -89,10 +89,10 @@ class TrainConfig:
 # %% ../nbs/30_config.ipynb #c338a8dc
 def config_path(name,  # a file's path, or a preset name: 'tiny', 'ablations/col'
                ) -> Path:
-    "A config file: an existing path, or a preset name looked up in ./configs and the toolkit's configs/."
+    "A config file: an existing path, or a preset name looked up in ./configs, then in the toolkit's own (mtssl_nb/configs/)."
     p = Path(name)
     if p.is_file(): return p
-    roots = [Path.cwd() / "configs", Path(mtssl_nb.__file__).resolve().parents[1] / "configs"]
+    roots = [Path.cwd() / "configs", Path(mtssl_nb.__file__).resolve().parent / "configs"]
     for root in roots:
         for cand in (root / p, root / f"{p}.yaml"):
             if cand.is_file(): return cand

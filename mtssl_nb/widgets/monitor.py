@@ -11,8 +11,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import matplotlib.pyplot as plt
+import numpy as np
+
 from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..tasks.core import headline_metric
+from .tasks import live_widgets, png_data
 
 # %% auto #0
 __all__ = ['row_tasks', 'main_metric', 'read_alphas', 'TrainingMonitor']
@@ -56,7 +60,7 @@ def read_alphas(out_dir) -> tuple[int, list[str], list[list[float]]] | None:
 
 # %% ../../nbs/53_widgets.monitor.ipynb #0c2af28d
 class TrainingMonitor:
-    "Live per-task loss and metric curves (and lasso alphas) of a training run, as a plotly `FigureWidget`."
+    "Live per-task loss and metric curves (and lasso alphas) of a training run: a plotly `FigureWidget`, or a picture redrawn in place."
     def __init__(self,
                  cfg=None,  # a TrainConfig: gives out_dir, steps and lasso
                  out_dir=None,  # the run folder (its lasso.csv; its metrics.csv when following files)
@@ -64,16 +68,15 @@ class TrainingMonitor:
                  lasso: bool | None = None,  # draw the alphas (None: from cfg, or the run's config.yaml)
                  every: float = 1.0,  # seconds between reads of the files when following a launched run
                  height: int = 420,  # pixels
+                 live: bool | None = None,  # a live widget (None: `live_widgets()`); False: a matplotlib picture redrawn in place
                 ):
-        # cfg: a TrainConfig (gives out_dir, steps and lasso); out_dir: the run folder (for lasso.csv, and rows when following files)
-        # steps: the run's length, for the time left; lasso: draw the alphas (None: from cfg, or the run's config.yaml when it exists)
-        # every: seconds between reads of the files when following a launched run
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
         self.out_dir = Path(out_dir if out_dir is not None else cfg.out_dir) if (out_dir is not None or cfg is not None) else None
         self.steps = steps if steps is not None else (cfg.steps if cfg is not None else None)
         if lasso is None: lasso = bool(cfg.lasso) if cfg is not None else bool(self._saved_config().get("lasso", False))
         self.lasso, self.every, self.height = lasso, every, height
+        self.live = live_widgets() if live is None else live
         self.rows: list[dict] = []
         self.tasks: list[str] = []
         self.alpha_step = None
@@ -83,13 +86,14 @@ class TrainingMonitor:
         fig = (make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.6, 0.4], vertical_spacing=0.18,
                              subplot_titles=titles + ("lasso alphas over block3 units",), horizontal_spacing=0.08) if lasso else
                make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08))
-        self.fig = go.FigureWidget(fig)
+        self.fig = go.FigureWidget(fig) if self.live else go.Figure(fig)  # the same traces either way; only the widget talks to a browser
         self.fig.update_layout(height=height if lasso else int(height * 0.65), margin=dict(l=50, r=20, t=40, b=40),
                                legend=dict(orientation="h", y=-0.12 if lasso else -0.2), template="plotly_white")
         if lasso:
             self.fig.add_heatmap(z=[[0.0]], x=["-"], y=["-"], colorscale="RdBu_r", zmin=-1, zmax=1, row=2, col=1, name="alpha", meta="alpha",
                                  colorbar=dict(len=0.35, y=0.17, thickness=12))
-        self._status = None
+        self._status = self._box = self._handle = None  # the live status line and box; the display being kept up to date
+        self._drawn, self._final = 0.0, False  # when the picture was last drawn; whether the last step's has been
 
     # ---- feeding it
 
@@ -216,18 +220,57 @@ def status(self: TrainingMonitor) -> str:
 # %% ../../nbs/53_widgets.monitor.ipynb #79fee533
 @patch
 def _show_status(self: TrainingMonitor):
+    "Bring what is shown up to date: the status line; the picture (static: at most every `every` s, 2 s apart, and at the last step; live: at the last step)."
     if self._status is not None: self._status.value = f"<b>{self.status()}</b>"
+    if self._handle is None or self._final: return
+    self._final = bool(self.rows and self.steps and self.rows[-1]["step"] >= self.steps)
+    if self._final or (not self.live and time.time() - self._drawn >= max(self.every, 2.0)):
+        self._handle.update(self._bundle(), raw=True)
 
 # %% ../../nbs/53_widgets.monitor.ipynb #8d692de9
 @patch
 def widget(self: TrainingMonitor):
     "The status line above the figure, as one ipywidgets box."
     import ipywidgets as W
-    if self._status is None: self._status = W.HTML(f"<b>{self.status()}</b>")
-    return W.VBox([self._status, self.fig])
+    if not self.live: raise ValueError("this monitor was made with live=False (no live widgets here): show it, or draw `figure()`")
+    if self._box is None:
+        self._status = W.HTML(f"<b>{self.status()}</b>")
+        self._box = W.VBox([self._status, self.fig])
+    return self._box
 
 # %% ../../nbs/53_widgets.monitor.ipynb #49f51b38
 @patch
+def figure(self: TrainingMonitor):
+    "The monitor's panels drawn with matplotlib, from the same traces: its static view, and the picture kept beside the live widget."
+    n = 3 if self.lasso else 2
+    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 3.0), squeeze=False)
+    axs = axs[0]
+    for i, t in enumerate(self.tasks):
+        for ax, kind in zip(axs, ("loss", "metric")):
+            tr = self._trace(f"{t} {kind}")
+            if tr.x: ax.plot(tr.x, tr.y, ".-", ms=3, color=_COLORS[i % len(_COLORS)], label=t)
+    for ax, a in zip(axs, self.fig.layout.annotations): ax.set_title(a.text, fontsize=9)
+    for ax in axs[:2]: ax.set_xlabel("step"); ax.grid(alpha=0.3)
+    if self.tasks: axs[0].legend(fontsize=8)
+    hm = self._trace("alpha")
+    if hm is not None and self.alpha_step is not None:
+        im = axs[2].imshow(np.asarray(hm.z, dtype=float), cmap="RdBu_r", vmin=hm.zmin, vmax=hm.zmax, aspect="auto")
+        axs[2].set_yticks(range(len(hm.y)), hm.y); axs[2].set_xlabel("block3 unit")
+        fig.colorbar(im, ax=axs[2], fraction=0.05)
+    fig.suptitle(self.status(), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/53_widgets.monitor.ipynb #9bcd52ec
+@patch
+def _bundle(self: TrainingMonitor) -> dict:
+    "What the monitor displays: the live widget with a picture of its panels beside it (for frontends without a widget manager), or the picture alone."
+    fig = self.figure()
+    png, self._drawn = png_data(fig), time.time()
+    plt.close(fig)
+    return {**self.widget()._repr_mimebundle_(), "image/png": png} if self.live else {"image/png": png, "text/plain": self.status()}
+
+@patch
 def _ipython_display_(self: TrainingMonitor):
     from IPython.display import display
-    display(self.widget())
+    self._handle = display(self._bundle(), raw=True, display_id=True)

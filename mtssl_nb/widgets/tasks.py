@@ -5,7 +5,10 @@
 # %% ../../nbs/50_widgets.tasks.ipynb #8b3d31ea
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,7 +22,7 @@ from ..tasks.color import Colorization
 from ..tasks.relpos import COLOR_TREATMENTS, NEIGHBOURS, RelPos, RelPosConfig, patch_image
 
 # %% auto #0
-__all__ = ['explorer_images', 'display_controls', 'PatchExplorer', 'ColorExplorer']
+__all__ = ['explorer_images', 'live_widgets', 'png_data', 'display_controls', 'PatchExplorer', 'ColorExplorer']
 
 # %% ../../nbs/50_widgets.tasks.ipynb #1c7ed632
 def explorer_images(images=None,  # None (the package photos), a uint8 batch (B, 3, H, W), a sequence of (3, H, W) or a dataset of (image, label)
@@ -53,14 +56,47 @@ class _Explorer:
 
     def _ipython_display_(self): display_controls(self)
 
+# %% ../../nbs/50_widgets.tasks.ipynb #84225209
+_OFF, _ON = ("0", "false", "no", "off", "static"), ("1", "true", "yes", "on", "live")
+
+def live_widgets() -> bool:
+    "Whether explorers and the monitor show live ipywidgets (else static figures): `MTSSL_WIDGETS` (0 or 1) decides; unset, live when ipywidgets imports and a Jupyter kernel runs this."
+    env = os.environ.get("MTSSL_WIDGETS", "").strip().lower()
+    if env and env not in _OFF + _ON:
+        raise ValueError(f"MTSSL_WIDGETS={env!r}: use 1 (live widgets), 0 (static figures), or leave it unset (live in a Jupyter kernel with ipywidgets)")
+    if env in _OFF: return False
+    try: import ipywidgets  # noqa: F401
+    except ImportError:
+        if env: raise ImportError("MTSSL_WIDGETS=1 asks for live widgets, but ipywidgets cannot be imported here: pip install 'ipywidgets>=8'") from None
+        return False
+    if not env:
+        from IPython import get_ipython
+        if getattr(get_ipython(), "kernel", None) is None: return False  # a script, a terminal, nbdev-test: no frontend draws widgets
+    try:  # Colab draws ipywidgets 8 only through its custom widget manager
+        from google.colab import output
+        output.enable_custom_widget_manager()
+    except ImportError: pass
+    return True
+
+def png_data(fig, dpi: int = 80) -> str:
+    "A matplotlib figure as base64 PNG: the `image/png` entry of a display bundle."
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
 # %% ../../nbs/50_widgets.tasks.ipynb #7e0e7dde
 def display_controls(explorer,  # has `widgets(W)`, `set(**values)`, `figure()` and a `seed`
                      rows: int = 4,  # controls per row
+                     live: bool | None = None,  # live widgets (None: `live_widgets()`); False: the figure of the current settings
                     ):
-    "Show `explorer.widgets(W)` (up to `rows` controls a row) above its figure, redrawn on every change; a button asks for a new draw."
-    import ipywidgets as W
+    "Show `explorer.widgets(W)` (up to `rows` controls a row) above its figure, redrawn on every change; a button asks for a new draw. Returns the box (None when static)."
     from IPython.display import display
-    out, ctl = W.Output(), explorer.widgets(W)
+    if not (live_widgets() if live is None else live):
+        fig = explorer.figure(); display(fig); plt.close(fig)
+        print(f"A static view (no live widgets here, or MTSSL_WIDGETS=0): change it with .set(...) (help({type(explorer).__name__}.set)) and show it again.")
+        return None
+    import ipywidgets as W
+    out, ctl, first = W.Output(), explorer.widgets(W), []
     def redraw(*_):
         try:
             explorer.set(**{k: w.value for k, w in ctl.items() if hasattr(w, "value")})
@@ -71,13 +107,16 @@ def display_controls(explorer,  # has `widgets(W)`, `set(**values)`, `figure()` 
         with out:
             out.clear_output(wait=True)
             display(fig)
+        if not first: first.append(png_data(fig))  # the picture shown where no widget manager runs
         plt.close(fig)
     for w in ctl.values():
         if hasattr(w, "value"): w.observe(redraw, names="value")
         elif hasattr(w, "on_click"): w.on_click(lambda b: (explorer.set(seed=explorer.seed + 1), redraw()))
     redraw()
     items = list(ctl.values())
-    display(W.VBox([W.HBox(items[i:i + rows]) for i in range(0, len(items), rows)] + [out]))
+    box = W.VBox([W.HBox(items[i:i + rows]) for i in range(0, len(items), rows)] + [out])
+    display({**box._repr_mimebundle_(), **({"image/png": first[0]} if first else {})}, raw=True)
+    return box
 
 # %% ../../nbs/50_widgets.tasks.ipynb #65cc2000
 class PatchExplorer(_Explorer):

@@ -54,7 +54,7 @@ class Lab:
         self.work, self.token, self.port = Path(work), token, free_port()
         for name in ("nbs", "assignments"):
             if (ROOT / name).is_dir(): shutil.copytree(ROOT / name, self.work / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        for name in ("data_samples", "configs"): (self.work / name).symlink_to(ROOT / name)
+        for name in ("data_samples",): (self.work / name).symlink_to(ROOT / name)
         settings = self.work / "lab-settings"
         for plugin, value in SETTINGS.items():
             f = settings / f"{plugin}.jupyterlab-settings"
