@@ -8,12 +8,7 @@ from __future__ import annotations
 import argparse, os, sys, time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 import mtssl_nb
-from .core import ConfigError, config_to_dict
-from .samples import build_samples, gallery
-from .tasks.core import task_class, task_names
 
 # %% auto #0
 __all__ = ['TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
@@ -22,6 +17,7 @@ __all__ = ['TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks
 # %% ../nbs/90_cli.ipynb #d274982c
 def cmd_samples(args) -> int:
     "Rebuild the sample data."
+    from mtssl_nb.samples import build_samples
     out = build_samples(args.out, seed=args.seed)
     print(f"sample data written to {out}")
     return 0
@@ -38,6 +34,8 @@ def _parser_samples(sub):
 def cmd_demo(args) -> int:
     "The showcase under `args.out`: sample data and their gallery, the tiny four-task model trained, probed against random init, and the report."
     import shutil
+    import matplotlib.pyplot as plt
+    from mtssl_nb.samples import build_samples, gallery
     from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
     from mtssl_nb.report import write_report
     from mtssl_nb.train import Trainer, load_run, load_train_config
@@ -75,6 +73,8 @@ def _parser_demo(sub):
 # %% ../nbs/90_cli.ipynb #2de0708f
 def cmd_tasks(args) -> int:
     "List the registered pretext tasks (or the named ones) with their settings and defaults."
+    from mtssl_nb.core import config_to_dict
+    from mtssl_nb.tasks.core import task_class, task_names
     for name in args.names or task_names():
         cls = task_class(name)
         print(f"{name}: {(cls.__doc__ or '').strip()}")
@@ -118,7 +118,7 @@ def _parser_motion_masks(sub):
 def _train_config(args):
     "The run's config: --config (a file or preset) or, when resuming without one, the run's saved config; then the overrides."
     from mtssl_nb.config import TrainConfig, load_train_config
-    from mtssl_nb.core import load_config
+    from mtssl_nb.core import ConfigError, load_config
     if args.config: return load_train_config(args.config, args.settings)
     if isinstance(args.resume, str):
         from mtssl_nb.checkpoint import run_folder
@@ -358,7 +358,7 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #5d366c2b
-USER_ERRORS = (OSError, ConfigError, ValueError)  # missing/unreadable files, wrong settings or values
+USER_ERRORS = (OSError, ValueError)  # missing/unreadable files, wrong settings or values (a ConfigError is a ValueError)
 
 def main(argv=None,  # the arguments after `mtssl` (None: the command line's)
         ) -> int:

@@ -25,6 +25,10 @@ def test_help_and_version():
     assert mod.returncode == 0 and mod.stdout.startswith("mtssl_nb ")
     bad = run("fly")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    # each command imports what it needs when it runs: the parser alone loads neither PyTorch nor matplotlib
+    lean = subprocess.run([sys.executable, "-c", "import sys, mtssl_nb.cli as c; c.make_parser().parse_args(['tasks']); "
+                           "print(sorted(m for m in ('torch', 'torchvision', 'matplotlib') if m in sys.modules))"], capture_output=True, text=True)
+    assert lean.returncode == 0 and lean.stdout.strip() == "[]", lean.stdout + lean.stderr
 
 
 @pytest.fixture(scope="module")
