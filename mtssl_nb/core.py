@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #a9edd83b
 from __future__ import annotations
 
-import dataclasses, difflib, hashlib, os, random, types
+import copy, dataclasses, difflib, functools, hashlib, os, random, types
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -17,7 +17,7 @@ import yaml
 # %% auto #0
 __all__ = ['M_TRIM_THRESHOLD', 'M_MMAP_THRESHOLD', 'MMAP_THRESHOLD_MAX', 'ConfigError', 'config_from_dict', 'config_to_dict',
            'save_config', 'apply_overrides', 'read_yaml', 'load_config', 'derive_seed', 'make_generator',
-           'seed_everything', 'seed_worker', 'pick_device', 'keep_cpu_memory', 'TaskBatch']
+           'seed_everything', 'memo_data', 'seed_worker', 'pick_device', 'keep_cpu_memory', 'TaskBatch']
 
 # %% ../nbs/00_core.ipynb #79430e63
 class ConfigError(ValueError):
@@ -236,6 +236,22 @@ def seed_everything(seed: int,
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
     return make_generator(seed)
+
+# %% ../nbs/00_core.ipynb #d1cfada1
+def memo_data(fn):
+    "Decorator for deterministic data generators: each result is made once per process (the last 8 kept) and handed out as a deep copy."
+    cache = {}
+    @functools.wraps(fn)
+    def made(*args, **kw):
+        key = (args, tuple(sorted(kw.items())))
+        try: hash(key)
+        except TypeError: return fn(*args, **kw)  # e.g. a list argument: made anew
+        if key not in cache:
+            if len(cache) >= 8: cache.pop(next(iter(cache)))
+            cache[key] = fn(*args, **kw)
+        return copy.deepcopy(cache[key])
+    made.cache_clear = cache.clear
+    return made
 
 # %% ../nbs/00_core.ipynb #d7fff4cc
 def seed_worker(worker_id: int):

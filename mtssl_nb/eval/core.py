@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from ..core import derive_seed, make_generator
+from ..core import derive_seed, make_generator, memo_data
 from ..data import DEFAULT_PHOTOS, TEXTURES, ImageFolderSource, PhotoPool, dataset_split, image_source
 from ..harmonize import Harmonizer
 from ..models.lasso import LassoMixer
@@ -75,6 +75,7 @@ def held_out_clips(n_clips: int = 16,  # synthetic clips, 16 frames each
     return SyntheticClipFrames(n_clips=n_clips, seed=seed, size=size, background="photo", photos=PROBE_PHOTOS)
 
 # %% ../../nbs/40_eval.ipynb #d6b0f445
+@memo_data  # the same arguments, the same images: made once per process
 def held_out_crops(n: int = 512,  # crops
                    size: int = 64,  # crop side, pixels
                    photos=PROBE_PHOTOS,  # names of the package photos to crop
@@ -113,6 +114,7 @@ def shape_masks(kind: torch.Tensor,  # int64 (N,) indices into SHAPES
     return (inside + 0.5).clamp(0, 1)  # a one-pixel soft edge
 
 # %% ../../nbs/40_eval.ipynb #d655219e
+@memo_data  # the same arguments, the same images: made once per process
 def shapes_on_photos(n: int = 2000,  # images (each kind n / 5 times)
                      size: int = 64,  # image side, pixels
                      photos=PROBE_PHOTOS,  # package photos the backgrounds are cropped from

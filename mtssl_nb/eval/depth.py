@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ..core import ConfigError, derive_seed, make_generator, pick_device
+from ..core import ConfigError, derive_seed, make_generator, memo_data, pick_device
 from ..data import DEFAULT_PHOTOS, PhotoPool
 from .core import _crops
 from .transfer import TransferConfig, fine_tune
@@ -260,6 +260,7 @@ def write_depth_folder(data,  # (image, depth) items: uint8 (3, H, W), (H, W) me
     return root
 
 # %% ../../nbs/42_eval.depth.ipynb #e1a32f8c
+@memo_data  # the same arguments, the same images: made once per process
 def room_scenes(n: int = 200,  # rooms
                 size: int = 64,  # image side, pixels
                 max_objects: int = 3,  # most boards standing in a room

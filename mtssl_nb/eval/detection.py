@@ -24,7 +24,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
 
-from ..core import ConfigError, derive_seed, make_generator, pick_device
+from ..core import ConfigError, derive_seed, make_generator, memo_data, pick_device
 from ..data import DEFAULT_PHOTOS, PhotoPool
 from .core import SHAPES, _crops, shape_masks
 from .transfer import TransferConfig, fine_tune
@@ -251,6 +251,7 @@ class VOCSet(torch.utils.data.Dataset):
         return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous(), target
 
 # %% ../../nbs/41_eval.detection.ipynb #271474da
+@memo_data  # the same arguments, the same images: made once per process
 def shape_scenes(n: int = 200,  # images
                  size: int = 128,  # image side, pixels
                  max_objects: int = 3,  # most shapes in an image (at least one)
