@@ -238,7 +238,14 @@ def seed_everything(seed: int,
     return make_generator(seed)
 
 # %% ../nbs/00_core.ipynb #d1cfada1
-def memo_data(fn):
+def _nbytes(obj) -> int:
+    "Bytes held in the tensors of `obj` (in tuples, lists, dicts and objects' attributes)."
+    if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, (tuple, list)): return sum(map(_nbytes, obj))
+    if isinstance(obj, dict): return sum(map(_nbytes, obj.values()))
+    return _nbytes(vars(obj)) if hasattr(obj, "__dict__") else 0
+
+def memo_data(fn, max_mb: float = 256):
     "Decorator for deterministic data generators: each result is made once per process (the last 8 kept) and handed out as a deep copy."
     cache = {}
     @functools.wraps(fn)
@@ -246,11 +253,12 @@ def memo_data(fn):
         key = (args, tuple(sorted(kw.items())))
         try: hash(key)
         except TypeError: return fn(*args, **kw)  # e.g. a list argument: made anew
-        if key not in cache:
+        if key in cache: return copy.deepcopy(cache[key])
+        out = fn(*args, **kw)
+        if _nbytes(out) <= max_mb * 2**20:  # a large result is not kept: a copy in the cache would double its memory
             if len(cache) >= 8: cache.pop(next(iter(cache)))
-            cache[key] = fn(*args, **kw)
-        return copy.deepcopy(cache[key])
-    made.cache_clear = cache.clear
+            cache[key] = copy.deepcopy(out)
+        return out
     return made
 
 # %% ../nbs/00_core.ipynb #d7fff4cc
