@@ -45,7 +45,7 @@ def paper_tasks() -> dict[str, TaskSpec]:
 
 # %% ../nbs/30_config.ipynb #3c0ded2b
 OPTIM_MODES = ("sum", "per_task_rmsprop")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "native", "fp32", "bf16")
 
 @dataclass
 class OptimConfig(Schedule):
@@ -72,12 +72,15 @@ class TrainConfig:
     lasso_lr: float = 10.0  # the alphas' learning rate as a multiple of their task's (at the trunk's rate a row barely moves in a short run)
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 100_000
-    precision: str = "auto"  # 'auto' (bf16 autocast on CUDA GPUs that have it, else fp32), 'fp32' or 'bf16'
+    # 'auto' (bf16 autocast on CUDA GPUs that have it, else fp32), 'native' (bf16 wherever the device runs it in
+    # hardware: those GPUs, and CPUs with AVX-512 (1.6-1.9x a CPU trunk step here), else fp32), 'fp32' or 'bf16'
+    precision: str = "auto"
     channels_last: bool | None = None  # None: on GPU
     compile: bool = False  # torch.compile the trunk
     sync_bn: bool = False  # under DDP on GPUs: BatchNorm statistics over every process's batch (default: each its own, as the paper's workers)
     device: str = "auto"  # 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' (under torchrun a GPU process takes cuda:LOCAL_RANK)
     workers: int = 2  # DataLoader worker processes per task and process
+    cache_mb: float = 0  # keep each data source's decoded images (or rendered frames) in memory, up to this many MB a source (0: off)
     seed: int = 0
     deterministic: bool = False  # deterministic kernels (slower on GPU)
     out_dir: Path = Path("runs/train")
@@ -157,6 +160,7 @@ def check_config(cfg: TrainConfig,
     for k in ("steps", "log_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
         _need(getattr(cfg, k) >= 1, f"{k} must be at least 1, got {getattr(cfg, k)}")
     _need(cfg.workers >= 0, f"workers must not be negative, got {cfg.workers}")
+    _need(cfg.cache_mb >= 0, f"cache_mb must not be negative (0 turns the cache off), got {cfg.cache_mb}")
     _need(not (world > 1 and cfg.device.startswith("cuda:")), f"device={cfg.device} would put every process on one "
                                                               "GPU; under torchrun use device=cuda (process i takes cuda:LOCAL_RANK)")
     _need(cfg.images != "required", "this preset trains on your photos: give images=folder:PATH (a folder of images, one subfolder per class or "

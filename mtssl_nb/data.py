@@ -25,8 +25,8 @@ from .core import derive_seed, make_generator, seed_worker
 # %% auto #0
 __all__ = ['PHOTOS', 'DEFAULT_PHOTOS', 'TEXTURES', 'IMAGE_EXTENSIONS', 'to_rgb_uint8', 'ImageReadError', 'read_image', 'Photo',
            'load_photo', 'PhotoPool', 'BadFileWarning', 'ImageFolderSource', 'cifar10', 'stl10', 'dataset_split',
-           'image_source', 'crop_params', 'RandomResizedCrops', 'EpochSampler', 'make_loader', 'crop_loader',
-           'image_loader', 'forever']
+           'image_source', 'CachedSource', 'crop_params', 'RandomResizedCrops', 'EpochSampler', 'make_loader',
+           'crop_loader', 'image_loader', 'forever']
 
 # %% ../nbs/01_data.ipynb #e7b2d792
 def _rgb_array(arr: np.ndarray) -> np.ndarray:
@@ -259,6 +259,25 @@ def image_source(spec: str = "photos") -> Dataset:
         return stl10(root, split=split or "unlabeled")
     if Path(spec).expanduser().is_dir(): return ImageFolderSource(spec)
     raise ValueError(f"data spec {spec!r} is not understood and is not a folder; use photos[:a,b], folder:PATH, cifar10:ROOT[:test] or stl10:ROOT[:split]")
+
+# %% ../nbs/01_data.ipynb #12db5022
+class CachedSource(Dataset):
+    "`source`'s items kept in memory once read (decoded images, rendered frames), up to `max_mb`; its other attributes pass through."
+    def __init__(self,
+                 source: Dataset,  # items: a tensor or a tuple (tensors, labels)
+                 max_mb: float = 1024,  # most megabytes of tensors kept; items past it are read from the source each time
+                ):
+        self.source, self.max_bytes, self.items, self.bytes = source, max_mb * 2**20, {}, 0
+    def __len__(self): return len(self.source)
+    def __getattr__(self, name):  # classes, samples, root, ...: the source's
+        if name in ("source", "items", "max_bytes", "bytes"): raise AttributeError(name)  # not set yet (unpickling): no recursion
+        return getattr(self.source, name)
+    def __getitem__(self, i):
+        if (hit := self.items.get(i)) is not None: return hit
+        item = self.source[i]
+        size = sum(x.nbytes for x in (item if isinstance(item, tuple) else (item,)) if torch.is_tensor(x))
+        if self.bytes + size <= self.max_bytes: self.items[i], self.bytes = item, self.bytes + size
+        return item
 
 # %% ../nbs/01_data.ipynb #5af32155
 def crop_params(h: int,  # image height, pixels

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .config import TaskSpec, TrainConfig
 from .core import derive_seed
-from .data import crop_loader, image_source
+from .data import CachedSource, crop_loader, image_source
 from .tasks.core import PretextTask
 from .video import ClipFrames, SyntheticClipFrames
 
@@ -75,11 +75,13 @@ def task_source(spec: TaskSpec,
                 task: PretextTask,
                 seed: int = 0,  # seeds the synthetic clips
                 data: str | None = None,  # a data spec (`task_data`), before `spec.data`
+                cache_mb: float = 0,  # keep decoded items in memory up to this many MB (`data.CachedSource`); 0: off
                ) -> Dataset:
     "The items a task's crops come from (`data`, else `spec.data`, else the defaults): images (with labels) or clip frames (with masks)."
     data = data or spec.data or default_data(task.data_kind)
-    if task.data_kind == "clips": return SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
-    return image_source(data)
+    if task.data_kind == "clips": src = SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
+    else: src = image_source(data)
+    return CachedSource(src, cache_mb) if cache_mb > 0 else src
 
 # %% ../nbs/31_streams.ipynb #42a27e5e
 def task_loader(spec: TaskSpec,

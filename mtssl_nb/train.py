@@ -112,8 +112,9 @@ class TrainingStopped(Exception):
         super().__init__(f"stopped by {name} at step {step}; checkpoint {checkpoint}; continue with --resume")
 
 # %% ../nbs/34_train.ipynb #b5e24cc6
-def _native_bf16() -> bool:
-    "Does this GPU compute in bf16 natively (not emulated)?"
+def _native_bf16(dev: torch.device | None = None) -> bool:
+    "Does this device compute in bf16 in hardware (not emulated)? A CUDA GPU (the default), or a CPU whose oneDNN kernels run bf16 (AVX-512 and up)."
+    if dev is not None and dev.type == "cpu": return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     try: return torch.cuda.is_bf16_supported(including_emulation=False)
     except TypeError: return torch.cuda.is_bf16_supported()  # older torch: no emulation to exclude
 
@@ -121,8 +122,9 @@ def _native_bf16() -> bool:
 def autocast_for(cfg: TrainConfig,
                  dev: torch.device,  # the training device
                 ) -> Callable:
-    "A context factory: bf16 autocast when `cfg.precision` asks for it (or 'auto' on a GPU with native bf16), else nothing."
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda" and _native_bf16())
+    "A context factory: bf16 autocast when `cfg.precision` asks for it ('auto': on a GPU with native bf16; 'native': on any device with it), else nothing."
+    native = cfg.precision == "native" or (cfg.precision == "auto" and dev.type == "cuda")
+    bf16 = cfg.precision == "bf16" or (native and dev.type in ("cuda", "cpu") and _native_bf16(dev))
     return (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else nullcontext
 
 # %% ../nbs/34_train.ipynb #c5c5cd9e
@@ -168,7 +170,7 @@ def make_streams(cfg: TrainConfig,
         spec = cfg.tasks[n]
         data = task_data(cfg, n, t)
         key = (t.data_kind, data, spec.size if t.data_kind == "clips" else None)
-        if key not in cache: cache[key] = task_source(spec, t, cfg.seed, data)  # missing files fail here, naming them
+        if key not in cache: cache[key] = task_source(spec, t, cfg.seed, data, cfg.cache_mb)  # missing files fail here, naming them
         sources[n] = cache[key]
         loader = task_loader(spec, t, sources[n], procs.rank, procs.world, cfg.seed, cfg.workers, pin_memory=procs.device.type == "cuda")
         streams[n] = iter(TaskStream(loader, start))
