@@ -127,7 +127,8 @@ def trunk_moved(run,  # a loaded run: its config (to rebuild the initial trunk) 
 def _probe_row(run, datasets: dict, allow_overlap: bool) -> dict:
     "One trained run's probes on every dataset (refusing leaks), its heads' own quality and how far its trunk moved."
     sources = run_sources(run, allow_overlap)
-    r = dict(evaluate_run(run, ("heads",), (), baseline=False, progress=None), probes={}, overlap={})
+    # the heads judged on the first probe set's test images (real photos no pretext task read), at each task's crop size
+    r = dict(evaluate_run(run, ("heads",), tuple(datasets), baseline=False, progress=None, allow_overlap=allow_overlap), probes={}, overlap={})
     for spec, d in datasets.items():
         if (o := check_leak(d, sources, allow_overlap)): r["overlap"][spec] = o
         r["probes"][spec] = probe_trunk(run.net.trunk, d, gray=Harmonizer(run.cfg.harmonize).trunk_gray)
@@ -168,7 +169,7 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
             folder = train_row(name, preset, out, seed, extra, progress)
             run, cache = load_run(folder), folder / "experiment_probes.json"
             key = dict(checkpoint=run.checkpoint.name, data=list(data), n_train=n_train, n_test=n_test, allow_overlap=allow_overlap,
-                       layout="heads")  # results of the per-task head layout (older caches, with a motion key, are probed again)
+                       layout="heads on probe images")  # older caches (heads judged on package photos; a motion key) are probed again
             old = json.loads(cache.read_text()) if cache.is_file() else {}
             if old.get("key") == key and not jobs: r = old["result"]  # a finished row's probes (and its first timing) are kept beside it
             else:

@@ -66,7 +66,7 @@ def test_a_task_defined_in_a_test_trains_evaluates_reports_and_monitors(rotation
     res = evaluate_run(run, ("linear", "heads"), ("digits",), n_train=60, n_test=40, size=32, progress=None)
     assert set(res["probes"]["digits"]) == {"trained", "random init"}
     assert set(res["heads"]) == {"rotation"} and 0 <= res["heads"]["rotation"]["turn_acc"] <= 1 and res["heads"]["rotation"]["images"] == 512
-    assert "rotation head on held-out data: quarter-turn accuracy" in results_table(res)
+    assert "rotation head on held-out package photos: quarter-turn accuracy" in results_table(res)
 
     page = write_report(run, res, tmp_path / "report").read_text()
     assert "quarter-turn accuracy" in page and "rotation" in page

@@ -490,17 +490,27 @@ def held_out(task,  # a `PretextTask`: its `data_kind` chooses clips or crops
     return held_out_crops(n or 512, size, seed=seed + 1)
 
 # %% ../../nbs/40_eval.ipynb #d2e62a1e
+def _square(x: torch.Tensor, size: int) -> torch.Tensor:
+    "uint8 images `(N, 3, h, w)` resized to `size x size` (antialiased), or as they are when they have that size."
+    if tuple(x.shape[-2:]) == (size, size): return x
+    return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
+
 def head_quality(run,  # a loaded run (`train.load_run`)
                  tasks=None,  # names of the heads to judge; None: all the run's tasks
-                 n: int | None = None,  # held-out frames or crops per head (None: `held_out`'s default)
+                 n: int | None = None,  # held-out frames or images per head (None: `held_out`'s default, 256 frames or 512 images)
                  seed: int = 0,  # of the held-out data
                  device="cpu",
+                 images: tuple[str, torch.Tensor] | None = None,  # (its name, held-out uint8 images (N, 3, H, W)) for the image tasks' heads
                 ) -> dict:
-    "Each trained head's own quality on held-out data (`PretextTask.quality`), for the run's tasks (or `tasks`) that have one."
+    ("Each trained head's own quality on held-out data (`PretextTask.quality`), for the run's tasks (or `tasks`) that have one: image "
+     "tasks on `images` (resized to each task's crop size) or on crops of the held-out package photos, clip tasks on held-out synthetic clips.")
     out = {}
     for name in tasks or run.tasks:
         t, size = run.tasks[name], run.cfg.tasks[name].size
-        if t.quality_labels: out[name] = dict(t.quality(run.net, held_out(t, size, n, seed), size, device=device), labels=dict(t.quality_labels))
+        if not t.quality_labels: continue
+        if images is not None and t.data_kind == "images": where, data = images[0], _square(images[1][:n or 512], size)
+        else: where, data = f"held-out {'synthetic clips' if t.data_kind == 'clips' else 'package photos'}", held_out(t, size, n, seed)
+        out[name] = dict(t.quality(run.net, data, size, device=device), labels=dict(t.quality_labels), data=where)
     return out
 
 # %% ../../nbs/40_eval.ipynb #f9f22edf
@@ -545,8 +555,17 @@ def evaluate_run(run,  # a loaded run (`train.load_run`)
             out["probes"].setdefault(spec, {})[name] = r
         if progress: progress(f"probed {spec} ({len(d.classes)} classes, {len(d.y_test)} test images) in {time.time() - t0:.1f} s")
     heads = [n for n in run.tasks if "heads" in probes or n in probes]
-    if heads: out["heads"] = head_quality(run, heads, seed=seed, device=device)
+    if heads: out["heads"] = head_quality(run, heads, seed=seed, device=device, images=_heads_images(run, heads, data, n_test, seed, allow_overlap))
     return out
+
+def _heads_images(run, heads, data, n: int, seed: int, allow_overlap: bool) -> tuple[str, torch.Tensor] | None:
+    "(name, images): the test images of the first real probe dataset in `data`, checked for leaks, at the largest crop size of the image heads; None without one."
+    real = [s for s in data if s not in DEFAULT_DATA]
+    sizes = [run.cfg.tasks[h].size for h in heads if run.tasks[h].data_kind == "images" and run.tasks[h].quality_labels]
+    if not (real and sizes): return None
+    d = probe_data(real[0], 1, min(n, 512), max(sizes), seed)
+    shared = check_leak(d, run_sources(run, allow_overlap), allow_overlap) if not allow_overlap or d.test_sources else None
+    return (f"{real[0]} test images" + (" (overlaps pretext data)" if shared else ""), d.x_test)
 
 # %% ../../nbs/40_eval.ipynb #436166d6
 def _acc_cell(r: dict, key: str):
@@ -586,5 +605,5 @@ def results_table(res: dict,  # `evaluate_run`'s result
 def head_lines(res: dict,  # `evaluate_run`'s result (its 'heads')
               ) -> list[str]:
     "A line per head judged on its own task: its name and each measure `quality_labels` names."
-    return [f"{name} head on held-out data: " + ", ".join(f"{label} {q[k]:.3f}" for k, label in q["labels"].items() if k in q)
-            for name, q in res.get("heads", {}).items()]
+    return [f"{name} head on {q.get('data', 'held-out data')}: " + ", ".join(f"{label} {q[k]:.3f}" for k, label in q["labels"].items() if k in q)
+            + (f" (chance {q['chance']:.3f})" if "chance" in q else "") for name, q in res.get("heads", {}).items()]

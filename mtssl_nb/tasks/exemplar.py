@@ -20,7 +20,7 @@ from .core import PretextTask, images_of, log_uniform, register_task, uniform
 # %% auto #0
 __all__ = ['MINING', 'ExemplarConfig', 'draw_exemplar', 'view_grids', 'sample_views', 'colour_axes', 'pca_contrast', 'rgb_to_hsv',
            'hsv_to_rgb', 'hsv_jitter', 'exemplar_views', 'ExemplarHead', 'gather_embeddings', 'triplet_loss',
-           'Exemplar', 'view_corners', 'show_exemplar', 'exemplar_reference']
+           'Exemplar', 'exemplar_quality', 'view_corners', 'show_exemplar', 'exemplar_reference']
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #8784ed4f
 MINING = ("semi-hard", "hard", "all")
@@ -237,6 +237,7 @@ class Exemplar(PretextTask):
     smoke, smoke_size = dict(size=32, hidden=32, dim=16), 64  # a quick test's views and head
 
     min_batch = 2  # the other images of the batch are the negatives
+    quality_labels = {"top1": "second view found first among every held-out image's (top-1)", "top5": "in the first 5 (top-5)"}
 
     def min_size(self) -> int: return 16
 
@@ -271,6 +272,33 @@ class Exemplar(PretextTask):
 
     def show(self, tb: TaskBatch, pred=None, n: int = 4):
         return show_exemplar(tb, pred, n)
+
+    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
+        "`exemplar_quality` on held-out uint8 images `data` `(N, 3, H, W)` (`size` unused: views are cut at the task's size)."
+        return exemplar_quality(net, self, data, device=device)
+
+# %% ../../nbs/13_tasks.exemplar.ipynb #94e457a5
+@torch.no_grad()
+def exemplar_quality(net,  # maps the task's batches to unit embeddings (B, K, D), e.g. a `MultiTaskNet` with an exemplar head
+                     task: Exemplar,  # the task the head was trained for: its augmentations
+                     images: torch.Tensor,  # held-out uint8 images (N, 3, H, W)
+                     batch_size: int = 64,
+                     seed: int = 0,  # of the views: the same images and seed, the same views
+                     device="cpu",
+                    ) -> dict:  # top1, top5, chance (1/N) and the number of images
+    "Retrieval among N held-out images: each image's first view searched for its second among every image's second view."
+    if len(images) < 2: raise ValueError(f"exemplar quality needs at least 2 held-out images, got {len(images)}")
+    if isinstance(net, nn.Module): net.eval().to(device)  # any callable of a TaskBatch will do
+    g, z = torch.Generator().manual_seed(seed), []
+    for i in range(0, len(images), batch_size):
+        chunk = images[i:i + batch_size]
+        if len(chunk) < 2: chunk = images[i - 1:i + 1]  # a batch needs two images; the extra one is dropped below
+        e = net(task.make_batch(chunk.to(device), g)).float()[:, :2]  # (B, 2, D)
+        z.append(e[-len(images[i:i + batch_size]):].cpu())
+    z = torch.cat(z)
+    d = torch.cdist(z[:, 0], z[:, 1])  # (N, N): first views against second views
+    rank = (d <= d.diagonal()[:, None]).sum(1) - 1  # other second views as near as the image's own, or nearer (a tie counts against)
+    return dict(top1=float((rank < 1).float().mean()), top5=float((rank < 5).float().mean()), chance=1 / len(z), images=len(z))
 
 # %% ../../nbs/13_tasks.exemplar.ipynb #9bb3d7df
 def view_corners(d: dict,  # the draws, from `draw_exemplar`

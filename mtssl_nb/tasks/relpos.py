@@ -20,8 +20,8 @@ from .core import PretextTask, images_of, register_task
 # %% auto #0
 __all__ = ['NEIGHBOURS', 'COLOR_TREATMENTS', 'NOISE_FIELDS', 'GREEN_MAGENTA', 'DROPPED', 'RelPosConfig', 'grid_extent',
            'downsample_sizes', 'noise_bank', 'draw_relpos', 'patch_boxes', 'batch_side', 'gather_patches', 'resize_u8',
-           'normalize_patches', 'relpos_patches', 'RelPos', 'RelPosHead', 'patch_image', 'show_relpos',
-           'relpos_reference']
+           'normalize_patches', 'relpos_patches', 'RelPos', 'RelPosHead', 'relpos_quality', 'patch_image',
+           'show_relpos', 'relpos_reference']
 
 # %% ../../nbs/11_tasks.relpos.ipynb #7299bdae
 NEIGHBOURS = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2))  # (row, col) in the 3x3 grid, by label
@@ -43,7 +43,10 @@ class RelPosConfig:
     # resize each batch to a square of a random area in this range, then place the grid at random in it
     # (Doersch et al.: 150k-450k); None: crops as they are
     pixels: tuple[int, int] | None = None
-    hidden: int = 1024  # head: width of the per-patch and pair layers
+    # patches are resized to this side before the trunk (None: as cut). Small patches give a stride-16 trunk too few
+    # features to compare (24 px: 2 x 2 cells); scaling them up is the CPU presets' way to keep the grid in small images
+    input_size: int | None = None
+    hidden: int = 1024  # head: width of the per-patch and pair layers (each batch-normalised before its ReLU)
     pool: int = 2  # head: per-patch features are pooled to pool x pool before the first layer
 
 # %% ../../nbs/11_tasks.relpos.ipynb #094dc616
@@ -131,13 +134,17 @@ def resize_u8(x: torch.Tensor,  # uint8 (N, C, h, w)
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True).round_().clamp_(0, 255).to(torch.uint8)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #f310c003
-def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
-    "uint8 patches `(N, 3, P, P)`, in place: those flagged in `down` go to `size` px (antialiased) and back up (bilinear)."
+def _downsample(p: torch.Tensor, down: torch.Tensor, size: torch.Tensor, out: int | None = None) -> torch.Tensor:
+    ("uint8 patches `(N, 3, P, P)` at side `out` (None: P): those flagged in `down` go to `size` px (antialiased) and up to "
+     "`out` (bilinear); the others are resized to `out`. In place when `out` is P.")
     P = p.shape[-1]
+    out = out or P
+    q = p if out == P else resize_u8(p, out).contiguous()
     for s in size[down].unique().tolist():
         sel = (down & (size == s)).nonzero()[:, 0]
-        p[sel] = resize_u8(resize_u8(p[sel], s), P)
-    return p
+        q[sel] = resize_u8(resize_u8(p[sel], s), out)
+    return q
+
 
 # %% ../../nbs/11_tasks.relpos.ipynb #eb054c66
 def _color(p: torch.Tensor, treatment: str, keep: torch.Tensor, noise: torch.Tensor, amount: float) -> torch.Tensor:
@@ -174,19 +181,19 @@ def relpos_patches(img: torch.Tensor,  # uint8 images (B, 3, H, W)
                    d: dict,  # the draws, from `draw_relpos`
                    treatment: str,  # colour treatment: one of `COLOR_TREATMENTS`
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Patch pairs `(B, 2, 3, P, P)` in [0, 1] units and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
+    "Patch pairs `(B, 2, 3, Q, Q)` in [0, 1] units (Q: `input_size`, else the patch side) and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
     d = {k: v.to(img.device) for k, v in d.items()}
     boxes = patch_boxes(cfg, d)
-    B, P = img.shape[0], cfg.patch
+    B, P, Q = img.shape[0], cfg.patch, cfg.input_size or cfg.patch
     p = gather_patches(img, boxes, P).view(B * 2, 3, P, P)  # a fresh uint8 tensor
-    p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1)).float()  # in uint8, as images are resized
+    p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1), Q).float()  # in uint8, as images are resized; Q px from here
     # per-patch normalisation ignores the scale, so 0-255 values need no division unless gray or unnormalised
     scaled = treatment == "gray" or not cfg.normalize
     if scaled: p.mul_(1 / 255)
-    noise = noise_bank(P, img.device).index_select(0, d["noise"].reshape(-1)) if treatment == "drop" else None  # a copy
+    noise = noise_bank(Q, img.device).index_select(0, d["noise"].reshape(-1)) if treatment == "drop" else None  # a copy
     p = _color(p, treatment, d["keep"].reshape(-1), noise, cfg.noise)
     if cfg.normalize: p = normalize_patches(p, 1e-3 if scaled else 255e-3)
-    return p.view(B, 2, 3, P, P), boxes
+    return p.view(B, 2, 3, Q, Q), boxes
 
 # %% ../../nbs/11_tasks.relpos.ipynb #497d3a14
 @register_task
@@ -194,6 +201,7 @@ class RelPos(PretextTask):
     "Relative position: classify where the second patch of a pair sits around the first (8 ways)."
     name, Config = "relpos", RelPosConfig
     smoke, smoke_size = dict(patch=16, gap=8, jitter=2, hidden=32), 68  # a quick test's grid: 3 x 16 + 2 x 8 + 2 x 2 = 68 px
+    quality_labels = {"acc": "accuracy over the 8 neighbours"}
 
     def check(self):
         c = self.cfg
@@ -202,6 +210,7 @@ class RelPos(PretextTask):
             if getattr(c, k) < 1: raise ConfigError(f"relpos.{k} must be at least 1, got {getattr(c, k)}")
         if c.gap < 0 or c.jitter < 0: raise ConfigError(f"relpos.gap and relpos.jitter must not be negative (got {c.gap}, {c.jitter})")
         if not 0 <= c.downsample_p <= 1: raise ConfigError(f"relpos.downsample_p must be in [0, 1], got {c.downsample_p}")
+        if c.input_size is not None and c.input_size < 1: raise ConfigError(f"relpos.input_size must be null or at least 1, got {c.input_size}")
         if c.pixels is not None and not (len(c.pixels) == 2 and 0 < c.pixels[0] <= c.pixels[1]):
             raise ConfigError(f"relpos.pixels must be null or [low, high] total pixels with 0 < low <= high, got {c.pixels}")
 
@@ -242,6 +251,10 @@ class RelPos(PretextTask):
     def show(self, tb: TaskBatch, pred=None, n: int = 4):
         return show_relpos(tb, pred, n)
 
+    def quality(self, net, data, size: int = 64, device="cpu") -> dict:
+        "`relpos_quality` on held-out uint8 images `data` `(N, 3, H, W)` (`size` unused: the images are cut as they are)."
+        return relpos_quality(net, self, data, device=device)
+
 # %% ../../nbs/11_tasks.relpos.ipynb #17b0f46c
 class RelPosHead(nn.Module):
     "Per-patch features -> fc -> concatenate the pair -> fc -> 8 logits."
@@ -251,14 +264,35 @@ class RelPosHead(nn.Module):
                  pool: int = 2,  # per-patch features are pooled to pool x pool
                  n_classes: int = 8):  # the neighbours to tell apart
         super().__init__()
+        # batch norm before each hidden ReLU: without it, RMSProp's first, sign-like steps push every pre-activation
+        # below zero and the head goes dead (constant logits, the loss stuck at ln 8) before the trunk has learned anything
         self.patch = nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(pool), nn.Flatten(),
-                                   nn.Linear(in_channels * pool * pool, hidden), nn.ReLU(inplace=True))
-        self.pair = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_classes))
+                                   nn.Linear(in_channels * pool * pool, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
+        self.pair = nn.Sequential(nn.Linear(2 * hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_classes))
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:  # (B, 2, C, h, w) -> (B, 8)
         if f.ndim != 5 or f.shape[1] != 2: raise ValueError(f"the relative-position head takes patch pairs (B, 2, C, h, w), got {tuple(f.shape)}")
         B = f.shape[0]
         return self.pair(self.patch(f.flatten(0, 1)).view(B, -1))
+
+# %% ../../nbs/11_tasks.relpos.ipynb #9bacef44
+@torch.no_grad()
+def relpos_quality(net,  # maps the task's batches to logits (B, 8), e.g. a `MultiTaskNet` with a relpos head
+                   task: RelPos,  # the task the head was trained for: its grid and treatments
+                   images: torch.Tensor,  # held-out uint8 images (N, 3, H, W), at least the grid's size
+                   pairs: int = 4,  # pairs drawn from each image
+                   batch_size: int = 64,
+                   seed: int = 0,  # of the draws: the same images and seed, the same pairs
+                   device="cpu",
+                  ) -> dict:  # acc, chance and the number of pairs scored
+    "Accuracy over the 8 neighbours on `pairs` pairs cut from each held-out uint8 image, with the task's own grid and treatments."
+    if isinstance(net, nn.Module): net.eval().to(device)  # any callable of a TaskBatch will do
+    g, hits, n = torch.Generator().manual_seed(seed), 0, 0
+    for _ in range(pairs):
+        for i in range(0, len(images), batch_size):
+            tb = task.make_batch(images[i:i + batch_size].to(device), g)
+            hits += int((net(tb).argmax(1) == tb.y).sum()); n += len(tb.y)
+    return dict(acc=hits / max(n, 1), chance=1 / len(NEIGHBOURS), pairs=n)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #760ac0a9
 def patch_image(p: torch.Tensor):
@@ -301,7 +335,7 @@ def _draw_one(cfg: RelPosConfig, H: int, W: int, rng: np.random.Generator) -> di
     span, J = 3 * cfg.patch + 2 * cfg.gap, cfg.jitter
     sizes = downsample_sizes(cfg).numpy()
     return dict(label=rng.integers(0, 8), origin=np.array([rng.integers(J, H - span - J + 1), rng.integers(J, W - span - J + 1)]),
-                jitter=rng.integers(-J, J + 1, (2, 2)), keep=rng.integers(0, 3, 2), noise=rng.standard_normal((2, 2, cfg.patch, cfg.patch), dtype=np.float32),
+                jitter=rng.integers(-J, J + 1, (2, 2)), keep=rng.integers(0, 3, 2), noise=rng.standard_normal((2, 2, *(2 * [cfg.input_size or cfg.patch])), dtype=np.float32),
                 down=rng.random(2) < cfg.downsample_p, size=sizes[rng.integers(0, len(sizes), 2)])
 
 # %% ../../nbs/11_tasks.relpos.ipynb #fc2bec12
@@ -313,12 +347,12 @@ def relpos_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
                     ) -> np.ndarray:
     "Per-image numpy implementation of `relpos_patches` `(B, 2, 3, P, P)`: with the draws `d`, or drawing per image as the original code did."
     from skimage.color import rgb2lab
-    P, step = cfg.patch, cfg.patch + cfg.gap
+    P, Q, step = cfg.patch, cfg.input_size or cfg.patch, cfg.patch + cfg.gap
     rng = np.random.default_rng(seed)
     if d is not None:
         d = {k: v.cpu().numpy() for k, v in d.items()}
-        d["noise"] = noise_bank(P).numpy()[d["noise"]]  # the fields the batched path uses
-    out = np.empty((img.shape[0], 2, 3, P, P), np.float32)
+        d["noise"] = noise_bank(Q).numpy()[d["noise"]]  # the fields the batched path uses
+    out = np.empty((img.shape[0], 2, 3, Q, Q), np.float32)
     for i, im in enumerate(img.cpu().numpy()):
         o = {k: v[i] for k, v in d.items()} if d is not None else _draw_one(cfg, *im.shape[1:], rng)
         nb = NEIGHBOURS[int(o["label"])]
@@ -326,7 +360,8 @@ def relpos_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
             t, l = o["origin"] + np.array([r, c]) * step + o["jitter"][j]
             p = im[:, t:t + P, l:l + P]
             if o["down"][j]:
-                p = resize_u8(resize_u8(torch.from_numpy(p)[None], int(o["size"][j])), P)[0].numpy()
+                p = resize_u8(resize_u8(torch.from_numpy(p)[None], int(o["size"][j])), Q)[0].numpy()
+            elif Q != P: p = resize_u8(torch.from_numpy(np.ascontiguousarray(p))[None], Q)[0].numpy()
             p = p.astype(np.float32) / 255
             if treatment == "gray":
                 p = np.repeat(rgb2lab(p.transpose(1, 2, 0))[None, :, :, 0] / 100, 3, 0).astype(np.float32)
