@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools, os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -400,18 +401,34 @@ class ClipFrames(Dataset):
         return _frame_item(self.clips[c].frames[t], self.clips[c].masks[t])
 
 # %% ../nbs/01a_video.ipynb #df7f37aa
+def _script_bytes(s: ClipScript) -> int:
+    return s.background.nbytes + sum(o.rgb.nbytes + o.alpha.nbytes for o in s.objects)
+
 class SyntheticClipFrames(Dataset):
     "Frames of `n_clips` synthetic clips with their masks, drawn on demand (item i = clip i // n_frames)."
     def __init__(self,
                  n_clips: int = 1000,
                  seed: int = 0,  # clip c is drawn from derive_seed(seed, 'clip', c)
+                 script_mb: float = 128,  # keep drawn clip scripts in memory up to this many MB (0: draw every frame's anew)
                  **script_kwargs):  # `clip_script` settings (n_frames, size, ...)
-        self.n_clips, self.seed, self.kw = n_clips, seed, script_kwargs
+        self.n_clips, self.seed, self.kw, self.script_mb = n_clips, seed, script_kwargs, script_mb
         self.n_frames = script_kwargs.get("n_frames", 16)
+        self._scripts, self._bytes = OrderedDict(), 0  # clip -> ClipScript, least recently used first
     def __len__(self): return self.n_clips * self.n_frames
+    def script(self, c: int) -> ClipScript:
+        "Clip `c`'s script: drawing it (cutting and resizing its photos) costs 20x rendering a frame of it, so it is kept."
+        if (s := self._scripts.get(c)) is not None:
+            self._scripts.move_to_end(c)
+            return s
+        s = clip_script(derive_seed(self.seed, "clip", c), **self.kw)
+        if self.script_mb > 0:
+            self._scripts[c], self._bytes = s, self._bytes + _script_bytes(s)
+            while self._bytes > self.script_mb * 2**20 and len(self._scripts) > 1:
+                self._bytes -= _script_bytes(self._scripts.popitem(last=False)[1])
+        return s
     def __getitem__(self, i):
         c, t = divmod(i, self.n_frames)
-        fr, mk = render_frame(clip_script(derive_seed(self.seed, "clip", c), **self.kw), t)
+        fr, mk = render_frame(self.script(c), t)
         return _frame_item(torch.from_numpy(fr).permute(2, 0, 1), torch.from_numpy(mk))
 
 # %% ../nbs/01a_video.ipynb #adb96c86
