@@ -49,7 +49,8 @@ def main():
     pair = _split_folders(a.data)
     if pair is None: raise SystemExit(f"--data {a.data!r}: give folder:ROOT where ROOT holds train/ and val/")
     out = dict(steps=a.steps, data=a.data, extra=a.extra, date=time.strftime("%Y-%m-%d"), rows={})
-    test = None
+    tests, val = {}, ImageFolderSource(pair[1], verify="none", progress=False)
+    idx = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:a.n_test].tolist()
     for name in a.rows:
         with tempfile.TemporaryDirectory() as d:
             cfg = load_train_config("real", [f"images=folder:{pair[0]}", "use=[relpos]", f"steps={a.steps}", f"out_dir={d}/run",
@@ -58,11 +59,8 @@ def main():
             tr = Trainer(cfg, progress=True).run()
             dt = time.time() - t0
         task, size = tr.tasks["relpos"], cfg.tasks["relpos"].size
-        if test is None:
-            val = ImageFolderSource(pair[1], verify="none", progress=False)
-            idx = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[:a.n_test].tolist()
-            test = _resized(val, idx, size)[0]
-        q = relpos_quality(tr.net, task, test)
+        if size not in tests: tests[size] = _resized(val, idx, size)[0]  # the same held-out images, at the row's crop size
+        q = relpos_quality(tr.net, task, tests[size])
         ci = wilson(round(q["acc"] * q["pairs"]), q["pairs"])
         out["rows"][name] = dict(overrides=ROWS[name], acc=round(q["acc"], 4), acc_ci=[round(c, 4) for c in ci], pairs=q["pairs"], train_s=round(dt))
         print(f"{name:<32} held-out accuracy {q['acc']:.3f} ({ci[0]:.3f}-{ci[1]:.3f}), {q['pairs']} pairs; {dt:.0f} s", flush=True)
