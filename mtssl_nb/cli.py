@@ -299,8 +299,9 @@ def cmd_grade(args) -> int:
     if not args.notebooks: raise ValueError("give the notebook(s) to grade, e.g. `mtssl grade assignments/01_relpos_labels.ipynb`")
     hidden = not args.visible_only and load_hidden_checks(args.checks) is not None
     limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout, memory_mb=args.memory_mb)
-    if len(args.notebooks) == 1: reports = [grade(args.notebooks[0], limits, hidden)]  # one notebook: its problem is the command's
-    else: reports = grade_many(args.notebooks, args.jobs, limits=limits, hidden=hidden)
+    kw = dict(limits=limits, hidden=hidden, assignment=args.assignment, boundary=args.boundary, own=args.own)
+    if len(args.notebooks) == 1: reports = [grade(args.notebooks[0], **kw)]  # one notebook: its problem is the command's
+    else: reports = grade_many(args.notebooks, args.jobs, **kw)
     for r in reports: print(r.table() + "\n")
     if len(reports) > 1: print(f"{len(reports)} notebooks graded; mean {sum(r.total for r in reports) / len(reports):.2f}")
     for p in write_results(reports, args.json, args.csv, args.results_json, args.hidden_visibility): print(f"written: {p}")
@@ -318,6 +319,12 @@ def _parser_grade(sub):
                    help="in results.json: when students see what a failed hidden check found (default: after_published)")
     p.add_argument("--checks", metavar="FILE", help="the hidden checks (default: the installed mtssl_instructor package, when there is one)")
     p.add_argument("--visible-only", action="store_true", help="run only the visible checks (what students run)")
+    p.add_argument("--assignment", metavar="NAME", help="the assignment every notebook must answer (e.g. relpos_labels); one for another scores 0 "
+                   "(default: what each notebook's ASSIGNMENT line says)")
+    p.add_argument("--boundary", default="auto", choices=["auto", "bwrap", "none"],
+                   help="what each kernel runs in: auto (default) a bubblewrap sandbox, refusing to grade without one unless --own; "
+                        "bwrap (an error without it); none (only with --own)")
+    p.add_argument("--own", action="store_true", help="the notebook is your own: grade it even where no sandbox can run (the report says so)")
     p.add_argument("--jobs", type=int, default=1, help="notebooks graded at once, each in its own kernel (default: 1)")
     p.add_argument("--cell-timeout", type=float, default=600, help="seconds a cell, or one check's call, may run (default: 600)")
     p.add_argument("--notebook-timeout", type=float, default=1800, help="seconds for all cells and checks of one notebook (default: 1800)")

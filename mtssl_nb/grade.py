@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 import mtssl_nb
-from .sandbox import Kernel, KernelLost, Limits, Local, Missing, Remote, StudentError
+from .sandbox import BOUNDARIES, Kernel, KernelLost, Limits, Local, Missing, Remote, StudentError, boundary_problem
 # what the checks compare with, loaded before any notebook runs (a notebook cannot swap them on disk mid-grading)
 from .color import SoftEncoder, ab_bins, annealed_mean
 from .data import image_loader
@@ -31,10 +31,10 @@ from .tasks.exemplar import triplet_loss
 from .tasks.relpos import NEIGHBOURS, RelPosConfig, draw_relpos, grid_extent, patch_boxes
 
 # %% auto #0
-__all__ = ['ASSIGNMENTS', 'HIDDEN_CHECKS', 'BEGIN', 'END', 'ROTATION_STEPS', 'ROTATION_ACC', 'Wrong', 'Question', 'question',
-           'hidden', 'load_hidden_checks', 'Score', 'Report', 'write_csv', 'read_notebook', 'assignment_of',
-           'run_cells', 'verdict', 'score', 'grade', 'grade_many', 'write_results', 'strip_solution', 'make_template',
-           'make_templates', 'close', 'forbid']
+__all__ = ['ASSIGNMENTS', 'HIDDEN_CHECKS', 'BOUNDARY_WORDS', 'BEGIN', 'END', 'ROTATION_STEPS', 'ROTATION_ACC', 'Wrong',
+           'Question', 'question', 'hidden', 'load_hidden_checks', 'Score', 'Report', 'write_csv', 'read_notebook',
+           'assignment_of', 'run_cells', 'verdict', 'score', 'NoBoundary', 'choose_boundary', 'grade', 'grade_many',
+           'write_results', 'strip_solution', 'make_template', 'make_templates', 'close', 'forbid']
 
 # %% ../nbs/60_grade.ipynb #320cf249
 class Wrong(AssertionError):
@@ -107,6 +107,8 @@ class Score:
     hidden_message: str = ""  # what the failing hidden check said (for the instructor; students see it when grades are published)
 
 # %% ../nbs/60_grade.ipynb #28d68edb
+BOUNDARY_WORDS = {"bwrap": "kernel in its own bubblewrap sandbox", "none": "NO sandbox: the kernel ran as the grader's user"}
+
 @dataclass
 class Report:
     "A graded notebook: a score per question, the cells that raised or were stopped, and what the grader noticed."
@@ -117,17 +119,20 @@ class Report:
     seconds: float = 0.0  # how long grading took
     hidden_checks: str | None = None  # where the hidden checks came from; None: visible checks only
     notes: list[str] = field(default_factory=list)  # kernel restarts, a notebook that could not be graded, files it changed
+    boundary: str = ""  # what the kernel ran in: 'bwrap' (its own OS sandbox) or 'none' (the grader's user, limits only); '' not run
 
     @property
     def total(self) -> float: return sum(s.points for s in self.scores)
     @property
     def max_total(self) -> int: return sum(s.max_points for s in self.scores)
 
+    def _where(self) -> str: return f"; {BOUNDARY_WORDS[self.boundary]}" if self.boundary in BOUNDARY_WORDS else ""
+
     def table(self) -> str:
         "The report as text: one line per question, then the total."
         w = max([len(s.question) for s in self.scores] + [8])
         checks = f"hidden checks from {self.hidden_checks}" if self.hidden_checks else "visible checks only: the instructor's hidden checks also count"
-        lines = [f"{self.notebook} (assignment {self.assignment!r}, graded in {self.seconds:.0f} s; {checks})", ""]
+        lines = [f"{self.notebook} (assignment {self.assignment!r}, graded in {self.seconds:.0f} s; {checks}{self._where()})", ""]
         for s in self.scores:
             why = s.message or (f"a hidden check failed: {s.hidden_message}" if s.hidden == "failed" else "")
             lines.append(f"  {s.question:<{w}}  {s.points:g}/{s.max_points}" + (f"   {why}" if why else ""))
@@ -139,7 +144,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return dict(notebook=self.notebook, assignment=self.assignment, total=self.total, max_total=self.max_total, seconds=round(self.seconds, 1),
-                    hidden_checks=self.hidden_checks, scores=[s.__dict__ for s in self.scores], cell_errors=self.cell_errors, notes=self.notes)
+                    hidden_checks=self.hidden_checks, boundary=self.boundary, scores=[s.__dict__ for s in self.scores], cell_errors=self.cell_errors, notes=self.notes)
 
     def gradescope(self, hidden_visibility: str = "after_published",  # when students see a failed hidden check's message
                   ) -> dict:
@@ -154,7 +159,7 @@ class Report:
             if s.hidden == "failed":
                 tests.append(dict(name=f"{s.question}: hidden checks", number=f"{n}.1", score=0, max_score=0, status="failed",
                                   output=s.hidden_message, visibility=hidden_visibility))
-        out = [f"Graded in {self.seconds:.0f} s."] + [f"Cell that raised: {e}" for e in self.cell_errors] + [f"Note: {n}" for n in self.notes]
+        out = [f"Graded in {self.seconds:.0f} s{self._where()}."] + [f"Cell that raised: {e}" for e in self.cell_errors] + [f"Note: {n}" for n in self.notes]
         return dict(score=self.total, execution_time=round(self.seconds, 1), output="\n".join(out), visibility="visible",
                     stdout_visibility="hidden", tests=tests)
 
@@ -167,11 +172,11 @@ def write_csv(reports: list[Report],  # graded notebooks, of one assignment or s
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["notebook", "assignment", "total", "max_total", *qs, "seconds", "hidden_checks", "problems"])
+        w.writerow(["notebook", "assignment", "total", "max_total", *qs, "seconds", "hidden_checks", "boundary", "problems"])
         for r in reports:
             got = {f"{r.assignment}: {s.question}": s.points for s in r.scores}
             w.writerow([r.notebook, r.assignment, r.total, r.max_total, *[got.get(q, "") for q in qs], round(r.seconds, 1),
-                        "yes" if r.hidden_checks else "no", "; ".join(r.cell_errors + r.notes)])
+                        "yes" if r.hidden_checks else "no", r.boundary or "not run", "; ".join(r.cell_errors + r.notes)])
     return path
 
 # %% ../nbs/60_grade.ipynb #860dfbd3
@@ -181,17 +186,27 @@ def read_notebook(path) -> dict:
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such notebook")
     try: nb = json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{path} is not a notebook (not valid JSON: {e})") from None
-    if "cells" not in nb: raise ValueError(f"{path} is not a notebook (it has no cells)")
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list): raise ValueError(f"{path} is not a notebook (it has no cells)")
     return nb
 
 # %% ../nbs/60_grade.ipynb #20aa8501
+def _code_cells(nb: dict, path) -> list[tuple[int, str]]:
+    "(cell number, source) of the notebook's non-empty code cells; a malformed cell is an error naming it."
+    out = []
+    for i, c in enumerate(nb["cells"]):
+        if not isinstance(c, dict) or c.get("cell_type") != "code": continue
+        src = c.get("source", "")
+        src = "".join(src) if isinstance(src, list) and all(isinstance(x, str) for x in src) else src
+        if not isinstance(src, str): raise ValueError(f"{path}: cell {i} is malformed (its source is not text)")
+        if src.strip(): out.append((i, src))
+    return out
+
 def assignment_of(nb: dict,  # the notebook, as `read_notebook` gives it
                   path="notebook",  # its name in the error message
                  ) -> str:  # the assignment id
     "The assignment a notebook answers: its `ASSIGNMENT = \"...\"` line (read without running it)."
-    for c in nb["cells"]:
-        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        if c["cell_type"] == "code" and (m := re.search(r"^ASSIGNMENT\s*=\s*[\"']([\w-]+)[\"']", src, re.M)): return m.group(1)
+    for _, src in _code_cells(nb, path):
+        if (m := re.search(r"^ASSIGNMENT\s*=\s*[\"']([\w-]+)[\"']", src, re.M)): return m.group(1)
     raise ValueError(f"{path} has no line `ASSIGNMENT = \"...\"`: is it one of the assignments in assignments/? "
                      f"(known: {', '.join(ASSIGNMENTS)})")
 
@@ -258,21 +273,52 @@ def _fingerprint() -> dict:
     if HIDDEN_CHECKS: files += [Path(p) for p in re.findall(r"[^ ()]+\.py", HIDDEN_CHECKS)]
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
 
+class NoBoundary(OSError):
+    "No sandbox can run here, and the notebook is not the grader's own: grading it would give its code the grader's trust."
+
+def choose_boundary(boundary: str = "auto",  # 'auto' (bwrap when it runs here), 'bwrap' or 'none'
+                    own: bool = False,  # the person grading wrote the notebook: it may run without a sandbox
+                   ) -> str:  # 'bwrap' or 'none'
+    "The boundary to grade in; raises `NoBoundary` (saying why and what to do) rather than run someone else's notebook without one."
+    if boundary not in ("auto", *BOUNDARIES): raise ValueError(f"boundary {boundary!r} is not known; choose from auto, {', '.join(BOUNDARIES)}")
+    why = boundary_problem() if boundary != "none" else "the sandbox was turned off (boundary none)"
+    if not why: return "bwrap"
+    if boundary == "bwrap": raise NoBoundary(f"cannot grade in a sandbox: {why}")
+    if own: return "none"
+    raise NoBoundary(f"refusing to grade: {why}. A notebook's code would run with your files, your network and your processes "
+                     "in reach. Install bubblewrap (apt install bubblewrap) where user namespaces are allowed or, to check a "
+                     "notebook you wrote yourself, pass --own.")
+
+def _hidden_paths() -> list[Path]:
+    "Folders the kernel must not see although they sit inside its read-only view: the installed hidden checks."
+    import importlib.util
+    try: spec = importlib.util.find_spec("mtssl_instructor")
+    except (ImportError, ValueError): spec = None
+    out = [Path(p) for p in spec.submodule_search_locations] if spec is not None and spec.submodule_search_locations else []
+    return out + ([Path(HIDDEN_CHECKS).parent] if HIDDEN_CHECKS else [])
+
 def grade(path,  # the student's notebook
           limits: Limits | None = None,  # time and memory limits (`Limits()`: 600 s a cell, 1800 s a notebook, 4096 MB)
           hidden: bool = True,  # run the hidden checks (when loaded)
+          assignment: str | None = None,  # the assignment it must answer (a notebook for another one scores 0); None: as it says
+          boundary: str = "auto",  # 'auto': its kernel in a bubblewrap sandbox, refusing without one unless `own`; 'bwrap'; 'none'
+          own: bool = False,  # the notebook is the grader's own: without a sandbox it runs anyway, and the report says so
          ) -> Report:
-    "Run the notebook at `path` in its own kernel and score every question of its assignment."
+    "Run the notebook at `path` in its own kernel, inside its own sandbox, and score every question of its assignment."
     t = time.time()
+    where = choose_boundary(boundary, own)
     nb = read_notebook(path)
     a = assignment_of(nb, path)
+    if assignment is not None and assignment not in ASSIGNMENTS: raise ValueError(f"assignment {assignment!r} is not known; known: {', '.join(ASSIGNMENTS)}")
+    if assignment is not None and a != assignment:
+        return Report(str(path), assignment, [Score(q.name, 0, q.points, f"this notebook answers assignment {a!r}, not {assignment!r}")
+                                              for q in ASSIGNMENTS[assignment]], [], time.time() - t, None, ["not run: the wrong assignment"])
     if a not in ASSIGNMENTS: raise ValueError(f"{path}: ASSIGNMENT = {a!r} is not known; known: {', '.join(ASSIGNMENTS)}")
-    cells = [(i, "".join(c["source"]) if isinstance(c["source"], list) else c["source"]) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
-    cells = [(i, s) for i, s in cells if s.strip()]
+    cells = _code_cells(nb, path)
     before, notes = _fingerprint(), []
     work = Path(tempfile.mkdtemp(prefix="mtssl-grade-"))  # the notebook's folder: what it writes stays there
     try:
-        with Kernel(work, limits, startup=_STARTUP) as k:
+        with Kernel(work, limits, startup=_STARTUP, boundary=where, hide=_hidden_paths()) as k:
             errors = run_cells(k, cells)
             ns = Remote(k, [s for _, s in cells])
             scores = [score(q, ns, hidden) for q in ASSIGNMENTS[a]]
@@ -282,7 +328,8 @@ def grade(path,  # the student's notebook
     if (changed := sorted(f for f, h in _fingerprint().items() if before.get(f) != h)):
         notes.append(f"the notebook changed the grader's own files ({', '.join(changed[:3])}): the scores come from the grader as loaded "
                      "before it ran, but reinstall it before grading more")
-    return Report(str(path), a, scores, errors, time.time() - t, HIDDEN_CHECKS if hidden else None, notes)
+    if where == "none": notes.append("graded WITHOUT a sandbox (--own): the notebook's code ran as your user, with your files in reach")
+    return Report(str(path), a, scores, errors, time.time() - t, HIDDEN_CHECKS if hidden else None, notes, where)
 
 # %% ../nbs/60_grade.ipynb #50dc0a44
 def grade_many(paths: list,  # the notebooks
@@ -292,7 +339,8 @@ def grade_many(paths: list,  # the notebooks
     "Grade every notebook in `paths`; one that cannot be graded gets an empty report saying why."
     def one(p):
         try: return grade(p, **kwargs)
-        except (OSError, ValueError) as e: return Report(str(p), "?", [], notes=[f"not graded: {e}"])
+        except NoBoundary: raise  # nobody is graded without a boundary
+        except Exception as e: return Report(str(p), kwargs.get("assignment") or "?", [], notes=[f"not graded: {type(e).__name__}: {e}"])
     with ThreadPoolExecutor(max(1, jobs)) as ex: return list(ex.map(one, paths))
 
 def write_results(reports: list[Report],

@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['Opaque', 'encode', 'WireError', 'decode', 'serve', 'StudentError', 'student_error', 'KernelLost', 'Limits', 'Kernel',
-           'Missing', 'Local', 'Remote', 'forbidden_uses']
+__all__ = ['BOUNDARIES', 'Opaque', 'encode', 'WireError', 'decode', 'serve', 'StudentError', 'student_error', 'KernelLost',
+           'Limits', 'bwrap_path', 'boundary_problem', 'bwrap_argv', 'Kernel', 'Missing', 'Local', 'Remote',
+           'forbidden_uses']
 
 # %% ../nbs/60a_sandbox.ipynb #e62cbc6a
 @dataclass(frozen=True)
@@ -164,7 +165,60 @@ class Limits:
     cell_seconds: float = 600  # a cell (or one call of the grader) running longer is interrupted, then killed
     notebook_seconds: float = 1800  # all cells and checks of one notebook together
     memory_mb: int = 4096  # memory the kernel may take above what it holds after start-up (its whole process tree)
+    processes: int = 256  # processes and threads the sandboxed kernel may add (RLIMIT_NPROC; with the bwrap boundary)
     restarts: int = 3  # a kernel that ends or is killed is restarted this often, the cells that ran replayed
+
+# %% ../nbs/60a_sandbox.ipynb #b0undary1
+BOUNDARIES = ("bwrap", "none")  # an OS sandbox per kernel (bubblewrap), or the grader's own user with limits only
+
+def bwrap_path() -> str | None:
+    "The bubblewrap binary: `MTSSL_BWRAP` when set (an empty value turns it off), else `bwrap` on PATH."
+    p = os.environ.get("MTSSL_BWRAP")
+    return (p or None) if p is not None else shutil.which("bwrap")
+
+_BWRAP_OK: dict = {}
+
+def boundary_problem() -> str:
+    "'' when bubblewrap can start a sandbox here (namespaces allowed), else why not, in words for the person grading."
+    p = bwrap_path()
+    if not p: return "bubblewrap is not installed (Debian: apt install bubblewrap; or set MTSSL_BWRAP to its path)"
+    if p not in _BWRAP_OK:
+        import subprocess
+        try:
+            r = subprocess.run([p, "--unshare-all", "--die-with-parent", *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "true"],
+                               capture_output=True, text=True, timeout=30)
+            _BWRAP_OK[p] = "" if r.returncode == 0 else f"{p} cannot make a sandbox here: {(r.stderr or r.stdout).strip()[:300]}"
+        except (OSError, subprocess.SubprocessError) as e: _BWRAP_OK[p] = f"{p} could not be run: {e}"
+    return _BWRAP_OK[p]
+
+def _system_binds() -> list[str]:
+    "bwrap arguments giving a read-only view of the system and this Python (interpreter, standard library, site-packages)."
+    args = []
+    for p in ("/bin", "/lib", "/lib64", "/lib32", "/sbin"):  # usrmerge: links into /usr
+        if os.path.islink(p): args += ["--symlink", os.readlink(p), p]
+        elif os.path.isdir(p): args += ["--ro-bind", p, p]
+    etc = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives", "/etc/fonts", "/etc/ssl/certs")
+    for p in dict.fromkeys(["/usr", *etc, sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]):
+        if os.path.exists(p): args += ["--ro-bind", p, p]
+    return args
+
+def bwrap_argv(work: Path,  # the notebook's private writable folder (its working directory)
+               sockets: Path,  # the folder of the kernel's connection file and ipc sockets
+               hide=(),  # folders inside the binds that the kernel must not see (an empty tmpfs goes over each)
+              ) -> list[str]:
+    """The command that starts a kernel inside bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces; uid and gid
+    65534 (nobody) without capabilities; a read-only view of the system, this Python and the `mtssl_nb` package only (not the
+    folder it sits in, where `instructor/` and the submissions may be); writable: `work` and a private /tmp; killed with the grader."""
+    import mtssl_nb
+    pkg = Path(mtssl_nb.__file__).resolve().parent  # the package alone: an editable install's checkout stays out of view
+    args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534",
+            "--hostname", "sandbox", "--setenv", "JPY_PARENT_PID", "1",  # its parent there: bwrap's init (the grader's pid means nothing in the new PID namespace)
+            *_system_binds(), "--ro-bind", str(pkg), str(pkg)]
+    for h in hide:
+        if Path(h).is_dir(): args += ["--tmpfs", str(h)]
+    return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
+                   "--chdir", str(work), "--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
 
 # %% ../nbs/60a_sandbox.ipynb #f304fd6b
 class Kernel:
@@ -172,8 +226,12 @@ class Kernel:
     def __init__(self, cwd,  # the kernel's working directory (a fresh folder: what the notebook writes stays there)
                  limits: Limits | None = None,
                  startup: str = "",  # code run once after each start (not counted as the notebook's)
+                 boundary: str = "bwrap",  # 'bwrap': in its own bubblewrap sandbox (`bwrap_argv`); 'none': as the grader's user
+                 hide=(),  # with bwrap: folders inside the read-only view that the kernel must not see
                 ):
-        self.cwd, self.limits, self.startup = Path(cwd), limits or Limits(), startup
+        if boundary not in BOUNDARIES: raise ValueError(f"boundary {boundary!r} is not known; choose from {', '.join(BOUNDARIES)}")
+        if boundary == "bwrap" and (why := boundary_problem()): raise RuntimeError(f"cannot sandbox the kernel: {why}")
+        self.cwd, self.limits, self.startup, self.boundary, self.hide = Path(cwd), limits or Limits(), startup, boundary, tuple(hide)
         self.km = self.kc = None
         self.replay: list[str] = []  # the cells that ran in this kernel's life: replayed after a restart
         self.ended_after: list[str] = []  # cells after which the kernel ended by itself (dropped from the replay)
@@ -197,9 +255,15 @@ class Kernel:
         from jupyter_client.kernelspec import KernelSpecManager
         self._shutdown()
         self._sockets = self._sockets or Path(tempfile.mkdtemp(prefix="mtssl-kernel-"))  # the grader's, outside the notebook's folder
-        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=str(self._sockets / "kernel"),
-                                connection_file=str(self._sockets / "kernel.json"),
-                                kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))  # this Python's own ipykernel, not a kernelspec on disk
+        if self.boundary == "bwrap":  # a kernelspec of our own, in the grader's folder: bwrap around this Python's ipykernel
+            self._write_spec()
+            self.km = KernelManager(kernel_name="mtssl-sandbox", transport="ipc", ip=str(self._sockets / "kernel"),
+                                    connection_file=str(self._sockets / "kernel.json"),
+                                    kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._sockets / "kernels")]))
+        else:
+            self.km = KernelManager(kernel_name="python3", transport="ipc", ip=str(self._sockets / "kernel"),
+                                    connection_file=str(self._sockets / "kernel.json"),
+                                    kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))  # this Python's own ipykernel, not a kernelspec on disk
         self.km.start_kernel(cwd=str(self.cwd), env=self._env(), extra_arguments=["--HistoryManager.enabled=False"])
         self.kc = self.km.client(); self.kc.allow_stdin = False
         self.kc.start_channels()
@@ -210,6 +274,16 @@ class Kernel:
         self._cap_data()
         self._watch = threading.Thread(target=self._watchdog, args=(self._stop,), daemon=True); self._watch.start()
         return self
+
+    def _write_spec(self):
+        "The bwrap kernelspec: under a process-count limit (prlimit), interrupted by message (a signal to bwrap would not reach the kernel)."
+        import psutil
+        argv = bwrap_argv(self.cwd, self._sockets, self.hide)
+        if shutil.which("prlimit"):  # RLIMIT_NPROC counts every process of the user: the limit is what it runs now plus the allowance
+            mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
+            argv = [shutil.which("prlimit"), f"--nproc={mine + self.limits.processes}", "--"] + argv
+        d = self._sockets / "kernels" / "mtssl-sandbox"; d.mkdir(parents=True, exist_ok=True)
+        (d / "kernel.json").write_text(json.dumps(dict(argv=argv, display_name="mtssl sandbox", language="python", interrupt_mode="message")))
 
     @property
     def pid(self) -> int | None:
@@ -229,6 +303,12 @@ class Kernel:
             except psutil.Error: pass
         return procs
 
+    def _kernel_pid(self) -> int | None:
+        "The kernel's own process: the launched one, or under bwrap the Python process inside its sandbox."
+        procs = self._procs()
+        py = [p for p in procs if "python" in (p.name() or "").lower()] if self.boundary == "bwrap" else []
+        return py[0].pid if py else self.pid
+
     def _tree_rss(self) -> int:
         import psutil
         total = 0
@@ -241,9 +321,10 @@ class Kernel:
         "RLIMIT_DATA on the kernel: an allocation beyond the limit fails there as a MemoryError (the watchdog is the second line)."
         import psutil, resource
         try:
-            data = next(int(l.split()[1]) * 1024 for l in Path(f"/proc/{self.pid}/status").read_text().splitlines() if l.startswith("VmData:"))
+            pid = self._kernel_pid()
+            data = next(int(l.split()[1]) * 1024 for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmData:"))
             cap = data + self.limits.memory_mb * 2**20
-            psutil.Process(self.pid).rlimit(resource.RLIMIT_DATA, (cap, cap))
+            psutil.Process(pid).rlimit(resource.RLIMIT_DATA, (cap, cap))
         except (OSError, StopIteration, AttributeError, ValueError, psutil.Error): pass  # not Linux: the watchdog alone
 
     def _watchdog(self, stop: threading.Event):

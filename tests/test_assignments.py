@@ -6,6 +6,7 @@ notebooks are graded to a CSV and Gradescope's results.json in one command; the 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -173,3 +174,99 @@ def test_pytest_front_door(tmp_path):
     assert ok.returncode == 0 and "4 passed" in ok.stdout and "total                     7/7" in ok.stdout, ok.stdout + ok.stderr
     bad = subprocess.run(base + ["--notebook", str(ROOT / "assignments" / "03_triplet_loss.ipynb")], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert bad.returncode == 1 and "4 failed" in bad.stdout and "not answered yet" in bad.stdout, bad.stdout + bad.stderr
+
+
+_FIND_SOLUTIONS = r'''
+import os, glob, mtssl_nb
+from pathlib import Path
+roots = {Path(mtssl_nb.__file__).resolve().parents[1], Path.cwd()}
+for p in glob.glob("/proc/[0-9]*"):  # the grader's cwd and command line, through /proc
+    try: roots.add(Path(os.readlink(p + "/cwd")))
+    except OSError: pass
+    try: roots |= {Path(a).parent for a in open(p + "/cmdline").read().split("\0") if a.endswith(".ipynb")}
+    except OSError: pass
+found = [str(q / "instructor/solutions/03_triplet_loss.ipynb") for r in roots for q in [r, *r.parents] if (q / "instructor/solutions/03_triplet_loss.ipynb").is_file()]
+if found:
+    import json
+    for c in json.load(open(found[0]))["cells"]:
+        if c["cell_type"] == "code": exec("".join(c["source"]))
+'''
+
+_CLASSMATES = r'''
+import glob, json
+for p in glob.glob("/proc/[0-9]*/cmdline"):
+    try: args = open(p).read().split("\0")
+    except OSError: continue
+    for a in args:
+        if a.endswith(".ipynb") and "classmates" not in a:
+            try:
+                nb = json.load(open(a)); exec("".join(nb["cells"][2]["source"]))  # their answers here
+                open(a, "w").write("{}")  # and nothing left for them
+            except OSError: pass
+'''
+
+_PLANT = r'''
+import safetensors, mtssl_nb, os, pathlib
+for f in [safetensors.__file__, mtssl_nb.__file__]:
+    try: open(f, "a").write("\nimport mtssl_nb.grade as g\ng.verdict = lambda check, ns: ''\n")
+    except OSError: pass
+    try:
+        d = pathlib.Path(f).parent / "__pycache__"; d.mkdir(exist_ok=True); (d / "grade.cpython-311.pyc").write_bytes(b"planted")
+    except OSError: pass
+'''
+
+
+def _hashes(*roots) -> dict:
+    return {str(p): p.read_bytes() for r in roots for p in sorted(Path(r).rglob("*")) if p.is_file()}
+
+
+def test_the_boundary_answers_what_reaches_outside_the_kernel(tmp_path):
+    "Solutions, classmates, the grader's parent and installed files are out of the kernel's reach; a malformed notebook costs only itself."
+    import mtssl_nb, safetensors
+    d = tmp_path / "in"; d.mkdir()
+    sol, tpl = SOLUTIONS[2], ROOT / "assignments" / "03_triplet_loss.ipynb"  # triplet_loss: the quickest to run
+    assert sol.stem == "03_triplet_loss"
+    want = {_edit(sol, d / "honest.ipynb").name: 7,
+            _edit(tpl, d / "finds_solutions.ipynb", extra=[_FIND_SOLUTIONS]).name: 0,
+            _edit(tpl, d / "classmates.ipynb", extra=[_CLASSMATES]).name: 0,
+            _edit(tpl, d / "plants.ipynb", extra=[_PLANT]).name: 0,
+            _edit(sol, d / "kills_parent.ipynb", extra=["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.killpg(0, signal.SIGKILL)"]).name: 7}
+    bad = json.loads(tpl.read_text())
+    last = max(i for i, c in enumerate(bad["cells"]) if c["cell_type"] == "code")
+    del bad["cells"][last]["source"]  # a code cell without source: read as empty, the rest graded
+    (d / "no_source.ipynb").write_text(json.dumps(bad))
+    bad["cells"][last]["source"] = 5  # not text: this notebook is not graded, and says why
+    (d / "malformed.ipynb").write_text(json.dumps(bad))
+    want["no_source.ipynb"] = 0
+    honest_before = (d / "honest.ipynb").read_bytes()
+    installed = [Path(mtssl_nb.__file__).parent, Path(safetensors.__file__).parent]
+    before = _hashes(*installed)
+    grades = tmp_path / "grades.csv"
+    cmd = [str(Path(sys.executable).parent / "mtssl"), "grade", *sorted(str(p) for p in d.glob("*.ipynb")), "--checks", str(CHECKS),
+           "--jobs", "2", "--cell-timeout", "60", "--csv", str(grades), "--json", str(tmp_path / "all.json")]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "MPLBACKEND": "Agg"}, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = {Path(r["notebook"]).name: r for r in csv.DictReader(grades.open())}
+    assert {n: float(rows[n]["total"]) for n in want} == {n: float(v) for n, v in want.items()}, run.stdout[-4000:]
+    assert {rows[n]["boundary"] for n in want} == {"bwrap"}
+    assert "not graded" in rows["malformed.ipynb"]["problems"] and f"cell {last} is malformed" in rows["malformed.ipynb"]["problems"]
+    assert (d / "honest.ipynb").read_bytes() == honest_before  # the classmate's file is as handed in
+    assert _hashes(*installed) == before  # nothing installed was written, bytecode included
+    assert "kernel in its own bubblewrap sandbox" in run.stdout
+
+
+def test_no_boundary_no_grading_of_others(tmp_path):
+    "Without a sandbox `mtssl grade` refuses, saying why; --own grades a notebook of one's own and says the boundary was off."
+    tpl = ROOT / "assignments" / "03_triplet_loss.ipynb"
+    env = {**os.environ, "MPLBACKEND": "Agg", "MTSSL_BWRAP": ""}  # as on a machine without bubblewrap
+    mtssl = str(Path(sys.executable).parent / "mtssl")
+    no = subprocess.run([mtssl, "grade", str(tpl)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert no.returncode != 0 and "refusing to grade: bubblewrap is not installed" in no.stdout + no.stderr, no.stdout + no.stderr
+    own = subprocess.run([mtssl, "grade", str(tpl), "--own", "--json", "r.json"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert own.returncode == 0 and "NO sandbox" in own.stdout, own.stdout + own.stderr
+    assert json.loads((tmp_path / "r.json").read_text())[0]["boundary"] == "none"
+    pinned = subprocess.run([mtssl, "grade", str(tpl), "--assignment", "relpos_labels", "--json", "p.json"], capture_output=True, text=True,
+                            cwd=tmp_path, env={**env, "MTSSL_BWRAP": shutil.which("bwrap") or ""}, timeout=300)
+    r = json.loads((tmp_path / "p.json").read_text())[0]
+    assert pinned.returncode == 0 and r["assignment"] == "relpos_labels" and r["total"] == 0, pinned.stdout + pinned.stderr
+    assert "answers assignment 'triplet_loss', not 'relpos_labels'" in r["scores"][0]["message"]
