@@ -273,7 +273,7 @@ def _parser_experiment(sub):
     p = sub.add_parser("experiment", help="the paper's table at small scale: each task, pairs, all four, lasso and harmonization, probed")
     p.add_argument("settings", nargs="*", metavar="key=value", help="overrides for every row's training config")
     p.add_argument("--preset", default="tiny", help="tiny (package photos, probed on shapes and digits), real (your photos: images=folder:PATH "
-                   "and --data folder:ROOT; 1000 steps a row, about 55 min on 2 cores as one process per seed) or gpu (a ResNet-50 size worth a GPU)")
+                   "and --data folder:ROOT; 1000 steps a row, about 65 min on 2 cores as one process per seed) or gpu (a ResNet-50 size worth a GPU)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="train every row with each seed (default: 0 1 2)")
     p.add_argument("--allow-overlap", action="store_true", help="probe even on data pretext training saw (the table says so)")
     p.add_argument("--rows", nargs="*", metavar="NAME", help="only these rows (e.g. RP Col 'RP+Col'); default: all")

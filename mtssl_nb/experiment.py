@@ -70,7 +70,7 @@ class ExperimentPreset:
 # %% ../nbs/46_experiment.ipynb #712b6a3f
 EXPERIMENT_PRESETS = {
     "tiny": ExperimentPreset("tiny", rows=(*PAPER_ROWS, *CONTROL_ROWS)),
-    "real": ExperimentPreset("real", ("steps=1000", "log_every=50", "ckpt_every=500"), tuple(REAL_ROWS), None),  # 10 rows x 3 seeds: about 55 min on 2 cores as 3 one-thread processes
+    "real": ExperimentPreset("real", ("steps=1000", "log_every=50", "ckpt_every=500"), tuple(REAL_ROWS), None),  # 10 rows x 3 seeds: about 65 min on 2 cores as 3 one-thread processes
     "gpu": ExperimentPreset("tiny", ("trunk.preset=resnet50", "trunk.width=1.0", "steps=5000", "workers=4", "log_every=50", "ckpt_every=1000",
                                      *(f"tasks.{t}.batch_size=128" for t in ("relpos", "color", "exemplar", "motion")))),
 }
