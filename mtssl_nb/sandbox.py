@@ -305,8 +305,12 @@ class Kernel:
 
     def _kernel_pid(self) -> int | None:
         "The kernel's own process: the launched one, or under bwrap the Python process inside its sandbox."
+        import psutil
         procs = self._procs()
-        py = [p for p in procs if "python" in (p.name() or "").lower()] if self.boundary == "bwrap" else []
+        def named(p):
+            try: return p.name().lower()
+            except psutil.Error: return ""  # it ended meanwhile
+        py = [p for p in procs if "python" in named(p)] if self.boundary == "bwrap" else []
         return py[0].pid if py else self.pid
 
     def _tree_rss(self) -> int:
