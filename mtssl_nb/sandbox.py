@@ -13,6 +13,7 @@ import linecache
 import math
 import os
 import queue
+import secrets
 import shutil
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import zmq
 
 # %% auto #0
 __all__ = ['BOUNDARIES', 'Opaque', 'encode', 'WireError', 'decode', 'serve', 'StudentError', 'student_error', 'KernelLost',
@@ -37,7 +39,7 @@ class Opaque:
     repr: str
 
 # %% ../nbs/60a_sandbox.ipynb #468f3c43
-_MAX_BYTES = 256 * 2**20  # a message larger than this is refused (a notebook cannot flood the grader)
+_MAX_BYTES = 32 * 2**20  # a message larger than this is refused (a notebook cannot flood the grader); the largest reply a check needs is under 1 MB
 
 def _tag(obj, tensors: dict, depth: int = 0):
     "`obj` as JSON-able data; tensors go to `tensors` (by key), anything else becomes its type name and a short repr."
@@ -111,8 +113,18 @@ def _error(e: BaseException) -> dict:
     except Exception: msg = "(its message raised)"
     return {"type": type(e).__name__, "builtin": builtin, "message": msg, "line": _their_line(e.__traceback__)}
 
+def _origin(v) -> dict:
+    "Where `v` was defined: its module (the notebook's own code is `__main__`), and the same for what it wraps (`__wrapped__`, `func`)."
+    seen = 0
+    while seen < 8 and (inner := getattr(v, "__wrapped__", None) or getattr(v, "func", None)) is not None and inner is not v: v, seen = inner, seen + 1
+    mod = getattr(v, "__module__", None)
+    code = getattr(v, "__code__", None)
+    name = getattr(v, "__qualname__", None)
+    return {"module": mod if isinstance(mod, str) else None, "name": name if isinstance(name, str) else None, "type": type(v).__name__, "wrapped": seen,
+            "file": code.co_filename if code is not None and isinstance(getattr(code, "co_filename", None), str) else None}
+
 def serve(ns: dict,  # the notebook's names (its `globals()`)
-          request: str,  # an `encode`d request: {"op": "kind" | "call" | "run", ...}
+          request: str,  # an `encode`d request: {"op": "kind" | "origin" | "call" | "run", ...}
          ) -> str:  # an `encode`d reply: {"value": ...} or {"error": {type, builtin, message, line}}
     "Answer one request of the grader in the notebook's process: what a name is, a call of a name, or a snippet's `out`."
     try:
@@ -122,6 +134,8 @@ def serve(ns: dict,  # the notebook's names (its `globals()`)
             value = "missing" if v is _MISSING else "class" if isinstance(v, type) else "callable" if callable(v) else type(v).__name__
         elif r["op"] == "call":
             value = ns[r["name"]](*r["args"], **r["kwargs"])
+        elif r["op"] == "origin":
+            value = _origin(ns.get(r["name"], _MISSING))
         elif r["op"] == "run":
             g = dict(ns); g.update(r["inputs"]); g.pop("out", None)
             exec(compile(r["code"], "<grader>", "exec"), g)
@@ -205,6 +219,7 @@ def _system_binds() -> list[str]:
 def bwrap_argv(work: Path,  # the notebook's private writable folder (its working directory)
                sockets: Path,  # the folder of the kernel's connection file and ipc sockets
                hide=(),  # folders inside the binds that the kernel must not see (an empty tmpfs goes over each)
+               package=None,  # the folder the kernel sees as the `mtssl_nb` package (None: the installed one); see `grade.graded_view`
               ) -> list[str]:
     """The command that starts a kernel inside bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces; uid and gid
     65534 (nobody) without capabilities; a read-only view of the system, this Python and the `mtssl_nb` package only (not the
@@ -213,7 +228,7 @@ def bwrap_argv(work: Path,  # the notebook's private writable folder (its workin
     pkg = Path(mtssl_nb.__file__).resolve().parent  # the package alone: an editable install's checkout stays out of view
     args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534",
             "--hostname", "sandbox", "--setenv", "JPY_PARENT_PID", "1",  # its parent there: bwrap's init (the grader's pid means nothing in the new PID namespace)
-            *_system_binds(), "--ro-bind", str(pkg), str(pkg)]
+            *_system_binds(), "--ro-bind", str(package or pkg), str(pkg)]
     for h in hide:
         if Path(h).is_dir(): args += ["--tmpfs", str(h)]
     return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
@@ -228,10 +243,12 @@ class Kernel:
                  startup: str = "",  # code run once after each start (not counted as the notebook's)
                  boundary: str = "bwrap",  # 'bwrap': in its own bubblewrap sandbox (`bwrap_argv`); 'none': as the grader's user
                  hide=(),  # with bwrap: folders inside the read-only view that the kernel must not see
+                 package=None,  # a folder the kernel imports as `mtssl_nb` instead of the installed one (bwrap: bound over it; none: first on its path)
                 ):
         if boundary not in BOUNDARIES: raise ValueError(f"boundary {boundary!r} is not known; choose from {', '.join(BOUNDARIES)}")
         if boundary == "bwrap" and (why := boundary_problem()): raise RuntimeError(f"cannot sandbox the kernel: {why}")
         self.cwd, self.limits, self.startup, self.boundary, self.hide = Path(cwd), limits or Limits(), startup, boundary, tuple(hide)
+        self.package = Path(package) if package is not None else None
         self.km = self.kc = None
         self.replay: list[str] = []  # the cells that ran in this kernel's life: replayed after a restart
         self.ended_after: list[str] = []  # cells after which the kernel ended by itself (dropped from the replay)
@@ -239,6 +256,7 @@ class Kernel:
         self.seen: dict[int, float] = {}  # pid -> start time of every process of the kernel's trees, killed at the end
         self._lost = None  # why the watchdog killed the kernel, or None
         self._stop = threading.Event()
+        self._replies: dict = {}  # msg_id -> the shell channel's reply, read by `_shell_reply`
         self._watch = self._sockets = None
         self.deadline = time.monotonic() + self.limits.notebook_seconds
 
@@ -246,6 +264,8 @@ class Kernel:
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
         env = {k: os.environ[k] for k in keep if k in os.environ}
         home = self.cwd / ".home"; home.mkdir(exist_ok=True)
+        if self.package is not None and self.boundary == "none":  # no mount namespace: the view goes first on the path (the installed package stays readable)
+            env["PYTHONPATH"] = os.pathsep.join([str(self.package.parent), *filter(None, [env.get("PYTHONPATH")])])
         return env | {"HOME": str(home), "IPYTHONDIR": str(home / ".ipython"), "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
                       "JUPYTER_PLATFORM_DIRS": "1", "MPLCONFIGDIR": str(home / ".mpl"), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
@@ -265,7 +285,9 @@ class Kernel:
                                     connection_file=str(self._sockets / "kernel.json"),
                                     kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))  # this Python's own ipykernel, not a kernelspec on disk
         self.km.start_kernel(cwd=str(self.cwd), env=self._env(), extra_arguments=["--HistoryManager.enabled=False"])
-        self.kc = self.km.client(); self.kc.allow_stdin = False
+        self._zmq = zmq.Context()  # the client's sockets drop any message over the wire's cap: a flood never reaches the grader's memory
+        self._zmq.setsockopt(zmq.MAXMSGSIZE, _MAX_BYTES + 2**20)
+        self.kc = self.km.client(context=self._zmq); self.kc.allow_stdin = False
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
         self._lost, self._stop = None, threading.Event()
@@ -278,7 +300,7 @@ class Kernel:
     def _write_spec(self):
         "The bwrap kernelspec: under a process-count limit (prlimit), interrupted by message (a signal to bwrap would not reach the kernel)."
         import psutil
-        argv = bwrap_argv(self.cwd, self._sockets, self.hide)
+        argv = bwrap_argv(self.cwd, self._sockets, self.hide, self.package)
         if shutil.which("prlimit"):  # RLIMIT_NPROC counts every process of the user: the limit is what it runs now plus the allowance
             mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
             argv = [shutil.which("prlimit"), f"--nproc={mine + self.limits.processes}", "--"] + argv
@@ -352,6 +374,7 @@ class Kernel:
     def _shutdown(self):
         if self._watch is not None: self._stop.set(); self._watch.join(2); self._watch = None
         if self.kc is not None: self.kc.stop_channels(); self.kc = None
+        if getattr(self, "_zmq", None) is not None: self._zmq.destroy(linger=0); self._zmq = None
         if self.km is not None:
             self._kill()
             try: self.km.cleanup_resources()
@@ -382,13 +405,18 @@ class Kernel:
         timeout = min(timeout or self.limits.cell_seconds, left)
         msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
         out = {"status": "ok", "ename": "", "evalue": "", "result": None, "stdout": ""}
-        end, interrupted = time.monotonic() + timeout, False
+        end, interrupted, replied = time.monotonic() + timeout, False, None
+        self._replies = {}
         while True:
             try: msg = self.kc.get_iopub_msg(timeout=0.2)
             except queue.Empty:
                 if self._lost: raise KernelLost(self._lost)
                 if not self.km.is_alive(): raise KernelLost("the kernel ended (sys.exit, os._exit or a crash)")
                 now = time.monotonic()
+                if replied is None and self._shell_reply(msg_id) is not None: replied = now
+                if replied is not None and now - replied > 2:  # replied, but its idle status never came: an output over the size cap was dropped
+                    out["stdout"] = (out["stdout"] + "\n[an output over the size limit was dropped]")[-4000:]
+                    self._reconnect(); break
                 if now > end and not interrupted:
                     self.km.interrupt_kernel(); interrupted, end = True, now + 5
                 elif now > end:
@@ -408,15 +436,30 @@ class Kernel:
         if replayable: self.replay.append(code)
         return out
 
+    def _reconnect(self):
+        "A new client: ZeroMQ disconnects a peer that sent a message over the cap, and does not reconnect by itself."
+        self.kc.stop_channels()
+        self.kc = self.km.client(context=self._zmq); self.kc.allow_stdin = False
+        self.kc.start_channels()
+        try: self.kc.wait_for_ready(timeout=30)
+        except RuntimeError: pass  # not ready: the next execute finds out
+
+    def _shell_reply(self, msg_id: str, timeout: float = 0.0):
+        "The shell channel's reply to `msg_id` (kept until the next `execute`), or None when none came within `timeout` s."
+        end = time.monotonic() + timeout
+        while msg_id not in self._replies:
+            try: msg = self.kc.get_shell_msg(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty: return None
+            if (parent := msg.get("parent_header", {}).get("msg_id")): self._replies[parent] = msg
+            if time.monotonic() > end and msg_id not in self._replies: return None
+        return self._replies[msg_id]
+
     def _asked_to_exit(self, msg_id: str) -> bool:
         "Whether the execute reply to `msg_id` carries IPython's ask_exit payload."
-        end = time.monotonic() + 5
-        while time.monotonic() < end:
-            try: msg = self.kc.get_shell_msg(timeout=0.5)
-            except queue.Empty: continue
-            if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                return any(p.get("source") == "ask_exit" for p in msg["content"].get("payload", []) or [])
-        return False
+        msg = self._shell_reply(msg_id, 5)
+        if not isinstance(msg, dict) or not isinstance(msg.get("content"), dict): return False
+        payload = msg["content"].get("payload") or []
+        return isinstance(payload, list) and any(isinstance(p, dict) and p.get("source") == "ask_exit" for p in payload)
 
     def recover(self) -> bool:
         "After `KernelLost`: a fresh kernel with the cells that had run replayed; False when out of restarts or time."
@@ -434,6 +477,8 @@ class Kernel:
         code = f"__import__('mtssl_nb.sandbox', fromlist=['serve']).serve(globals(), {encode(req)!r})"
         out = self.execute(code, timeout, replayable=False)
         if out["status"] == "error": raise StudentError(out["ename"], out["evalue"], "", "Exception")
+        if out["result"] is None and out["stdout"].endswith("[an output over the size limit was dropped]"):
+            raise StudentError("ReplyError", f"the kernel's reply was over the {_MAX_BYTES >> 20} MB limit")
         try: reply = decode(ast.literal_eval(out["result"] or ""))
         except (ValueError, SyntaxError, WireError) as e: raise StudentError("ReplyError", f"the kernel's reply could not be read ({e})")
         if not isinstance(reply, dict) or not ({"value", "error"} & set(reply)): raise StudentError("ReplyError", "the kernel's reply is not a reply")
@@ -444,11 +489,20 @@ class Kernel:
 class _Names:
     "What a check sees of a notebook: `ns[name]` (a callable that runs there), `name in ns`, `ns.run(code, **inputs)`, `ns.uses(...)`."
     sources: list[str]
+    seed: int  # the secret of this grading: checks draw their inputs from it (`draw`), so no reply can be made ready in advance
     def _ask(self, req: dict, timeout=None): raise NotImplementedError
 
     def kind(self, name: str) -> str:
         "'missing', 'class', 'callable', or the type name of what `name` is bound to in the notebook."
         return self._ask({"op": "kind", "name": name})
+
+    def origin(self, name: str) -> dict:
+        "Where the notebook's `name` was defined, as its kernel says: {module ('__main__' for its own cells), type, wrapped, file}."
+        return self._ask({"op": "origin", "name": name})
+
+    def draw(self, k: int = 0) -> torch.Generator:
+        "The `k`-th generator of this grading: seeded from the secret `seed`, which the notebook never sees."
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + k) % 2**63)
 
     def __contains__(self, name: str) -> bool: return self.kind(name) != "missing"
 
@@ -474,8 +528,10 @@ class Missing(KeyError):
 class Local(_Names):
     "A trusted notebook's names in this process (for testing checks): the same requests as `Remote`, through the same wire."
     def __init__(self, source: str = "",  # the notebook's code, as one text
+                 seed: int | None = None,  # the grading's secret (None: a fresh one)
                  **names):  # more names to define first (trusted helpers)
-        self.ns, self.sources = dict(names), [source]
+        self.ns, self.sources = {"__name__": "__main__", **names}, [source]  # run as a notebook's cells are, in `__main__`
+        self.seed = secrets.randbits(62) if seed is None else seed
         if source:
             linecache.cache[f"<notebook {id(self)}>"] = (len(source), None, source.splitlines(True), f"<notebook {id(self)}>")
             exec(compile(source, f"<notebook {id(self)}>", "exec"), self.ns)
@@ -488,8 +544,10 @@ class Local(_Names):
 # %% ../nbs/60a_sandbox.ipynb #251688ba
 class Remote(_Names):
     "A notebook's names in its kernel: every request crosses the process boundary as JSON and tensors."
-    def __init__(self, kernel: Kernel, sources: list[str]):
+    def __init__(self, kernel: Kernel, sources: list[str],
+                 seed: int | None = None):  # the grading's secret (None: a fresh one), never sent to the kernel as such
         self.kernel, self.sources = kernel, sources
+        self.seed = secrets.randbits(62) if seed is None else seed
 
     def _ask(self, req, timeout=None): return self.kernel.request(req, timeout)
 
@@ -502,6 +560,41 @@ def _python(src: str) -> ast.Module | None:
     except Exception: pass
     try: return ast.parse(src)
     except SyntaxError: return None
+
+def _is_namespace(n) -> bool:
+    "`globals()`, `vars()`, `locals()` or `sys.modules[__name__]`: a way to bind a module-level name without writing it."
+    if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("globals", "vars", "locals"): return True
+    return isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "modules"
+
+def _pairs(target, value):
+    "(name, value) for each name `target` binds from `value`: element by element when both are tuples or lists."
+    if isinstance(target, ast.Name): yield target.id, value
+    elif isinstance(target, ast.Starred): yield from _pairs(target.value, value)
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        same = isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) and not any(isinstance(e, ast.Starred) for e in target.elts)
+        for i, t in enumerate(target.elts): yield from _pairs(t, value.elts[i] if same else value)
+    elif isinstance(target, ast.Subscript) and _is_namespace(target.value) and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str):
+        yield target.slice.value, value  # globals()["f"] = ...
+
+def _bindings(node):
+    "(name, value) for each name `node` binds: assignments (tuples too), for, with and := targets, `globals()[...] =`, `.update`, `setattr`."
+    if isinstance(node, ast.Assign):
+        for t in node.targets: yield from _pairs(t, node.value)
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None: yield from _pairs(node.target, node.value)
+    elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)): yield from _pairs(node.target, node.iter)
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        for item in node.items:
+            if item.optional_vars is not None: yield from _pairs(item.optional_vars, item.context_expr)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "update" and _is_namespace(node.func.value):
+        for k in node.keywords:
+            if k.arg: yield k.arg, k.value
+        for a in node.args:
+            if isinstance(a, ast.Dict):
+                for k, v in zip(a.keys, a.values):
+                    if isinstance(k, ast.Constant) and isinstance(k.value, str): yield k.value, v
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) == 3 \
+            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+        yield node.args[1].value, node.args[2]
 
 def forbidden_uses(sources: list[str],  # the notebook's code cells
                    name: str,  # the function (or class) a question asks for
@@ -517,11 +610,9 @@ def forbidden_uses(sources: list[str],  # the notebook's code cells
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 for a in node.names:
                     if a.asname or isinstance(node, ast.ImportFrom): alias[a.asname or a.name] = a.name.rsplit(".", 1)[-1]
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
-                    if isinstance(t, ast.Name):
-                        defs.setdefault(t.id, []).append(node.value)
-                        if isinstance(node.value, (ast.Name, ast.Attribute)): alias[t.id] = getattr(node.value, "id", None) or node.value.attr
+            for t, value in _bindings(node):
+                defs.setdefault(t, []).append(value)
+                if isinstance(value, (ast.Name, ast.Attribute)): alias[t] = getattr(value, "id", None) or value.attr
     found, seen = set(), set()
     def visit(n, d):
         if n in seen or d < 0: return

@@ -216,6 +216,40 @@ for f in [safetensors.__file__, mtssl_nb.__file__]:
 '''
 
 
+_SERVE_REFERENCE = r'''
+import mtssl_nb.sandbox as S
+from mtssl_nb.tasks.exemplar import triplet_loss
+_orig, MINING = S.serve, {"triplet_loss_all": "all", "triplet_loss_hard": "hard", "triplet_loss_semihard": "semi-hard"}
+def serve(ns, request):  # the kernel's serving code, replaced: the library's answer for each triplet question
+    r = S.decode(request)
+    if r.get("op") == "run" and r.get("inputs", {}).get("fn") in MINING:
+        g = dict(ns); g.update(r["inputs"]); m = MINING[r["inputs"]["fn"]]
+        g[r["inputs"]["fn"]] = lambda z, margin: triplet_loss(z, margin, m)[0]
+        exec(compile(r["code"], "<grader>", "exec"), g)
+        return S.encode({"value": g.get("out")})
+    return _orig(ns, request)
+S.serve = serve
+'''
+
+_PRECOMPUTED = r'''
+import torch, mtssl_nb.sandbox as S
+_orig = S.serve
+def serve(ns, request):  # the training question answered without training: one-hot logits for the photos the grader used to fix
+    r = S.decode(request)
+    if r.get("op") == "run" and "trainer.history" in r.get("code", ""):
+        from mtssl_nb.grade import _rotated_photos
+        x, k = _rotated_photos()
+        return S.encode({"value": {"acc": [1.0], "logits": torch.nn.functional.one_hot(k, 4).float() * 10}})
+    return _orig(ns, request)
+S.serve = serve
+'''
+
+_ALIASES = {"alias_import": "from mtssl_nb.color import annealed_mean as annealed_mean_ab",
+            "tuple_lambdas": "from mtssl_nb.color import SoftEncoder\nnearest_bins, soft_encode = (lambda ab, bins, k: SoftEncoder(bins, k=k).encode(ab)[0]), "
+                             "(lambda ab, bins, k=5, sigma=5.0: SoftEncoder(bins, k=k, sigma=sigma).dense(*SoftEncoder(bins, k=k, sigma=sigma).encode(ab)))",
+            "hidden_by_exec": "exec(\"from mtssl_nb.color import annealed_mean\\nannealed_mean_ab = annealed_mean\")"}
+
+
 def _hashes(*roots) -> dict:
     return {str(p): p.read_bytes() for r in roots for p in sorted(Path(r).rglob("*")) if p.is_file()}
 
@@ -231,6 +265,11 @@ def test_the_boundary_answers_what_reaches_outside_the_kernel(tmp_path):
             _edit(tpl, d / "classmates.ipynb", extra=[_CLASSMATES]).name: 0,
             _edit(tpl, d / "plants.ipynb", extra=[_PLANT]).name: 0,
             _edit(sol, d / "kills_parent.ipynb", extra=["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.killpg(0, signal.SIGKILL)"]).name: 7}
+    # the kernel's own serving code replaced, library objects under the graded names, replies made ready in advance
+    want[_edit(tpl, d / "serve_reference.ipynb", extra=[_SERVE_REFERENCE]).name] = 0
+    tpl2 = ROOT / "assignments" / "02_soft_encoding.ipynb"
+    for name, cell in _ALIASES.items(): want[_edit(tpl2, d / f"{name}.ipynb", extra=[cell]).name] = 0
+    want[_edit(SOLUTIONS[3], d / "precomputed.ipynb", extra=[_PRECOMPUTED]).name] = FULL["rotation_task"] - 3  # all but the training question
     bad = json.loads(tpl.read_text())
     last = max(i for i, c in enumerate(bad["cells"]) if c["cell_type"] == "code")
     del bad["cells"][last]["source"]  # a code cell without source: read as empty, the rest graded
@@ -253,6 +292,13 @@ def test_the_boundary_answers_what_reaches_outside_the_kernel(tmp_path):
     assert (d / "honest.ipynb").read_bytes() == honest_before  # the classmate's file is as handed in
     assert _hashes(*installed) == before  # nothing installed was written, bytecode included
     assert "kernel in its own bubblewrap sandbox" in run.stdout
+    reports = {Path(r["notebook"]).name: r for r in json.loads((tmp_path / "all.json").read_text())}
+    msg = lambda nb, q: next(s["message"] or s["hidden_message"] for s in reports[nb]["scores"] if s["question"].startswith(q))
+    assert "triplet_loss is the library's answer to a graded question" in msg("serve_reference.ipynb", "Q2"), reports["serve_reference.ipynb"]
+    assert "annealed_mean_ab is mtssl_nb.color.annealed_mean" in msg("alias_import.ipynb", "Q3")
+    assert "annealed_mean_ab is mtssl_nb.color.annealed_mean" in msg("hidden_by_exec.ipynb", "Q3")
+    assert "nearest_bins uses SoftEncoder" in msg("tuple_lambdas.ipynb", "Q1")  # tuple targets are read too
+    assert "rotated photos right" in msg("precomputed.ipynb", "Q3"), reports["precomputed.ipynb"]
 
 
 def test_no_boundary_no_grading_of_others(tmp_path):
