@@ -55,6 +55,8 @@ def main():
     rev = subprocess.run(["git", "rev-parse", "--short", a.old], capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT).stdout.strip())
+    kind, _, rest = a.images.partition(":")
+    if rest and kind == "folder": a.images = f"folder:{Path(rest).resolve()}"  # each version runs in its own folder: the path must not be relative
     out = dict(steps=a.steps, images=a.images, date=time.strftime("%Y-%m-%d"), versions={})
     with tempfile.TemporaryDirectory() as d:
         old_tree = Path(d) / "old"
