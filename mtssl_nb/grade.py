@@ -15,10 +15,10 @@ import importlib.util
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -370,12 +370,16 @@ def strip_references(src: str,  # a module's source
     return ast.unparse(ast.fix_missing_locations(tree))
 
 _VIEWS: dict[str, Path] = {}
+_VIEWS_LOCK = threading.Lock()  # grade_many's threads share one view per assignment
 
 def graded_view(assignment: str,  # the assignment being graded
                ) -> Path:  # a folder holding an `mtssl_nb` package for the kernel
     """A copy of the installed package without the working code of `REFERENCES[assignment]`: the package the kernel imports
     while grading (bound over the real one in the sandbox), so no reply can come from the library's own answer."""
-    if assignment in _VIEWS: return _VIEWS[assignment] / "mtssl_nb"
+    with _VIEWS_LOCK: return _make_view(assignment) / "mtssl_nb"
+
+def _make_view(assignment: str) -> Path:
+    if assignment in _VIEWS: return _VIEWS[assignment]
     root = Path(tempfile.mkdtemp(prefix="mtssl-view-")); atexit.register(shutil.rmtree, root, True)
     src = Path(mtssl_nb.__file__).resolve().parent
     shutil.copytree(src, root / "mtssl_nb", ignore=shutil.ignore_patterns("__pycache__"))
@@ -386,7 +390,7 @@ def graded_view(assignment: str,  # the assignment being graded
         f = root / Path(*mod.split(".")).with_suffix(".py")
         f.write_text(strip_references(f.read_text(), names, mod))
     _VIEWS[assignment] = root
-    return root / "mtssl_nb"
+    return root
 
 def _own(ns, name: str):
     "Raise `Wrong` when the notebook's `name` is not its own code (a library function under the graded name, wrapped or not)."
@@ -422,7 +426,7 @@ def grade(path,  # the student's notebook
     try:
         with Kernel(work, limits, startup=_STARTUP, boundary=where, hide=_hidden_paths(), package=graded_view(a)) as k:
             errors = run_cells(k, cells)
-            ns = Remote(k, [s for _, s in cells], seed=secrets.randbits(62))  # the inputs of every check come from this secret
+            ns = Remote(k, [s for _, s in cells])  # with a fresh secret: the inputs of every check come from it
             scores = [score(q, ns, hidden) for q in ASSIGNMENTS[a]]
             if k.restarts: notes.append(f"the kernel was restarted {k.restarts} time(s) (the cells before the one that stopped it were replayed)")
     finally:

@@ -118,10 +118,8 @@ def _origin(v) -> dict:
     seen = 0
     while seen < 8 and (inner := getattr(v, "__wrapped__", None) or getattr(v, "func", None)) is not None and inner is not v: v, seen = inner, seen + 1
     mod = getattr(v, "__module__", None)
-    code = getattr(v, "__code__", None)
     name = getattr(v, "__qualname__", None)
-    return {"module": mod if isinstance(mod, str) else None, "name": name if isinstance(name, str) else None, "type": type(v).__name__, "wrapped": seen,
-            "file": code.co_filename if code is not None and isinstance(getattr(code, "co_filename", None), str) else None}
+    return {"module": mod if isinstance(mod, str) else None, "name": name if isinstance(name, str) else None, "type": type(v).__name__, "wrapped": seen}
 
 def serve(ns: dict,  # the notebook's names (its `globals()`)
           request: str,  # an `encode`d request: {"op": "kind" | "origin" | "call" | "run", ...}
@@ -249,7 +247,7 @@ class Kernel:
         if boundary == "bwrap" and (why := boundary_problem()): raise RuntimeError(f"cannot sandbox the kernel: {why}")
         self.cwd, self.limits, self.startup, self.boundary, self.hide = Path(cwd), limits or Limits(), startup, boundary, tuple(hide)
         self.package = Path(package) if package is not None else None
-        self.km = self.kc = None
+        self.km = self.kc = self._zmq = None
         self.replay: list[str] = []  # the cells that ran in this kernel's life: replayed after a restart
         self.ended_after: list[str] = []  # cells after which the kernel ended by itself (dropped from the replay)
         self.restarts = 0
@@ -374,7 +372,7 @@ class Kernel:
     def _shutdown(self):
         if self._watch is not None: self._stop.set(); self._watch.join(2); self._watch = None
         if self.kc is not None: self.kc.stop_channels(); self.kc = None
-        if getattr(self, "_zmq", None) is not None: self._zmq.destroy(linger=0); self._zmq = None
+        if self._zmq is not None: self._zmq.destroy(linger=0); self._zmq = None
         if self.km is not None:
             self._kill()
             try: self.km.cleanup_resources()
@@ -497,8 +495,11 @@ class _Names:
         return self._ask({"op": "kind", "name": name})
 
     def origin(self, name: str) -> dict:
-        "Where the notebook's `name` was defined, as its kernel says: {module ('__main__' for its own cells), type, wrapped, file}."
+        "Where the notebook's `name` was defined, as its kernel says: {module ('__main__' for its own cells), name, type, wrapped}."
         return self._ask({"op": "origin", "name": name})
+
+    def _secret(self, seed: int | None):
+        self.seed = secrets.randbits(62) if seed is None else seed
 
     def draw(self, k: int = 0) -> torch.Generator:
         "The `k`-th generator of this grading: seeded from the secret `seed`, which the notebook never sees."
@@ -531,7 +532,7 @@ class Local(_Names):
                  seed: int | None = None,  # the grading's secret (None: a fresh one)
                  **names):  # more names to define first (trusted helpers)
         self.ns, self.sources = {"__name__": "__main__", **names}, [source]  # run as a notebook's cells are, in `__main__`
-        self.seed = secrets.randbits(62) if seed is None else seed
+        self._secret(seed)
         if source:
             linecache.cache[f"<notebook {id(self)}>"] = (len(source), None, source.splitlines(True), f"<notebook {id(self)}>")
             exec(compile(source, f"<notebook {id(self)}>", "exec"), self.ns)
@@ -547,7 +548,7 @@ class Remote(_Names):
     def __init__(self, kernel: Kernel, sources: list[str],
                  seed: int | None = None):  # the grading's secret (None: a fresh one), never sent to the kernel as such
         self.kernel, self.sources = kernel, sources
-        self.seed = secrets.randbits(62) if seed is None else seed
+        self._secret(seed)
 
     def _ask(self, req, timeout=None): return self.kernel.request(req, timeout)
 
