@@ -226,10 +226,11 @@ def bwrap_argv(work: Path,  # the notebook's private writable folder (its workin
     pkg = Path(mtssl_nb.__file__).resolve().parent  # the package alone: an editable install's checkout stays out of view
     args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534",
             "--hostname", "sandbox", "--setenv", "JPY_PARENT_PID", "1",  # its parent there: bwrap's init (the grader's pid means nothing in the new PID namespace)
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # first: a later mount goes over an earlier one, so binds below /tmp (a checkout there) stay
             *_system_binds(), "--ro-bind", str(package or pkg), str(pkg)]
     for h in hide:
         if Path(h).is_dir(): args += ["--tmpfs", str(h)]
-    return args + ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
+    return args + ["--bind", str(work), str(work), "--bind", str(sockets), str(sockets),
                    "--chdir", str(work), "--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
