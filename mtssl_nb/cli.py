@@ -11,8 +11,63 @@ from pathlib import Path
 import mtssl_nb
 
 # %% auto #0
-__all__ = ['TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
-           'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
+__all__ = ['INPUTS', 'TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train',
+           'cmd_eval', 'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #6d726092
+# kind of input -> (what it is for, [(what one is, an example)]): what each subcommand's --help lists at its end
+INPUTS = {
+    "run": ("RUN: a trained network, wherever it is", [
+        ("a run folder (its newest good checkpoint)", "runs/tiny"),
+        ("a checkpoint file", "runs/tiny/checkpoints/step_0000300.pt"),
+        ("an export folder (from mtssl export: config.json + model.safetensors)", "hub/tiny"),
+        ("multiself:PATH, the authors' released TF-slim network (no TensorFlow needed)", "multiself:~/ckpt/multiself/model.ckpt")]),
+    "config": ("--config: the training settings", [
+        ("a preset by name: tiny, smoke, real, paper, ablations/rp, ablations/rp_col, ...", "--config real"),
+        ("a YAML file (a copy of a preset, edited)", "--config my_run.yaml")]),
+    "images": ("image data of relpos, color and exemplar (images=, or tasks.NAME.data= for one task)", [
+        ("folder:PATH, a tree of images (any nesting; the class folders' names are labels)", "images=folder:~/data/imagenette-128/train"),
+        ("PATH, an existing folder as it is", "images=~/photos"),
+        ("photos[:NAME,...], the package's photos (all seven, or those named)", "images=photos:astronaut,coffee"),
+        ("cifar10:ROOT[:train|test], torchvision's CIFAR-10 files in ROOT", "images=cifar10:~/data/cifar10"),
+        ("stl10:ROOT[:unlabeled|train|test|train+unlabeled], torchvision's STL-10 files in ROOT", "images=stl10:~/data/stl10:unlabeled")]),
+    "clips": ("clip data of the motion task (tasks.motion.data=)", [
+        ("synthetic, rendered clips with exact masks (the default)", "tasks.motion.data=synthetic"),
+        ("a folder of NAME.mp4 + NAME.masks.npz clips (from mtssl motion-masks)", "tasks.motion.data=runs/masks")]),
+    "trunk": ("the trunk's starting weights (trunk.init=)", [
+        ("multiself:PATH, the authors' released TF-slim network", "trunk.init=multiself:~/ckpt/multiself/model.ckpt")]),
+    "probe": ("probe data (--data, comma-separated; never images the run trained on)", [
+        ("shapes, a pasted shape's kind on photos no pretext pool holds (built in)", "--data shapes"),
+        ("digits, scikit-learn's handwritten digits (built in)", "--data digits"),
+        ("folder:ROOT where ROOT holds train/ and val/ (or test/): trains on train/, tests on val/", "--data folder:~/data/imagenette-128"),
+        ("folder:PATH, one labelled image tree (a seeded split)", "--data folder:~/data/pets"),
+        ("cifar10:ROOT[:train|test]", "--data cifar10:~/data/cifar10:test"),
+        ("stl10:ROOT[:train|test]", "--data stl10:~/data/stl10:train")]),
+    "detection": ("detection data (--probe detection: --data; experiment: --detection)", [
+        ("shapes, synthetic scenes of shapes with boxes (built in)", "shapes"),
+        ("voc:ROOT, PASCAL VOC2007 under ROOT (VOCdevkit): trainval -> test", "voc:/data/VOCdevkit"),
+        ("voc2012:ROOT, PASCAL VOC2012: train -> val", "voc2012:/data/VOCdevkit")]),
+    "depth": ("depth data (--probe depth: --data; experiment: --depth)", [
+        ("rooms, synthetic rooms with exact depth (built in)", "rooms"),
+        ("nyu:PATH, NYU Depth v2's labelled .mat file", "nyu:/data/nyu_depth_v2_labeled.mat"),
+        ("depthfolder:ROOT, ROOT/train and ROOT/test, each of rgb/NAME.png and depth/NAME.png (16-bit, millimetres)", "depthfolder:/data/depth")]),
+    "video": ("VIDEO_OR_DIR: the videos to segment", [
+        ("a video file PyAV reads (" + " ".join(e.lstrip(".") for e in (".mp4", ".avi", ".mov", ".mkv", ".webm")) + ", ...)", "my_videos/walk.mp4"),
+        ("a folder of such videos", "my_videos/")]),
+    "notebook": ("NOTEBOOK: what mtssl grade takes", [
+        ("an assignment notebook filled in (the templates are in assignments/)", "assignments/01_relpos_labels.ipynb"),
+        ("--checks FILE, the hidden checks (an instructor's file)", "--checks instructor/mtssl_instructor/checks.py")]),
+}
+
+def _inputs(p: argparse.ArgumentParser, *kinds: str) -> argparse.ArgumentParser:
+    "Give subcommand parser `p` an epilog that lists the `INPUTS` of `kinds`, each with its example."
+    lines = ["inputs:"]
+    for k in kinds:
+        title, items = INPUTS[k]
+        lines.append(f"  {title}")
+        lines += [f"    {what}\n        e.g. {example}" for what, example in items]
+    p.epilog, p.formatter_class = "\n".join(lines), argparse.RawDescriptionHelpFormatter
+    return p
 
 # %% ../nbs/90_cli.ipynb #d274982c
 def cmd_samples(args) -> int:
@@ -112,7 +167,7 @@ def _parser_motion_masks(sub):
     p.add_argument("settings", nargs="*", metavar="key=value", help="segmenter settings (MotionConfig fields), e.g. method=farneback")
     p.add_argument("--overwrite", action="store_true", help="recompute videos already cached with the same settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=cmd_motion_masks)
+    _inputs(p, "video").set_defaults(run=cmd_motion_masks)
 
 # %% ../nbs/90_cli.ipynb #da137e5a
 def _train_config(args):
@@ -162,13 +217,13 @@ def cmd_train(args) -> int:
 def _parser_train(sub):
     "`mtssl train`: its arguments, and `cmd_train` to run it."
     p = sub.add_parser("train", help="train the multi-task network (one process, or many with --nproc / torchrun)")
-    p.add_argument("--config", help="a YAML file or a preset name (tiny, paper, ablations/...)")
+    p.add_argument("--config", help="a YAML file or a preset name (tiny, smoke, real, paper, ablations/...; see inputs below)")
     p.add_argument("settings", nargs="*", metavar="key=value", help="overrides of config fields, e.g. steps=20 optim.mode=sum tasks.relpos.batch_size=16")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
                    help="continue the run in out_dir (or in RUN: a run folder or a checkpoint) from its newest good checkpoint")
     p.add_argument("--nproc", type=int, default=0, metavar="N", help="start N processes with torchrun (DDP: gloo on CPUs, NCCL on GPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=cmd_train)
+    _inputs(p, "config", "images", "clips", "trunk", "run").set_defaults(run=cmd_train)
 
 # %% ../nbs/90_cli.ipynb #17f04b53
 # the data kinds each transfer probe reads, its default first
@@ -234,7 +289,7 @@ def cmd_eval(args) -> int:
 def _parser_eval(sub):
     "`mtssl eval`: its arguments, and `cmd_eval` to run it."
     p = sub.add_parser("eval", help="probe a trained run (linear, kNN, per-layer, lasso; each head on its own task) against a random-init trunk")
-    p.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder or a checkpoint file")
+    p.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder, a checkpoint file, an export folder or multiself:PATH (see inputs below)")
     p.add_argument("--probe", default="linear,knn", help="comma-separated: linear, knn, layers, lasso, heads (each "
                                                          "trained head on its own task; or a task name: that head), detection, depth (default: linear,knn)")
     p.add_argument("--data", help="comma-separated data: shapes, digits, folder:ROOT (with train/ and val/: train -> val), folder:PATH, cifar10:ROOT:test, "
@@ -248,7 +303,7 @@ def _parser_eval(sub):
     p.add_argument("--allow-overlap", action="store_true", help="probe even on data the run's pretext tasks trained on (the table marks it)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="JSON file to write (default: RUN/eval.json)")
-    p.set_defaults(run=cmd_eval)
+    _inputs(p, "run", "probe", "detection", "depth").set_defaults(run=cmd_eval)
 
 # %% ../nbs/90_cli.ipynb #8b25693a
 def cmd_experiment(args) -> int:
@@ -286,7 +341,7 @@ def _parser_experiment(sub):
     p.add_argument("--out", default="runs/experiment")
     p.add_argument("--quick", action="store_true", help="a few steps per row and small probes (what the tests run)")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(run=cmd_experiment)
+    _inputs(p, "images", "clips", "probe", "detection", "depth").set_defaults(run=cmd_experiment)
 
 # %% ../nbs/90_cli.ipynb #b10c6bce
 def cmd_grade(args) -> int:
@@ -332,7 +387,7 @@ def _parser_grade(sub):
     p.add_argument("--make-templates", action="store_true", help="instead: write the student templates from the reference solutions")
     p.add_argument("--solutions", default="instructor/solutions", help="with --make-templates: the solution notebooks")
     p.add_argument("--out", default="assignments", help="with --make-templates: where the templates go")
-    p.set_defaults(run=cmd_grade)
+    _inputs(p, "notebook").set_defaults(run=cmd_grade)
 
 # %% ../nbs/90_cli.ipynb #6d2eb6f6
 def cmd_export(args) -> int:
@@ -347,10 +402,10 @@ def cmd_export(args) -> int:
 def _parser_export(sub):
     "`mtssl export`: its arguments, and `cmd_export` to run it."
     p = sub.add_parser("export", help="write a run's weights, config and model card for sharing (the Hugging Face hub's layout)")
-    p.add_argument("source", metavar="RUN", help="a run folder or a checkpoint file")
+    p.add_argument("source", metavar="RUN", help="a run folder, a checkpoint file, an export folder or multiself:PATH (see inputs below)")
     p.add_argument("out", metavar="OUT_DIR", help="the folder to write (new, empty, or an earlier export)")
     p.add_argument("--name", help="the model card's title (default: OUT_DIR's name)")
-    p.set_defaults(run=cmd_export)
+    _inputs(p, "run").set_defaults(run=cmd_export)
 
 # %% ../nbs/90_cli.ipynb #22b711cf
 def make_parser() -> argparse.ArgumentParser:
@@ -365,7 +420,8 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #5d366c2b
-USER_ERRORS = (OSError, ValueError)  # missing/unreadable files, wrong settings or values (a ConfigError is a ValueError)
+# missing/unreadable files, wrong settings or values (a ConfigError is a ValueError), a missing extra (pip install mtssl_nb[grade])
+USER_ERRORS = (OSError, ValueError, ImportError)
 
 def main(argv=None,  # the arguments after `mtssl` (None: the command line's)
         ) -> int:

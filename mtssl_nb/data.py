@@ -49,7 +49,9 @@ def to_rgb_uint8(img: Image.Image | np.ndarray) -> torch.Tensor:
         if img.mode == "P": img = img.convert("RGBA")  # palette images may carry transparency
         elif img.mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La", "PA"): img = img.convert("RGBA" if "a" in img.mode.lower() else "RGB")
         img = np.asarray(img)
-    return torch.from_numpy(np.ascontiguousarray(_rgb_array(np.asarray(img)).transpose(2, 0, 1)))
+    # PIL's arrays are read-only, and where the transpose needs no copy (a 1 x 1 image) torch would warn and share them:
+    # require a contiguous, writable array (a copy only where it is not one already)
+    return torch.from_numpy(np.require(_rgb_array(np.asarray(img)).transpose(2, 0, 1), requirements=["C", "W"]))
 
 # %% ../nbs/01_data.ipynb #40acd3ab
 class ImageReadError(OSError):

@@ -70,24 +70,33 @@ def test_committed_samples_match_a_rebuild(rebuilt):
         assert (v_old.float() - v_new.float()).abs().mean() < 2
 
 
-def test_demo_writes_the_report(tmp_path):
-    """The demo with a reduced budget (--quick: what IN_TEST does too): samples, a trained run, the probe table, report.html;
-    an earlier demo's run in the same folder is replaced, not resumed or refused."""
-    demo = tmp_path / "demo"
-    (demo / "run" / "checkpoints").mkdir(parents=True)
-    (demo / "run" / "config.yaml").write_text("steps: 99\n")  # an earlier demo's run
-    (demo / "run" / "checkpoints" / "step_0000099.pt").write_bytes(b"old")
-    out = run("demo", "--out", str(demo), "--quick", "--quiet")
-    assert out.returncode == 0, out.stderr
-    assert [p.name for p in (demo / "run" / "checkpoints").glob("*.pt")] == ["step_0000004.pt"]  # the smoke preset's 4 steps, afresh
-    assert f"report written to {demo / 'report.html'}" in out.stdout and "| shapes | trained |" in out.stdout
-    assert "| digits | random init |" in out.stdout and "(0." in out.stdout  # both leak-free probe sets, against random init, with intervals
+def odd_images(root: Path, seed: int = 0, n: int = 1):
+    "Every kind of file an image folder meets: JPEG, RGBA PNG, grayscale, 16-bit, CMYK, EXIF-rotated, palette GIF."
     from PIL import Image
-    with Image.open(demo / "gallery.png") as im:
-        assert im.size[0] >= 1000 and np.asarray(im.convert("L")).std() > 20  # a real picture, not a blank canvas
-    page = (demo / "report.html").read_text()
-    imgs = [p.split("'")[0] for p in page.split("<img src='")[1:]]
-    assert {"figures/task_relpos.png", "figures/task_color.png", "figures/task_exemplar.png", "figures/task_motion.png", "figures/curves.png"} <= set(imgs)
-    for p in imgs:
-        with Image.open(demo / p) as im:  # every figure the page shows exists and holds a picture
-            assert im.size[0] > 200 and np.asarray(im.convert("L")).std() > 10, p
+    rng = np.random.default_rng(seed)
+    px = lambda h, w, c=3: rng.integers(0, 256, (h, w, c), dtype=np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(px(150, 170)).save(root / f"rgb{i}.jpg")
+        Image.fromarray(px(140, 160, 4)).save(root / f"rgba{i}.png")
+        Image.fromarray(px(130, 131, 1)[..., 0]).save(root / f"gray{i}.png")
+        Image.fromarray(rng.integers(0, 65535, (133, 150)).astype(np.uint16)).save(root / f"deep{i}.png")
+        Image.fromarray(px(150, 150)).convert("CMYK").save(root / f"cmyk{i}.jpg")
+        im = Image.fromarray(px(160, 128)); exif = im.getexif(); exif[0x0112] = 6; im.save(root / f"rotated{i}.jpg", exif=exif)
+        Image.fromarray(px(128, 128)).convert("P").save(root / f"palette{i}.gif")
+
+
+def test_image_folder_training_has_no_stray_warnings(tmp_path):
+    "The README's train and eval commands on an image folder print no library warning: Python's -W error turns one into a failure."
+    odd_images(tmp_path / "photos" / "mixed")
+    for split in ("train", "val"):
+        for k, cls in enumerate(("a", "b")): odd_images(tmp_path / "probe" / split / cls, seed=10 * k + len(split))
+    strict = [sys.executable, "-W", "error", "-m", "mtssl_nb.cli"]
+    run_dir = tmp_path / "run"
+    t = subprocess.run([*strict, "train", "--config", "real", f"images=folder:{tmp_path / 'photos'}", "steps=2", f"out_dir={run_dir}",
+                        "ckpt_every=2", "--quiet"], capture_output=True, text=True)
+    assert t.returncode == 0 and "Warning" not in t.stderr, t.stderr[-3000:]
+    e = subprocess.run([*strict, "eval", "--checkpoint", str(run_dir), "--probe", "linear,knn,heads", "--data", f"folder:{tmp_path / 'probe'}",
+                        "--n-train", "14", "--n-test", "14", "--quiet"], capture_output=True, text=True)
+    assert e.returncode == 0 and "Warning" not in e.stderr, e.stderr[-3000:]
+    assert "relpos head on folder:" in e.stdout
