@@ -727,9 +727,10 @@ import torch
 task = Rotation()
 tb = task.make_batch((img, torch.zeros(len(img), dtype=torch.long)), torch.Generator().manual_seed(0))
 tb2 = task.make_batch((img, torch.zeros(len(img), dtype=torch.long)), torch.Generator().manual_seed(0))
+ys = [getattr(task.make_batch((img, torch.zeros(len(img), dtype=torch.long)), torch.Generator().manual_seed(s)), "y", None) for s in (1, 2, 3)]
 pred = task.make_head(feat.shape[1])(feat)
 loss, metrics = task.loss(pred, tb)
-out = dict(batch=type(tb).__name__, task=getattr(tb, "task", None), x=getattr(tb, "x", None), y=getattr(tb, "y", None), y2=getattr(tb2, "y", None),
+out = dict(batch=type(tb).__name__, task=getattr(tb, "task", None), x=getattr(tb, "x", None), y=getattr(tb, "y", None), y2=getattr(tb2, "y", None), ys=ys,
            pred=pred, loss=loss, metrics=dict(metrics) if isinstance(metrics, dict) else metrics)
 """
 
@@ -741,7 +742,8 @@ def _check_class(ns):
 
 def _check_contract(ns, B: int = 6, S: int = 48, C: int = 64):
     _check_class(ns)
-    r = ns.run(_CONTRACT, img=_rotation_images(ns.draw(2), B, S), feat=torch.randn(B, C, 3, 3, generator=ns.draw(10 + B)))
+    img = _rotation_images(ns.draw(2), B, S)
+    r = ns.run(_CONTRACT, img=img, feat=torch.randn(B, C, 3, 3, generator=ns.draw(10 + B)))
     if r["batch"] != "TaskBatch": raise Wrong(f"make_batch must return a TaskBatch, got {r['batch']}")
     if r["task"] != "rotation": raise Wrong(f"the TaskBatch's task must be 'rotation', got {r['task']!r}")
     x, y = r["x"], r["y"]
@@ -749,6 +751,9 @@ def _check_contract(ns, B: int = 6, S: int = 48, C: int = 64):
         raise Wrong(f"TaskBatch.x must be float {(B, 3, S, S)}, got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
     if not (x.min() >= 0 and x.max() <= 1): raise Wrong("TaskBatch.x must be images in [0, 1] (the trunk normalises them)")
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (B,): raise Wrong(f"TaskBatch.y must be the labels ({B},), got {tuple(getattr(y, 'shape', ()))}")
+    if y.dtype != torch.long or not (y.min() >= 0 and y.max() <= 3): raise Wrong(f"TaskBatch.y must be long labels 0-3 (quarter turns), got {y.tolist()}")
+    close(x, torch.stack([torch.rot90(im, int(k), dims=(-2, -1)) for im, k in zip(img, y)]).float() / 255,
+          "TaskBatch.x (each image rotated counter-clockwise by its label's quarter turns, in [0, 1])")
     pred, loss, metrics = r["pred"], r["loss"], r["metrics"]
     if not isinstance(pred, torch.Tensor) or tuple(pred.shape) != (B, 4):
         raise Wrong(f"the head must map block3 features {(B, C, 3, 3)} to {(B, 4)} logits, got {tuple(getattr(pred, 'shape', ()))}")
@@ -762,6 +767,8 @@ def _check_contract(ns, B: int = 6, S: int = 48, C: int = 64):
     if not abs(float(metrics["acc"]) - float(want)) <= 1e-6:  # NaN fails
         raise Wrong(f"metric 'acc' is {float(metrics['acc']):.3f}; the share of correct predictions is {float(want):.3f}")
     if not torch.equal(y, r["y2"]): raise Wrong("make_batch must draw from the generator it is given (the same seed gave other labels)")
+    if all(isinstance(o, torch.Tensor) and torch.equal(y, o) for o in r["ys"]):  # random turns: all four seeds alike by chance once in 4**(3B)
+        raise Wrong("make_batch must draw its labels from the generator it is given (seeds 0, 1, 2 and 3 gave the same labels)")
 
 _TRAIN = """
 import tempfile, torch

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import base64
 import builtins
 import json
@@ -275,16 +276,19 @@ class Kernel:
         from jupyter_client.kernelspec import KernelSpecManager
         self._shutdown()
         self._sockets = self._sockets or Path(tempfile.mkdtemp(prefix="mtssl-kernel-"))  # the grader's, outside the notebook's folder
-        if self.boundary == "bwrap":  # a kernelspec of our own, in the grader's folder: bwrap around this Python's ipykernel
-            self._write_spec()
+        specs = None
+        if self.boundary == "bwrap":  # a kernelspec of our own, in a folder of the grader's: bwrap around this Python's ipykernel
+            specs = self._write_spec()
             self.km = KernelManager(kernel_name="mtssl-sandbox", transport="ipc", ip=str(self._sockets / "kernel"),
                                     connection_file=str(self._sockets / "kernel.json"),
-                                    kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._sockets / "kernels")]))
+                                    kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]))
         else:
             self.km = KernelManager(kernel_name="python3", transport="ipc", ip=str(self._sockets / "kernel"),
                                     connection_file=str(self._sockets / "kernel.json"),
                                     kernel_spec_manager=KernelSpecManager(kernel_dirs=[]))  # this Python's own ipykernel, not a kernelspec on disk
-        self.km.start_kernel(cwd=str(self.cwd), env=self._env(), extra_arguments=["--HistoryManager.enabled=False"])
+        try: self.km.start_kernel(cwd=str(self.cwd), env=self._env(), extra_arguments=["--HistoryManager.enabled=False"])
+        finally:
+            if specs is not None: shutil.rmtree(specs, ignore_errors=True)
         self._zmq = zmq.Context()  # the client's sockets drop any message over the wire's cap: a flood never reaches the grader's memory
         self._zmq.setsockopt(zmq.MAXMSGSIZE, _MAX_BYTES + 2**20)
         self.kc = self.km.client(context=self._zmq); self.kc.allow_stdin = False
@@ -297,15 +301,19 @@ class Kernel:
         self._watch = threading.Thread(target=self._watchdog, args=(self._stop,), daemon=True); self._watch.start()
         return self
 
-    def _write_spec(self):
-        "The bwrap kernelspec: under a process-count limit (prlimit), interrupted by message (a signal to bwrap would not reach the kernel)."
+    def _write_spec(self) -> Path:
+        """The bwrap kernelspec, in a new folder of the grader's (returned): under a process-count limit (prlimit), interrupted by
+        message (a signal to bwrap would not reach the kernel). Not in the sockets folder, which the kernel can write: a link
+        planted there would have the grader write the spec over a file of its choosing at the next restart."""
         import psutil
         argv = bwrap_argv(self.cwd, self._sockets, self.hide, self.package)
         if shutil.which("prlimit"):  # RLIMIT_NPROC counts every process of the user: the limit is what it runs now plus the allowance
             mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
             argv = [shutil.which("prlimit"), f"--nproc={mine + self.limits.processes}", "--"] + argv
-        d = self._sockets / "kernels" / "mtssl-sandbox"; d.mkdir(parents=True, exist_ok=True)
-        (d / "kernel.json").write_text(json.dumps(dict(argv=argv, display_name="mtssl sandbox", language="python", interrupt_mode="message")))
+        specs = Path(tempfile.mkdtemp(prefix="mtssl-spec-")); (specs / "mtssl-sandbox").mkdir()
+        (specs / "mtssl-sandbox" / "kernel.json").write_text(json.dumps(dict(argv=argv, display_name="mtssl sandbox", language="python",
+                                                                             interrupt_mode="message")))
+        return specs
 
     @property
     def pid(self) -> int | None:
@@ -504,8 +512,10 @@ class _Names:
         self.seed = secrets.randbits(62) if seed is None else seed
 
     def draw(self, k: int = 0) -> torch.Generator:
-        "The `k`-th generator of this grading: seeded from the secret `seed`, which the notebook never sees."
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + k) % 2**63)
+        """The `k`-th generator of this grading, seeded by a keyed hash of `k` under the secret `seed`: a generator the
+        notebook is given shows its own seed (a generator's state holds it), and from it neither the secret nor any other draw."""
+        h = hashlib.blake2b(k.to_bytes(16, "little", signed=True), key=self.seed.to_bytes(8, "little"), digest_size=8)
+        return torch.Generator().manual_seed(int.from_bytes(h.digest(), "little") % 2**63)
 
     def __contains__(self, name: str) -> bool: return self.kind(name) != "missing"
 
