@@ -77,7 +77,9 @@ def run(cells, python, kernel_dirs, cwd, timeout=900):
     "Run `cells` (or a notebook) top to bottom in a new kernel of `python`, in folder `cwd`; returns the executed notebook."
     nb = cells if isinstance(cells, nbformat.NotebookNode) else nbformat.v4.new_notebook(cells=cells)
     km = KernelManager(kernel_name="fresh", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dirs)]))
-    return NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+    try: return NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:  # nbclient leaves a kernel it was given running (about 1 GB each, for the rest of the test run)
+        if km.has_kernel: km.shutdown_kernel(now=True)
 
 
 def outputs(nb, mime: str) -> int:

@@ -29,7 +29,8 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
     yield pg
     pg.close()
+    if "lab" in request.fixturenames: request.getfixturevalue("lab").stop_kernels()  # the notebook's kernel goes with its page

@@ -78,6 +78,14 @@ class Lab:
     def url(self, notebook: str) -> str:
         return f"http://127.0.0.1:{self.port}/lab/workspaces/t{self.port}{abs(hash(notebook))}/tree/{notebook}?reset&token={self.token}"
 
+    def stop_kernels(self):
+        "Shut down every kernel the server runs (each open notebook keeps one, about 1 GB, until the server ends)."
+        import urllib.request
+        api = f"http://127.0.0.1:{self.port}/api/kernels"
+        with urllib.request.urlopen(f"{api}?token={self.token}", timeout=30) as r: kernels = json.load(r)
+        for k in kernels:
+            urllib.request.urlopen(urllib.request.Request(f"{api}/{k['id']}?token={self.token}", method="DELETE"), timeout=60).close()
+
     def close(self):
         self.proc.terminate()
         try: self.proc.wait(20)
