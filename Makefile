@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab install export clean-venv
+.PHONY: demo test lab install export docs clean-venv
 
 demo: $(STAMP)  ## train, probe and report on the embedded data (writes runs/demo/report.html)
 	$(BIN)/mtssl demo
@@ -27,6 +27,13 @@ $(STAMP): pyproject.toml
 	@# templates that are not Python, which neither compiles: their errors are not ours, so they are not shown.
 	$(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || true
 	touch $(STAMP)
+
+docs: $(VENV)/.docs-installed  ## the documentation site in _site/ (notebooks run at their quick settings; a rebuild runs only those that changed)
+	$(BIN)/python docs/build_site.py $(DOCS_ARGS)
+
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[dev,docs]'
+	touch $@
 
 export: $(STAMP)  ## after editing notebooks: regenerate mtssl_nb/ and clean the notebooks
 	$(BIN)/nbdev-export
