@@ -78,9 +78,7 @@ def main():
         path = Path(a.out); path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out, indent=1))
     print(f"\n| row | held-out accuracy (95% interval) | on training images |\n|---|---|---|")
-    for name, r in out["rows"].items():
-        print(f"| {name} | {r['acc']:.3f} ({r['acc_ci'][0]:.3f}-{r['acc_ci'][1]:.3f}) | {r['train_acc']:.3f} |" if "train_acc" in r else
-              f"| {name} | {r['acc']:.3f} ({r['acc_ci'][0]:.3f}-{r['acc_ci'][1]:.3f}) | |")
+    for name, r in out["rows"].items(): print(f"| {name} | {r['acc']:.3f} ({r['acc_ci'][0]:.3f}-{r['acc_ci'][1]:.3f}) | {r['train_acc']:.3f} |")
     print(f"\nchance 0.125; {a.steps} steps a row; written to {a.out}")
 
 

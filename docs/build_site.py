@@ -98,8 +98,6 @@ def process_notebook(src: Path, dst: Path) -> list[tuple[str, str, object]]:
                     refs.append((module, name, getattr(mod, name)))
                     cells.append(dict(cell_type="markdown", id=f"ref-{len(refs)}", metadata={}, source=reference(getattr(mod, name), name, module)))
     nb["cells"] = cells
-    for c in cells:
-        if c["cell_type"] == "markdown": c.pop("outputs", None); c.pop("execution_count", None)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False))
     return refs
@@ -149,7 +147,7 @@ def build_source(out: Path) -> dict:
     for module, name, obj in refs: by_module.setdefault(module, []).append((name, obj))
     for module in sorted(by_module):
         api.append(f"\n## {module}\n")
-        api += [reference(obj, name, module).replace("### ", "### ", 1) + "\n" for name, obj in by_module[module]]
+        api += [reference(obj, name, module) + "\n" for name, obj in by_module[module]]
     (out / "api.md").write_text("\n".join(api))
     return dict(notebooks=len(lib) + len(walk), references=len(refs))
 

@@ -15,6 +15,11 @@ __all__ = ['INPUTS', 'TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 
            'cmd_eval', 'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #6d726092
+def _presets() -> list[str]:
+    "The preset names `--config` finds in the package (mtssl_nb/configs/), without importing anything heavy."
+    root = Path(mtssl_nb.__file__).parent / "configs"
+    return sorted((p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")), key=lambda n: ("/" in n, n))
+
 # kind of input -> (what it is for, [(what one is, an example)]): what each subcommand's --help lists at its end
 INPUTS = {
     "run": ("RUN: a trained network, wherever it is", [
@@ -23,7 +28,7 @@ INPUTS = {
         ("an export folder (from mtssl export: config.json + model.safetensors)", "hub/tiny"),
         ("multiself:PATH, the authors' released TF-slim network (no TensorFlow needed)", "multiself:~/ckpt/multiself/model.ckpt")]),
     "config": ("--config: the training settings", [
-        ("a preset by name: tiny, smoke, real, paper, ablations/rp, ablations/rp_col, ...", "--config real"),
+        ("a preset by name: " + ", ".join(_presets()), "--config real"),
         ("a YAML file (a copy of a preset, edited)", "--config my_run.yaml")]),
     "images": ("image data of relpos, color and exemplar (images=, or tasks.NAME.data= for one task)", [
         ("folder:PATH, a tree of images (any nesting; the class folders' names are labels)", "images=folder:~/data/imagenette-128/train"),
@@ -52,7 +57,7 @@ INPUTS = {
         ("nyu:PATH, NYU Depth v2's labelled .mat file", "nyu:/data/nyu_depth_v2_labeled.mat"),
         ("depthfolder:ROOT, ROOT/train and ROOT/test, each of rgb/NAME.png and depth/NAME.png (16-bit, millimetres)", "depthfolder:/data/depth")]),
     "video": ("VIDEO_OR_DIR: the videos to segment", [
-        ("a video file PyAV reads (" + " ".join(e.lstrip(".") for e in (".mp4", ".avi", ".mov", ".mkv", ".webm")) + ", ...)", "my_videos/walk.mp4"),
+        ("a video file PyAV reads (mp4, avi, mov, mkv, webm, ...: motion.VIDEO_EXTS)", "my_videos/walk.mp4"),
         ("a folder of such videos", "my_videos/")]),
     "notebook": ("NOTEBOOK: what mtssl grade takes", [
         ("an assignment notebook filled in (the templates are in assignments/)", "assignments/01_relpos_labels.ipynb"),
