@@ -39,6 +39,8 @@ ROWS = {  # name -> settings over the real preset's relpos (24 px patches, gap 1
     "gap 6": [S + "gap=6"],
     "head pooled to 1x1": [S + "pool=1"],
     "head 1024 wide": [S + "hidden=1024"],
+    # the sampling: every neighbour of one centre patch (8 pairs from 9 patch forwards) instead of one pair an image
+    "every neighbour (8 pairs an image)": [S + "pairs=8"],
 }
 
 

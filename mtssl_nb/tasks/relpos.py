@@ -48,6 +48,9 @@ class RelPosConfig:
     input_size: int | None = None
     hidden: int = 1024  # head: width of the per-patch and pair layers (each batch-normalised before its ReLU)
     pool: int = 2  # head: per-patch features are pooled to pool x pool before the first layer
+    # neighbours each image gives, all sharing its centre patch: 1, the paper's one pair an image; up to 8 distinct
+    # ones (8: every neighbour, 8 pairs from 9 patches where 8 single pairs cut 16)
+    pairs: int = 1
 
 # %% ../../nbs/11_tasks.relpos.ipynb #094dc616
 def grid_extent(cfg: RelPosConfig) -> int:
@@ -76,27 +79,30 @@ def draw_relpos(cfg: RelPosConfig,  # grid geometry, downsampling chance and siz
                 W: int,  # image width, pixels (at least `grid_extent(cfg)`)
                 generator: torch.Generator | None = None,  # the draws' source (and device)
                ) -> dict:  # label, origin, jitter, keep, noise, down, size: tensors with the batch first
-    "The random choices for a batch of `B` images of `H x W` (on the generator's device)."
+    ("The random choices for a batch of `B` images of `H x W` (on the generator's device). With `cfg.pairs` K > 1 the "
+     "labels are (B, K), K distinct neighbours, and each of the 1 + K patches has its own draws.")
     dev = generator.device if generator is not None else torch.device("cpu")
     r = lambda lo, hi, *shape: torch.randint(lo, hi + 1, shape, generator=generator, device=dev)  # inclusive
-    span = 3 * cfg.patch + 2 * cfg.gap
+    span, K = 3 * cfg.patch + 2 * cfg.gap, cfg.pairs
     sizes = downsample_sizes(cfg).to(dev)
+    n = 1 + K  # patches an image: the centre, then the labelled neighbours
     return dict(
-        label=r(0, 7, B),
+        label=r(0, 7, B) if K == 1 else torch.rand(B, 8, generator=generator, device=dev).argsort(1)[:, :K],
         origin=torch.stack([r(cfg.jitter, H - span - cfg.jitter, B), r(cfg.jitter, W - span - cfg.jitter, B)], -1),  # (B, 2) grid top-left
-        jitter=r(-cfg.jitter, cfg.jitter, B, 2, 2),  # (B, patch, yx)
-        keep=r(0, 2, B, 2),  # channel each patch keeps when dropping colour
-        noise=r(0, NOISE_FIELDS - 1, B, 2),  # which noise field fills the dropped channels
-        down=torch.rand(B, 2, generator=generator, device=dev) < cfg.downsample_p,
-        size=sizes[r(0, len(sizes) - 1, B, 2)])
+        jitter=r(-cfg.jitter, cfg.jitter, B, n, 2),  # (B, patch, yx)
+        keep=r(0, 2, B, n),  # channel each patch keeps when dropping colour
+        noise=r(0, NOISE_FIELDS - 1, B, n),  # which noise field fills the dropped channels
+        down=torch.rand(B, n, generator=generator, device=dev) < cfg.downsample_p,
+        size=sizes[r(0, len(sizes) - 1, B, n)])
 
 # %% ../../nbs/11_tasks.relpos.ipynb #4dfe1dbb
 def patch_boxes(cfg: RelPosConfig,
                 d: dict,  # the draws, from `draw_relpos`
                ) -> torch.Tensor:
-    "Boxes `(B, 2, 4)` as (top, left, height, width) of the centre patch and the labelled neighbour."
-    nb = torch.tensor(NEIGHBOURS, device=d["label"].device)[d["label"]]  # (B, 2)
-    cells = torch.stack([torch.ones_like(nb), nb], 1)  # (B, 2, 2): the centre (1, 1), then the neighbour
+    "Boxes `(B, 2, 4)` as (top, left, height, width) of the centre patch and the labelled neighbour (`(B, 1 + K, 4)` with K neighbours)."
+    B = d["label"].shape[0]
+    nb = torch.tensor(NEIGHBOURS, device=d["label"].device)[d["label"].view(B, -1)]  # (B, K, 2)
+    cells = torch.cat([torch.ones_like(nb[:, :1]), nb], 1)  # (B, 1 + K, 2): the centre (1, 1), then the neighbours
     tl = d["origin"][:, None] + cells * (cfg.patch + cfg.gap) + d["jitter"]
     return torch.cat([tl, torch.full_like(tl, cfg.patch)], -1)
 
@@ -181,11 +187,13 @@ def relpos_patches(img: torch.Tensor,  # uint8 images (B, 3, H, W)
                    d: dict,  # the draws, from `draw_relpos`
                    treatment: str,  # colour treatment: one of `COLOR_TREATMENTS`
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Patch pairs `(B, 2, 3, Q, Q)` in [0, 1] units (Q: `input_size`, else the patch side) and their boxes `(B, 2, 4)`, from uint8 images and draws `d`."
+    ("Patch pairs `(B, 2, 3, Q, Q)` in [0, 1] units (Q: `input_size`, else the patch side) and their boxes `(B, 2, 4)`, "
+     "from uint8 images and draws `d` (`(B, 1 + K, ...)`: the centre and K neighbours, with `cfg.pairs` K).")
     d = {k: v.to(img.device) for k, v in d.items()}
     boxes = patch_boxes(cfg, d)
     B, P, Q = img.shape[0], cfg.patch, cfg.input_size or cfg.patch
-    p = gather_patches(img, boxes, P).view(B * 2, 3, P, P)  # a fresh uint8 tensor
+    n = boxes.shape[1]
+    p = gather_patches(img, boxes, P).view(B * n, 3, P, P)  # a fresh uint8 tensor
     p = _downsample(p, d["down"].reshape(-1), d["size"].reshape(-1), Q).float()  # in uint8, as images are resized; Q px from here
     # per-patch normalisation ignores the scale, so 0-255 values need no division unless gray or unnormalised
     scaled = treatment == "gray" or not cfg.normalize
@@ -193,7 +201,7 @@ def relpos_patches(img: torch.Tensor,  # uint8 images (B, 3, H, W)
     noise = noise_bank(Q, img.device).index_select(0, d["noise"].reshape(-1)) if treatment == "drop" else None  # a copy
     p = _color(p, treatment, d["keep"].reshape(-1), noise, cfg.noise)
     if cfg.normalize: p = normalize_patches(p, 1e-3 if scaled else 255e-3)
-    return p.view(B, 2, 3, Q, Q), boxes
+    return p.view(B, n, 3, Q, Q), boxes
 
 # %% ../../nbs/11_tasks.relpos.ipynb #497d3a14
 @register_task
@@ -206,6 +214,7 @@ class RelPos(PretextTask):
     def check(self):
         c = self.cfg
         if c.color not in COLOR_TREATMENTS: raise ConfigError(f"relpos.color {c.color!r} is not known; choose from {', '.join(COLOR_TREATMENTS)}")
+        if not 1 <= c.pairs <= 8: raise ConfigError(f"relpos.pairs must be in 1..8 (neighbours an image gives), got {c.pairs}")
         for k in ("patch", "hidden", "pool", "levels", "min_pixels"):
             if getattr(c, k) < 1: raise ConfigError(f"relpos.{k} must be at least 1, got {getattr(c, k)}")
         if c.gap < 0 or c.jitter < 0: raise ConfigError(f"relpos.gap and relpos.jitter must not be negative (got {c.gap}, {c.jitter})")
@@ -243,9 +252,9 @@ class RelPos(PretextTask):
     def make_head(self, in_channels: int) -> nn.Module:
         return RelPosHead(in_channels, self.cfg.hidden, self.cfg.pool)
 
-    def loss(self, pred: torch.Tensor, tb: TaskBatch):
-        loss = F.cross_entropy(pred.float(), tb.y)
-        acc = (pred.argmax(1) == tb.y).float().mean()
+    def loss(self, pred: torch.Tensor, tb: TaskBatch):  # pred (B, 8) or, with K pairs an image, (B, K, 8)
+        loss = F.cross_entropy(pred.reshape(-1, 8).float(), tb.y.reshape(-1))
+        acc = (pred.argmax(-1) == tb.y).float().mean()
         return loss, {"loss": loss.detach(), "acc": acc.detach()}
 
     def show(self, tb: TaskBatch, pred=None, n: int = 4):
@@ -270,10 +279,13 @@ class RelPosHead(nn.Module):
                                    nn.Linear(in_channels * pool * pool, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
         self.pair = nn.Sequential(nn.Linear(2 * hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_classes))
 
-    def forward(self, f: torch.Tensor) -> torch.Tensor:  # (B, 2, C, h, w) -> (B, 8)
-        if f.ndim != 5 or f.shape[1] != 2: raise ValueError(f"the relative-position head takes patch pairs (B, 2, C, h, w), got {tuple(f.shape)}")
-        B = f.shape[0]
-        return self.pair(self.patch(f.flatten(0, 1)).view(B, -1))
+    def forward(self, f: torch.Tensor) -> torch.Tensor:  # (B, 2, C, h, w) -> (B, 8); the centre and K neighbours (B, 1 + K, C, h, w) -> (B, K, 8)
+        if f.ndim != 5 or f.shape[1] < 2: raise ValueError(f"the relative-position head takes patch pairs (B, 2, C, h, w) or a centre and its neighbours (B, 1 + K, C, h, w), got {tuple(f.shape)}")
+        B, n = f.shape[:2]
+        z = self.patch(f.flatten(0, 1)).view(B, n, -1)  # each patch's features, once
+        pairs = torch.cat([z[:, :1].expand(-1, n - 1, -1), z[:, 1:]], -1)  # (B, K, 2 * hidden): the centre beside each neighbour
+        out = self.pair(pairs.flatten(0, 1)).view(B, n - 1, -1)
+        return out[:, 0] if n == 2 else out
 
 # %% ../../nbs/11_tasks.relpos.ipynb #9bacef44
 @torch.no_grad()
@@ -291,7 +303,7 @@ def relpos_quality(net,  # maps the task's batches to logits (B, 8), e.g. a `Mul
     for _ in range(pairs):
         for i in range(0, len(images), batch_size):
             tb = task.make_batch(images[i:i + batch_size].to(device), g)
-            hits += int((net(tb).argmax(1) == tb.y).sum()); n += len(tb.y)
+            hits += int((net(tb).argmax(-1) == tb.y).sum()); n += tb.y.numel()
     return dict(acc=hits / max(n, 1), chance=1 / len(NEIGHBOURS), pairs=n)
 
 # %% ../../nbs/11_tasks.relpos.ipynb #760ac0a9
@@ -311,9 +323,9 @@ def show_relpos(tb: TaskBatch,  # a batch from `RelPos.make_batch`
     from matplotlib.patches import Rectangle
     n = min(n, len(tb))
     fig, axs = plt.subplots(n, 3, figsize=(7.5, 2.6 * n), squeeze=False, gridspec_kw=dict(width_ratios=[2, 1, 1]))
-    guess = pred.argmax(1).cpu() if pred is not None else None
+    guess = pred.argmax(-1).cpu().view(len(tb), -1)[:, 0] if pred is not None else None  # with K pairs an image: the first
     for i in range(n):
-        img, bx, y = tb.info["images"][i].cpu(), tb.info["boxes"][i].cpu(), int(tb.y[i])
+        img, bx, y = tb.info["images"][i].cpu(), tb.info["boxes"][i].cpu(), int(tb.y.view(len(tb), -1)[i, 0])
         axs[i, 0].imshow(img.permute(1, 2, 0).numpy())
         for j, col in enumerate(("yellow", "cyan")):
             t, l, h, w = bx[j].tolist()
