@@ -357,6 +357,9 @@ def cmd_grade(args) -> int:
         for p in make_templates(args.solutions, args.out): print(f"template written to {p}")
         return 0
     if not args.notebooks: raise ValueError("give the notebook(s) to grade, e.g. `mtssl grade assignments/01_relpos_labels.ipynb`")
+    if args.results_json and str(args.results_json).endswith(".json") and len(args.notebooks) > 1:  # checked before hours of grading, not after
+        raise ValueError(f"--results-json {args.results_json}: a file holds one notebook's results and {len(args.notebooks)} notebooks were given; "
+                         "give a folder for several (NAME.results.json each)")
     hidden = not args.visible_only and load_hidden_checks(args.checks) is not None
     limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout, memory_mb=args.memory_mb)
     kw = dict(limits=limits, hidden=hidden, assignment=args.assignment, boundary=args.boundary, own=args.own)

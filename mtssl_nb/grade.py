@@ -463,7 +463,9 @@ def write_results(reports: list[Report],
     if csv_path: out.append(write_csv(reports, csv_path))
     if results_json:
         p = Path(results_json)
-        if len(reports) == 1 and p.suffix == ".json":
+        if p.suffix == ".json" and len(reports) > 1:
+            raise ValueError(f"results_json {p}: a file holds one notebook's results, and there are {len(reports)}; give a folder for several")
+        if p.suffix == ".json":
             out.append(_write_atomic(p, json.dumps(reports[0].gradescope(hidden_visibility), indent=1)))
         else:
             p.mkdir(parents=True, exist_ok=True)
@@ -650,7 +652,7 @@ def _views(seed, N: int = 6, K: int = 3, D: int = 8):
     return torch.nn.functional.normalize(z, dim=-1)
 
 def _check_dist(ns, cases):
-    forbid(ns, "unit_distances", ["cdist", "pdist", "norm", "pairwise_distance"])
+    forbid(ns, "unit_distances", ["cdist", "pdist", "norm", "vector_norm", "dist", "pairwise_distance", "cosine_similarity"])
     f = ns["unit_distances"]
     for seed, N, K, D in cases:
         x = _views(ns.draw(seed), N, K, D).reshape(-1, D)

@@ -14,6 +14,7 @@ import linecache
 import math
 import os
 import queue
+import re
 import secrets
 import shutil
 import sys
@@ -101,6 +102,16 @@ def decode(text: str):
     except WireError: raise
     except Exception as e: raise WireError(f"not a message: {type(e).__name__}: {e}") from None
 
+# %% ../nbs/60a_sandbox.ipynb #4266b454
+_STR_LITERAL = re.compile(r"'(?:[^'\\\n]|\\.)*'" r'|"(?:[^"\\\n]|\\.)*"')  # one quoted literal, as repr() writes a str
+
+def _str_literal(text: str) -> str:
+    """The string a kernel's text/plain reply spells: one quoted Python string literal and nothing else, read in time and
+    memory that grow with its length (`ast.literal_eval` of any text would also build lists, tuples and numbers: a
+    32 MB reply of `[0,0,...]` makes gigabytes of syntax tree in the grader)."""
+    if len(text) > 4 * _MAX_BYTES + 2 or not _STR_LITERAL.fullmatch(text): raise WireError("the reply is not one string")
+    return ast.literal_eval(text)
+
 # %% ../nbs/60a_sandbox.ipynb #3884540f
 def _their_line(tb) -> str:
     "The last line of the traceback `tb` in the notebook's own code (not the grader's request, not an installed library), or ''."
@@ -179,6 +190,7 @@ class Limits:
     cell_seconds: float = 600  # a cell (or one call of the grader) running longer is interrupted, then killed
     notebook_seconds: float = 1800  # all cells and checks of one notebook together
     memory_mb: int = 4096  # memory the kernel may take above what it holds after start-up (its whole process tree)
+    disk_mb: int = 1024  # with bwrap: the private /tmp holds at most this much, and no file the kernel writes grows past it (RLIMIT_FSIZE)
     processes: int = 256  # processes and threads the sandboxed kernel may add (RLIMIT_NPROC; with the bwrap boundary)
     restarts: int = 3  # a kernel that ends or is killed is restarted this often, the cells that ran replayed
 
@@ -220,6 +232,7 @@ def bwrap_argv(work: Path,  # the notebook's private writable folder (its workin
                sockets: Path,  # the folder of the kernel's connection file and ipc sockets
                hide=(),  # folders inside the binds that the kernel must not see (an empty tmpfs goes over each)
                package=None,  # the folder the kernel sees as the `mtssl_nb` package (None: the installed one); see `grade.graded_view`
+               tmp_mb: int | None = None,  # the private /tmp's size (None: the kernel's tmpfs default, half the memory)
               ) -> list[str]:
     """The command that starts a kernel inside bubblewrap: new user, PID, network, IPC, UTS and cgroup namespaces; uid and gid
     65534 (nobody) without capabilities; a read-only view of the system, this Python and the `mtssl_nb` package only (not the
@@ -228,7 +241,7 @@ def bwrap_argv(work: Path,  # the notebook's private writable folder (its workin
     pkg = Path(mtssl_nb.__file__).resolve().parent  # the package alone: an editable install's checkout stays out of view
     args = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534",
             "--hostname", "sandbox", "--setenv", "JPY_PARENT_PID", "1",  # its parent there: bwrap's init (the grader's pid means nothing in the new PID namespace)
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # first: a later mount goes over an earlier one, so binds below /tmp (a checkout there) stay
+            "--proc", "/proc", "--dev", "/dev", *(["--size", str(tmp_mb << 20)] if tmp_mb else []), "--tmpfs", "/tmp",  # first: a later mount goes over an earlier one, so binds below /tmp (a checkout there) stay
             *_system_binds(), "--ro-bind", str(package or pkg), str(pkg)]
     for h in hide:
         if Path(h).is_dir(): args += ["--tmpfs", str(h)]
@@ -306,10 +319,10 @@ class Kernel:
         message (a signal to bwrap would not reach the kernel). Not in the sockets folder, which the kernel can write: a link
         planted there would have the grader write the spec over a file of its choosing at the next restart."""
         import psutil
-        argv = bwrap_argv(self.cwd, self._sockets, self.hide, self.package)
+        argv = bwrap_argv(self.cwd, self._sockets, self.hide, self.package, tmp_mb=self.limits.disk_mb)
         if shutil.which("prlimit"):  # RLIMIT_NPROC counts every process of the user: the limit is what it runs now plus the allowance
             mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
-            argv = [shutil.which("prlimit"), f"--nproc={mine + self.limits.processes}", "--"] + argv
+            argv = [shutil.which("prlimit"), f"--nproc={mine + self.limits.processes}", f"--fsize={self.limits.disk_mb << 20}", "--"] + argv
         specs = Path(tempfile.mkdtemp(prefix="mtssl-spec-")); (specs / "mtssl-sandbox").mkdir()
         (specs / "mtssl-sandbox" / "kernel.json").write_text(json.dumps(dict(argv=argv, display_name="mtssl sandbox", language="python",
                                                                              interrupt_mode="message")))
@@ -417,20 +430,22 @@ class Kernel:
         self._replies = {}
         while True:
             try: msg = self.kc.get_iopub_msg(timeout=0.2)
-            except queue.Empty:
-                if self._lost: raise KernelLost(self._lost)
+            except queue.Empty: msg = None
+            # the limits are checked on every pass, not only when the kernel is quiet: a cell that prints without pause
+            # (or a thread that does, under another cell's id) keeps the queue full and would otherwise run for ever
+            if self._lost: raise KernelLost(self._lost)
+            now = time.monotonic()
+            if msg is None:
                 if not self.km.is_alive(): raise KernelLost("the kernel ended (sys.exit, os._exit or a crash)")
-                now = time.monotonic()
                 if replied is None and self._shell_reply(msg_id) is not None: replied = now
                 if replied is not None and now - replied > 2:  # replied, but its idle status never came: an output over the size cap was dropped
                     out["stdout"] = (out["stdout"] + "\n[an output over the size limit was dropped]")[-4000:]
                     self._reconnect(); break
-                if now > end and not interrupted:
-                    self.km.interrupt_kernel(); interrupted, end = True, now + 5
-                elif now > end:
-                    self._kill(); raise KernelLost(f"it ran longer than {timeout:g} s and did not stop when interrupted")
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id: continue
+            if now > end and not interrupted:
+                self.km.interrupt_kernel(); interrupted, end = True, now + 5
+            elif now > end:
+                self._kill(); raise KernelLost(f"it ran longer than {timeout:g} s and did not stop when interrupted")
+            if msg is None or msg.get("parent_header", {}).get("msg_id") != msg_id: continue
             t, c = msg["msg_type"], msg["content"]
             if t == "stream": out["stdout"] = (out["stdout"] + c.get("text", ""))[-4000:]
             elif t == "execute_result": out["result"] = c.get("data", {}).get("text/plain")
@@ -487,7 +502,7 @@ class Kernel:
         if out["status"] == "error": raise StudentError(out["ename"], out["evalue"], "", "Exception")
         if out["result"] is None and out["stdout"].endswith("[an output over the size limit was dropped]"):
             raise StudentError("ReplyError", f"the kernel's reply was over the {_MAX_BYTES >> 20} MB limit")
-        try: reply = decode(ast.literal_eval(out["result"] or ""))
+        try: reply = decode(_str_literal(out["result"] or ""))
         except (ValueError, SyntaxError, WireError) as e: raise StudentError("ReplyError", f"the kernel's reply could not be read ({e})")
         if not isinstance(reply, dict) or not ({"value", "error"} & set(reply)): raise StudentError("ReplyError", "the kernel's reply is not a reply")
         if "error" in reply: raise student_error(reply["error"] if isinstance(reply["error"], dict) else {})

@@ -316,3 +316,15 @@ def test_no_boundary_no_grading_of_others(tmp_path):
     r = json.loads((tmp_path / "p.json").read_text())[0]
     assert pinned.returncode == 0 and r["assignment"] == "relpos_labels" and r["total"] == 0, pinned.stdout + pinned.stderr
     assert "answers assignment 'triplet_loss', not 'relpos_labels'" in r["scores"][0]["message"]
+
+
+@pytest.mark.parametrize("n", [0, 2])
+def test_gradescope_script_wants_exactly_one_notebook(n, tmp_path):
+    "Gradescope's run_autograder grades the one notebook submitted; none or several get a score of 0 that says why, not a guess."
+    for d in ("submission", "results"): (tmp_path / d).mkdir()
+    for i in range(n): shutil.copy(ROOT / "assignments" / "01_relpos_labels.ipynb", tmp_path / "submission" / f"nb{i}.ipynb")
+    env = os.environ | {"MTSSL_AUTOGRADER_ROOT": str(tmp_path), "MTSSL_ASSIGNMENT": "relpos_labels"}
+    r = subprocess.run(["bash", str(ROOT / "instructor" / "gradescope" / "run_autograder")], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert res["score"] == 0 and f"Submit exactly one notebook (.ipynb) for relpos_labels: this submission has {n}." == res["output"]
