@@ -157,6 +157,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "_site"), help="the site's folder (default: _site)")
     ap.add_argument("--execute", default="cache", choices=["cache", "force", "off"],
                     help="cache (default): run the notebooks that changed since the last build; force: all; off: none (pages without outputs)")
+    ap.add_argument("--execute-only", nargs="*", default=None, metavar="NOTEBOOK",
+                    help="run only these notebooks (names without .ipynb); the other pages show their code without outputs")
     ap.add_argument("--only", nargs="*", default=None, metavar="NOTEBOOK", help="build only these notebooks' pages (names without .ipynb); for a quick look")
     a = ap.parse_args(argv)
     src = ROOT / "_site_src"
@@ -165,6 +167,7 @@ def main(argv=None):
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernels draw inline, as in JupyterLab
     env.update(MTSSL_DOCS_EXECUTE=a.execute, IN_TEST="1", MTSSL_WIDGETS="0")
     if a.only is not None: env["MTSSL_DOCS_ONLY"] = ",".join(a.only)
+    if a.execute_only is not None: env["MTSSL_DOCS_EXECUTE_ONLY"] = ",".join(a.execute_only) or "-"  # none named: none run
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(ROOT / "docs" / "site"), "-q", "-W", "--keep-going", str(src), a.out]
     r = subprocess.run(cmd, env=env)
     if r.returncode == 0: print(f"site written to {a.out}/index.html (publish that folder: see the README)")

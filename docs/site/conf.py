@@ -22,6 +22,12 @@ if only: suppress_warnings.append("toc.not_readable")  # a partial build: the to
 
 # execution: jupyter-cache under _site_cache/, so a rebuild runs only the notebooks that changed; an error fails the build
 nb_execution_mode = os.environ.get("MTSSL_DOCS_EXECUTE", "cache")
+# run only these notebooks (names without .ipynb), the others shown with their code and no outputs: the browser test's build
+run_only = [n for n in os.environ.get("MTSSL_DOCS_EXECUTE_ONLY", "").split(",") if n]
+if run_only:
+    _nbs = Path(__file__).resolve().parents[2] / "nbs"
+    nb_execution_excludepatterns = ["*" + p.relative_to(_nbs.parent).as_posix() for p in [*_nbs.glob("*.ipynb"), *_nbs.glob("tutorials/*.ipynb")]
+                                    if p.stem not in run_only]
 nb_execution_cache_path = str(Path(__file__).resolve().parents[2] / "_site_cache")
 nb_execution_in_temp = False  # each notebook runs in its own folder, where its relative paths point
 nb_execution_timeout = 900
