@@ -351,15 +351,13 @@ def _parser_experiment(sub):
 # %% ../nbs/90_cli.ipynb #b10c6bce
 def cmd_grade(args) -> int:
     "Grade assignment notebooks, each in its own kernel (a table each; JSON, CSV, Gradescope's results.json), or make the templates."
-    from mtssl_nb.grade import grade, grade_many, load_hidden_checks, make_templates, write_results
+    from mtssl_nb.grade import check_results_json, grade, grade_many, load_hidden_checks, make_templates, write_results
     from mtssl_nb.sandbox import Limits
     if args.make_templates:
         for p in make_templates(args.solutions, args.out): print(f"template written to {p}")
         return 0
     if not args.notebooks: raise ValueError("give the notebook(s) to grade, e.g. `mtssl grade assignments/01_relpos_labels.ipynb`")
-    if args.results_json and str(args.results_json).endswith(".json") and len(args.notebooks) > 1:  # checked before hours of grading, not after
-        raise ValueError(f"--results-json {args.results_json}: a file holds one notebook's results and {len(args.notebooks)} notebooks were given; "
-                         "give a folder for several (NAME.results.json each)")
+    check_results_json(args.results_json, len(args.notebooks))  # before hours of grading, not after
     hidden = not args.visible_only and load_hidden_checks(args.checks) is not None
     limits = Limits(cell_seconds=args.cell_timeout, notebook_seconds=args.notebook_timeout, memory_mb=args.memory_mb)
     kw = dict(limits=limits, hidden=hidden, assignment=args.assignment, boundary=args.boundary, own=args.own)

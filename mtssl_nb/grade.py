@@ -39,8 +39,8 @@ from .tasks.relpos import NEIGHBOURS, RelPosConfig, draw_relpos, grid_extent, pa
 __all__ = ['ASSIGNMENTS', 'HIDDEN_CHECKS', 'BOUNDARY_WORDS', 'REFERENCES', 'BEGIN', 'END', 'ROTATION_STEPS', 'ROTATION_ACC',
            'Wrong', 'Question', 'question', 'hidden', 'load_hidden_checks', 'Score', 'Report', 'write_csv',
            'read_notebook', 'assignment_of', 'run_cells', 'verdict', 'score', 'Tampered', 'NoBoundary',
-           'choose_boundary', 'strip_references', 'graded_view', 'grade', 'grade_many', 'write_results',
-           'strip_solution', 'make_template', 'make_templates', 'close', 'forbid']
+           'choose_boundary', 'strip_references', 'graded_view', 'grade', 'grade_many', 'check_results_json',
+           'write_results', 'strip_solution', 'make_template', 'make_templates', 'close', 'forbid']
 
 # %% ../nbs/60_grade.ipynb #320cf249
 class Wrong(AssertionError):
@@ -451,6 +451,12 @@ def grade_many(paths: list,  # the notebooks
         except Exception as e: return Report(str(p), kwargs.get("assignment") or "?", [], notes=[f"not graded: {type(e).__name__}: {e}"])
     with ThreadPoolExecutor(max(1, jobs)) as ex: return list(ex.map(one, paths))
 
+def check_results_json(path, n: int):
+    "Refuse Gradescope's results.json as one file (`*.json`) for `n` > 1 notebooks: a file holds one notebook's results."
+    if path and str(path).endswith(".json") and n > 1:
+        raise ValueError(f"results.json {path}: a file holds one notebook's results and {n} notebooks were given; "
+                         "give a folder for several (NAME.results.json each)")
+
 def write_results(reports: list[Report],
                   json_path=None,  # all reports as one JSON list
                   csv_path=None,  # one row per notebook (`write_csv`)
@@ -462,9 +468,8 @@ def write_results(reports: list[Report],
     if json_path: out.append(_write_atomic(json_path, json.dumps([r.to_dict() for r in reports], indent=1)))
     if csv_path: out.append(write_csv(reports, csv_path))
     if results_json:
+        check_results_json(results_json, len(reports))
         p = Path(results_json)
-        if p.suffix == ".json" and len(reports) > 1:
-            raise ValueError(f"results_json {p}: a file holds one notebook's results, and there are {len(reports)}; give a folder for several")
         if p.suffix == ".json":
             out.append(_write_atomic(p, json.dumps(reports[0].gradescope(hidden_visibility), indent=1)))
         else:

@@ -44,4 +44,5 @@ html_theme_options = {
 }
 html_static_path = []
 html_copy_source = False
+html_use_index = False  # the general index would be empty: the API entries are headings (show_doc), not Sphinx objects
 html_show_sourcelink = False
