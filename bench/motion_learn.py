@@ -45,7 +45,8 @@ def main(argv=None):
     from mtssl_nb.cli import main as mtssl
     from mtssl_nb.eval.core import held_out
     from mtssl_nb.motion import MotionConfig, _frames_hwc, evaluate_real
-    from mtssl_nb.train import Trainer, load_run, load_train_config
+    from mtssl_nb.runs import load_run
+    from mtssl_nb.train import Trainer, load_train_config
     from mtssl_nb.video import Clip, save_clip
     import torch.nn.functional as F
 

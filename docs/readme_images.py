@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 
 from mtssl_nb.report import task_gallery
-from mtssl_nb.train import load_run
+from mtssl_nb.runs import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import mtssl_nb
 
 # %% auto #0
-__all__ = ['INPUTS', 'TRANSFER_DATA', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train',
-           'cmd_eval', 'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
+__all__ = ['INPUTS', 'USER_ERRORS', 'cmd_samples', 'cmd_demo', 'cmd_tasks', 'cmd_motion_masks', 'cmd_train', 'cmd_eval',
+           'cmd_experiment', 'cmd_grade', 'cmd_export', 'make_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #6d726092
 def _presets() -> list[str]:
@@ -98,7 +98,8 @@ def cmd_demo(args) -> int:
     from mtssl_nb.samples import build_samples, gallery
     from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
     from mtssl_nb.report import write_report
-    from mtssl_nb.train import Trainer, load_run, load_train_config
+    from mtssl_nb.runs import load_run
+    from mtssl_nb.train import Trainer, load_train_config
     t0, out = time.time(), Path(args.out)
     quick = args.quick or bool(os.environ.get("IN_TEST"))  # tests: a few steps and small probes
     samples = build_samples(out / "data_samples", seed=args.seed)
@@ -134,7 +135,8 @@ def _parser_demo(sub):
 def cmd_tasks(args) -> int:
     "List the registered pretext tasks (or the named ones) with their settings and defaults."
     from mtssl_nb.core import config_to_dict
-    from mtssl_nb.tasks.core import task_class, task_names
+    from mtssl_nb.tasks.core import import_task_modules, task_class, task_names
+    import_task_modules(args.task_modules, where="--task-modules")
     for name in args.names or task_names():
         cls = task_class(name)
         print(f"{name}: {(cls.__doc__ or '').strip()}")
@@ -147,6 +149,8 @@ def _parser_tasks(sub):
     "`mtssl tasks`: its arguments, and `cmd_tasks` to run it."
     p = sub.add_parser("tasks", help="list the pretext tasks and their settings")
     p.add_argument("names", nargs="*", metavar="NAME", help="only these tasks")
+    p.add_argument("--task-modules", nargs="+", default=[], metavar="MODULE",
+                   help="modules that register tasks of your own, as a run's task_modules: a dotted name (my_course.rotation) or a .py file")
     p.set_defaults(run=cmd_tasks)
 
 # %% ../nbs/90_cli.ipynb #dc5fea32
@@ -230,64 +234,17 @@ def _parser_train(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _inputs(p, "config", "images", "clips", "trunk", "run").set_defaults(run=cmd_train)
 
-# %% ../nbs/90_cli.ipynb #17f04b53
-# the data kinds each transfer probe reads, its default first
-TRANSFER_DATA = {"detection": ("shapes", "voc", "voc2012"), "depth": ("rooms", "nyu", "depthfolder")}
-
-def _transfer_specs(probe: str, data: list[str] | None) -> list[str]:
-    "The data specs of `--data` that transfer probe `probe` reads (its default without --data); refuses a --data it cannot read."
-    kinds = TRANSFER_DATA[probe]
-    if data is None: return [kinds[0]]
-    specs = [d for d in data if d.partition(":")[0] in kinds]
-    if not specs: raise ValueError(f"--probe {probe} reads --data "
-                                   f"{' or '.join(k + ('' if k in ('shapes', 'rooms') else ':PATH') for k in kinds)}; got {','.join(data)}")
-    return specs
-
 # %% ../nbs/90_cli.ipynb #cf0192b8
 def cmd_eval(args) -> int:
-    "Probe a trained run and print the table: frozen-trunk probes, and fine-tuned detection and depth."
-    import json
+    "Probe a trained run and print the tables: frozen-trunk probes, and fine-tuned detection and depth (`eval.suite`)."
     from mtssl_nb.core import pick_device
-    from mtssl_nb.eval.core import DEFAULT_DATA, evaluate_run, results_table
-    from mtssl_nb.checkpoint import run_folder
-    from mtssl_nb.train import load_run
-    probes = [p.strip() for p in args.probe.split(",") if p.strip()]
-    data = [d.strip() for d in args.data.split(",") if d.strip()] if args.data else None
-    transfer = [p for p in probes if p in ("detection", "depth")]
-    frozen = [p for p in probes if p not in transfer]
-    from mtssl_nb.eval.depth import depth_configs, depth_probe, depth_table
-    from mtssl_nb.eval.detection import detection_configs, detection_probe, detection_table
-    from mtssl_nb.eval.transfer import json_ready
-    transfer_only = {k for kinds in TRANSFER_DATA.values() for k in kinds} - {"shapes"}  # 'shapes' is image probe data too
-    frozen_data = [d for d in data or DEFAULT_DATA if d.partition(":")[0] not in transfer_only]
-    if frozen and not frozen_data: raise ValueError(f"--probe {','.join(frozen)} reads image data (shapes, digits, "
-                                                    f"folder:PATH, cifar10:ROOT, stl10:ROOT); --data gives only {','.join(data)}")
-    if args.transfer and not transfer: raise ValueError("--transfer sets the detection and depth fine-tuning: give --probe detection or depth with it")
-    settings = list(args.transfer or []) + ([f"device={args.device}"] if args.device != "auto" else [])
-    probes_of = {"detection": (detection_configs, detection_probe, detection_table), "depth": (depth_configs, depth_probe, depth_table)}
-    jobs = {p: _transfer_specs(p, data) for p in transfer}
-    for p, specs in jobs.items():  # every setting checked before any work
-        for spec in specs: probes_of[p][0](spec, settings)
+    from mtssl_nb.eval.suite import eval_folder, plan_eval, run_eval
+    from mtssl_nb.runs import load_run
+    plan = plan_eval(args.probe, args.data, args.transfer or [], args.device)  # every setting checked before any work
     dev = pick_device(args.device)
-    run = load_run(args.checkpoint, dev)
-    # a TF-slim checkpoint has no run folder: its results go to runs/multiself (or --out)
-    folder = Path("runs/multiself") if args.checkpoint.startswith("multiself:") else run_folder(args.checkpoint)
-    res = evaluate_run(run, frozen, frozen_data if frozen else (), args.n_train, args.n_test, args.size, baseline=not args.no_baseline, device=dev,
-                       allow_overlap=args.allow_overlap)
-    print(f"{run.checkpoint} (step {run.step}; tasks {', '.join(run.tasks)})")
-    if frozen: print(results_table(res))
-    out = Path(args.out) if args.out else folder / "eval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save = lambda: out.write_text(json.dumps(json_ready(res), indent=1, default=str))
-    save()
-    for probe, specs in jobs.items():
-        _, fn, table = probes_of[probe]
-        for spec in specs:
-            r = fn(run, spec, settings, baseline=not args.no_baseline, out_dir=folder / "transfer" / probe, progress=not args.quiet)
-            res.setdefault(probe, {})[spec] = r
-            save()  # each probe's results kept as soon as they exist
-            print(); print(table(r))
-    print(f"results written to {out}")
+    run, folder = load_run(args.checkpoint, dev), eval_folder(args.checkpoint)
+    run_eval(plan, run, Path(args.out) if args.out else folder / "eval.json", folder, args.n_train, args.n_test, args.size,
+             baseline=not args.no_baseline, device=dev, allow_overlap=args.allow_overlap, progress=not args.quiet)
     return 0
 
 # %% ../nbs/90_cli.ipynb #7f66a01a

@@ -15,6 +15,7 @@ from typing import Iterable
 import torch
 from torch.nn import functional as F
 from fastcore.basics import patch  # methods of a long class, defined one a cell
+from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['XYZ_FROM_RGB', 'WHITE_D65', 'Y_BITS', 'BIN_GRID', 'PAPER_BIN_ROWS', 'BIN_KINDS', 'srgb_to_linear', 'linear_to_srgb',
@@ -360,7 +361,6 @@ def estimate_prior(batches: Iterable,  # uint8 image batches (B, 3, H, W), or (i
                    progress: bool = True,  # show a progress bar
                   ) -> ColorPrior:
     "Estimate the colour prior of an image stream (any iterable of uint8 batches), from `n_images` or as many as it holds."
-    from tqdm.auto import tqdm
     prior = ColorPrior.uniform(bins)
     prior.counts, prior.sigma, prior.lam = torch.zeros(len(prior.bins), dtype=torch.float64), sigma, lam
     enc = SoftEncoder(prior.bins)

@@ -17,7 +17,7 @@ from .core import ConfigError, config_from_dict, load_config
 from .harmonize import HARMONIZE_MODES
 from .loop import Schedule
 from .models.trunk import PRESETS, TrunkConfig
-from .tasks.core import PretextTask, make_task, task_class
+from .tasks.core import PretextTask, import_task_modules, make_task, task_class
 
 # %% auto #0
 __all__ = ['OPTIM_MODES', 'PRECISIONS', 'TaskSpec', 'paper_tasks', 'OptimConfig', 'TrainConfig', 'config_path',
@@ -64,6 +64,7 @@ class TrainConfig:
     "Everything a training run needs. YAML presets live in mtssl_nb/configs/; `key=value` overrides reach any field."
     tasks: dict[str, TaskSpec] = field(default_factory=paper_tasks)
     use: list[str] | None = None  # train only these of `tasks` (None: all)
+    task_modules: list[str] = field(default_factory=list)  # modules that register tasks of your own: 'my_course.rotation' or 'rotation.py'
     images: str | None = None  # the images of every image task whose own `data` is unset (None: the package photos); 'required': the preset asks for it
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
     harmonize: str = "none"  # 'none', 'paper' (relative position sees gray input, like colorization) or 'all_gray'
@@ -141,6 +142,7 @@ def check_config(cfg: TrainConfig,
                  world: int = 1,  # the number of processes the run will have (torchrun's WORLD_SIZE)
                 ):
     "Raise `ConfigError` naming the setting when `cfg` cannot work (task settings are checked by `build_tasks`)."
+    import_task_modules(cfg.task_modules)  # first: the tasks they register are checked below
     o = cfg.optim
     _need(o.mode in OPTIM_MODES, f"optim.mode {o.mode!r} is not known; choose from {', '.join(OPTIM_MODES)}")
     o.check_schedule("optim.")
@@ -199,6 +201,9 @@ def build_tasks(cfg: TrainConfig,
         _need(s.size >= task.min_size(), f"{where}.size is {s.size} px, but {n} with its settings needs images of at least {task.min_size()} px "
               f"(e.g. relpos: 3 patches + 2 gaps + jitter); raise {where}.size or change {where}.settings")
         if s.scale is not None: _need(0 < s.scale[0] <= s.scale[1] <= 1, f"{where}.scale must be (low, high) with 0 < low <= high <= 1, got {s.scale}")
-        _need(task.data_kind in ("images", "clips"), f"task {n} reads data of kind {task.data_kind!r}; the trainer knows 'images' and 'clips'")
+        _need(task.data_kind in ("images", "clips") or type(task).make_source is not PretextTask.make_source,
+              f"task {n} reads data of kind {task.data_kind!r}; the trainer reads 'images' and 'clips' itself, and a task of another kind "
+              f"brings its items: give {type(task).__name__} a make_source(data, size, seed) method that returns a Dataset of "
+              f"(uint8 image (3, H, W), label) items (data: {where}.data)")
         tasks[n] = task
     return tasks

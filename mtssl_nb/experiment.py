@@ -18,9 +18,11 @@ import torch
 from .core import config_to_dict
 from .eval.core import DEFAULT_DATA, check_leak, evaluate_run, pretext_sources, probe_data, probe_trunk, run_sources
 from .checkpoint import checkpoint_files, latest_checkpoint
+from .eval.transfer import json_ready, transfer_probe_named
 from .harmonize import Harmonizer
 from .config import build_tasks, load_train_config, preset_overrides
-from .train import Trainer, load_run, make_trunk
+from .runs import load_run
+from .train import Trainer, make_trunk
 
 
 # %% auto #0
@@ -151,13 +153,9 @@ def run_experiment(preset: str = "tiny", out="runs/experiment", rows=None, data=
     if not data: raise ValueError(f"experiment preset {preset!r} probes on labelled photos that pretext training never saw: give data, "
                                   "e.g. --data folder:ROOT (ROOT/train for the probe's training images, ROOT/val for its test images)")
     if not seeds: raise ValueError("give at least one seed")
-    from mtssl_nb.eval.depth import depth_configs, depth_probe
-    from mtssl_nb.eval.detection import detection_configs, detection_probe
-    from mtssl_nb.eval.transfer import json_ready
-    jobs = {k: (fn, spec) for k, fn, spec in (("detection", detection_probe, detection), ("depth", depth_probe, depth)) if spec}
+    jobs = {k: (transfer_probe_named(k).probe, spec) for k, spec in (("detection", detection), ("depth", depth)) if spec}
     if transfer and not jobs: raise ValueError("transfer settings were given without a detection or depth column")
-    for check, spec in ((detection_configs, detection), (depth_configs, depth)):  # settings refused before any row trains
-        if spec: check(spec, transfer)
+    for k, (_, spec) in jobs.items(): transfer_probe_named(k).configs(spec, transfer)  # settings refused before any row trains
     out, datasets = Path(out), {spec: probe_data(spec, n_train, n_test) for spec in data}
     for name in rows:  # bad overrides, and probe data a row would train on, are refused before any work
         cfg = row_config(name, preset, out, seeds[0], extra)

@@ -8,23 +8,15 @@ from __future__ import annotations
 import json, os, tempfile
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 import mtssl_nb
 from .checkpoint import run_folder
-from .config import TrainConfig, build_tasks
-from .core import config_from_dict, config_to_dict
-from .train import Run, build_model, load_run
+from .core import config_to_dict
+from .runs import CARD, CONFIG, EXPORT_FORMAT, WEIGHTS, Run, from_pretrained, is_export, load_run  # from_pretrained: read back from here too
 
 # %% auto #0
-__all__ = ['EXPORT_FORMAT', 'CONFIG', 'WEIGHTS', 'CARD', 'export_config', 'probe_section', 'model_card', 'export_run',
-           'from_pretrained']
-
-# %% ../nbs/47_export.ipynb #36265174
-EXPORT_FORMAT = 1  # the layout of config.json; folders of a later format are refused
-CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "README.md"
+__all__ = ['export_config', 'probe_section', 'model_card', 'export_run']
 
 # %% ../nbs/47_export.ipynb #a76dbbbf
 def export_config(run: Run) -> dict:
@@ -77,11 +69,6 @@ def model_card(run: Run,  # the run being exported
         f"These weights are what {run.step} steps of this config made; the table above is the whole of what was "
         "measured. Small runs on the package's sample data learn little beyond a random trunk: read the intervals.", ""])
 
-# %% ../nbs/47_export.ipynb #b58cebd3
-def _is_export(folder: Path) -> bool:
-    try: return json.loads((folder / CONFIG).read_text()).get("format") == "mtssl_nb"
-    except (OSError, ValueError, AttributeError): return False
-
 # %% ../nbs/47_export.ipynb #cad14bd6
 def export_run(run: Run | str | Path,  # a loaded run, or a run folder or checkpoint (`load_run`)
                out_dir: str | Path,  # the folder to write (new, empty, or an earlier export)
@@ -91,7 +78,7 @@ def export_run(run: Run | str | Path,  # a loaded run, or a run folder or checkp
     "Write `config.json`, `model.safetensors` and `README.md` for `run` into `out_dir`; returns `out_dir`."
     if not isinstance(run, Run): run = load_run(run)
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_export(out))):
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export(out))):
         raise FileExistsError(f"{out} exists and is not an earlier export: choose a new folder (nothing was written)")
     if results is None and run.checkpoint.suffix == ".pt":
         results = run_folder(run.checkpoint) / "eval.json"
@@ -105,27 +92,3 @@ def export_run(run: Run | str | Path,  # a loaded run, or a run folder or checkp
         (tmp / CARD).write_text(model_card(run, results, name or out.resolve().name))
         for f in (WEIGHTS, CONFIG, CARD): os.replace(tmp / f, out / f)
     return out
-
-# %% ../nbs/47_export.ipynb #d9a85975
-def from_pretrained(path: str | Path,  # a folder written by `export_run` (or `mtssl export`)
-                    device: str | torch.device = "cpu",  # where the network is put
-                   ) -> Run:
-    "The exported run in `path`: config, tasks with their learned state, and the network (eval mode)."
-    folder = Path(path)
-    for f in (CONFIG, WEIGHTS):
-        if not (folder / f).is_file(): raise FileNotFoundError(f"{folder} is not an mtssl_nb export: {folder / f} is missing")
-    try: meta = json.loads((folder / CONFIG).read_text())
-    except ValueError as e: raise ValueError(f"{folder / CONFIG} is not valid JSON: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != "mtssl_nb":
-        raise ValueError(f"{folder / CONFIG} is not an mtssl_nb export config (no format: mtssl_nb)")
-    if meta.get("format_version", 0) > EXPORT_FORMAT:
-        raise ValueError(f"{folder / CONFIG} has format {meta['format_version']}; this mtssl_nb reads up to {EXPORT_FORMAT}: upgrade it")
-    cfg = config_from_dict(TrainConfig, meta["config"])
-    tasks = build_tasks(cfg)
-    for n, t in tasks.items(): t.load_state(meta.get("task_states", {}).get(n, {}))
-    net = build_model(cfg, tasks)
-    try: state = load_file(folder / WEIGHTS)
-    except (SafetensorError, OSError) as e: raise ValueError(f"{folder / WEIGHTS} cannot be read as safetensors: {e}") from None
-    try: net.load_state_dict(state)
-    except RuntimeError as e: raise ValueError(f"{folder / WEIGHTS} does not fit {folder / CONFIG}: {str(e).splitlines()[0]}") from None
-    return Run(cfg, tasks, net.to(device).eval(), int(meta.get("step", 0)), folder / WEIGHTS)

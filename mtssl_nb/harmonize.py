@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['HARMONIZE_MODES', 'PAPER_GRAY_TASKS', 'Harmonizer']
+__all__ = ['HARMONIZE_MODES', 'Harmonizer']
 
 # %% ../nbs/03_harmonize.ipynb #e30e090c
 HARMONIZE_MODES = ("none", "paper", "all_gray")
-PAPER_GRAY_TASKS = ("relpos",)  # the tasks 'paper' mode turns gray: relative position, like colorization
 
 class Harmonizer:
     "Which tasks' inputs are gray under `mode` ('none', 'paper' or 'all_gray'); tasks act on it through `make_task`."
@@ -18,9 +17,12 @@ class Harmonizer:
         if mode not in HARMONIZE_MODES: raise ValueError(f"harmonize mode {mode!r} is not known; choose from {', '.join(HARMONIZE_MODES)}")
         self.mode = mode
 
-    def makes_gray(self, task: str) -> bool:
-        "Does this mode turn `task`'s input gray?"
-        return self.mode == "all_gray" or (self.mode == "paper" and task in PAPER_GRAY_TASKS)
+    def makes_gray(self,
+                   task,  # a task class or instance (a `PretextTask`): its `gray_under` names the modes that turn it gray
+                  ) -> bool:
+        "Does this mode turn `task`'s input gray? The task says so itself (`gray_under`), so a new task needs no entry here."
+        if isinstance(task, str): raise TypeError(f"makes_gray takes a task class or instance (it reads their gray_under), not the name {task!r}")
+        return self.mode in getattr(task, "gray_under", ("all_gray",))
 
     @property
     def trunk_gray(self) -> bool:

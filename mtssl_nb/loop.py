@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from .core import ConfigError
 
@@ -126,7 +127,6 @@ def fit_loop(step_fn: Callable,  # (step) -> (loss, {name: number}) for 0-based 
              hint: str = "lower the learning rate",  # what TrainingDiverged tells the user to change
             ) -> dict:
     "Train from `start` to `steps`; returns {'history': a row (step, loss, metrics) per good step, 'seconds', 'steps_done'}."
-    from tqdm.auto import tqdm
     set_base_lr(opt)
     bad, history, t0, done = BadSteps(max_bad_steps), [], time.perf_counter(), 0
     with tqdm(total=steps, initial=start, desc=desc, unit="step", disable=not progress, leave=False) as bar:

@@ -15,7 +15,7 @@ from .core import make_generator
 from .models.lasso import alpha_heatmap
 from .runlog import read_metrics
 from .streams import TaskStream, task_loader
-from .train import Run
+from .runs import Run
 from .data import PhotoPool
 from .eval.core import PROBE_NOTES, PROBE_PHOTOS, fmt_acc, head_lines, held_out_clips, result_rows
 from .tasks.core import headline_metric
@@ -25,7 +25,7 @@ __all__ = ['task_gallery', 'curves_figure', 'write_report']
 
 # %% ../nbs/45_report.ipynb #17af7f4b
 @torch.no_grad()
-def task_gallery(run: Run,  # a loaded run (`train.load_run`)
+def task_gallery(run: Run,  # a loaded run (`runs.load_run`)
                  task: str,  # one of the run's tasks
                  n: int = 4,  # examples shown (at most one batch)
                  seed: int = 777,  # of the held-out clips, the crops and the task's batch
@@ -76,7 +76,7 @@ img{max-width:100%;border:1px solid #ddd;margin:.3em 0}table{border-collapse:col
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}
 h2{margin-top:1.6em;border-bottom:1px solid #eee}.note{color:#666;font-size:.9em}"""
 
-def write_report(run: Run,  # a loaded run (`train.load_run`)
+def write_report(run: Run,  # a loaded run (`runs.load_run`)
                  results: dict | None,  # `evaluate_run`'s result (None: no probe table)
                  out_dir,  # report.html and figures/ go here
                  title: str = "mtssl_nb run report",

@@ -9,6 +9,8 @@ import csv, io, os, socket, time
 from pathlib import Path
 
 from fastcore.basics import patch  # methods of a long class, defined one a cell
+from torch.utils.tensorboard import SummaryWriter
+
 from .checkpoint import atomic_write
 
 # %% auto #0
@@ -29,7 +31,6 @@ class RunLog:
         self.out.mkdir(parents=True, exist_ok=True)
         for name in ("metrics.csv", "lasso.csv"): self._truncate(self.out / name, start)
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(self.out / "tb"), purge_step=start + 1 if start else None)
 
     @staticmethod

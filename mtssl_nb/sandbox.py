@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-try: import zmq, jupyter_client, psutil  # noqa: F401  (the `grade` extra: the kernel, its socket, its watchdog)
+from safetensors.torch import load, save
+try:  # the `grade` extra: the kernel, its socket, its watchdog
+    import psutil
+    import zmq  # noqa: F401
+    from IPython.core.inputtransformer2 import TransformerManager
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
 except ImportError as e: raise ImportError(f"grading needs {e.name}, from the grade extra: pip install 'mtssl_nb[grade]'") from e
 
 # %% auto #0
@@ -67,7 +73,6 @@ def _tag(obj, tensors: dict, depth: int = 0):
 
 def encode(obj) -> str:
     "`obj` (tensors, generators, numbers, strings, lists, tuples, dicts with str keys) as one JSON text; tensors travel as safetensors."
-    from safetensors.torch import save
     tensors = {}
     tree = _tag(obj, tensors)
     blob = base64.b64encode(save(tensors)).decode() if tensors else ""
@@ -93,7 +98,6 @@ def _untag(node, tensors: dict):
 
 def decode(text: str):
     "The value `encode` wrote; raises `WireError` on anything else. It parses JSON and safetensors only: no code can ride along."
-    from safetensors.torch import load
     if not isinstance(text, str) or len(text) > _MAX_BYTES: raise WireError(f"not a message (or over {_MAX_BYTES >> 20} MB)")
     try:
         msg = json.loads(text)
@@ -285,8 +289,6 @@ class Kernel:
 
     def start(self):
         "Start (or restart) the kernel, run `startup`, and fix the memory limit from what it holds then."
-        from jupyter_client import KernelManager
-        from jupyter_client.kernelspec import KernelSpecManager
         self._shutdown()
         self._sockets = self._sockets or Path(tempfile.mkdtemp(prefix="mtssl-kernel-"))  # the grader's, outside the notebook's folder
         specs = None
@@ -318,7 +320,6 @@ class Kernel:
         """The bwrap kernelspec, in a new folder of the grader's (returned): under a process-count limit (prlimit), interrupted by
         message (a signal to bwrap would not reach the kernel). Not in the sockets folder, which the kernel can write: a link
         planted there would have the grader write the spec over a file of its choosing at the next restart."""
-        import psutil
         argv = bwrap_argv(self.cwd, self._sockets, self.hide, self.package, tmp_mb=self.limits.disk_mb)
         if shutil.which("prlimit"):  # RLIMIT_NPROC counts every process of the user: the limit is what it runs now plus the allowance
             mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == os.getuid())
@@ -335,7 +336,6 @@ class Kernel:
         return getattr(proc, "pid", None) or getattr(p, "pid", None)
 
     def _procs(self):
-        import psutil
         if not self.pid: return []  # (psutil.Process(None) would be the grader itself)
         try: root = psutil.Process(self.pid)
         except psutil.Error: return []
@@ -348,7 +348,6 @@ class Kernel:
 
     def _kernel_pid(self) -> int | None:
         "The kernel's own process: the launched one, or under bwrap the Python process inside its sandbox."
-        import psutil
         procs = self._procs()
         def named(p):
             try: return p.name().lower()
@@ -357,7 +356,6 @@ class Kernel:
         return py[0].pid if py else self.pid
 
     def _tree_rss(self) -> int:
-        import psutil
         total = 0
         for p in self._procs():
             try: total += p.memory_info().rss
@@ -366,7 +364,7 @@ class Kernel:
 
     def _cap_data(self):
         "RLIMIT_DATA on the kernel: an allocation beyond the limit fails there as a MemoryError (the watchdog is the second line)."
-        import psutil, resource
+        import resource
         try:
             pid = self._kernel_pid()
             data = next(int(l.split()[1]) * 1024 for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmData:"))
@@ -382,7 +380,6 @@ class Kernel:
                 self._kill(); return
 
     def _kill(self):
-        import psutil
         self._procs()
         killed = []
         for pid, started in list(self.seen.items()):
@@ -583,7 +580,6 @@ class Remote(_Names):
 def _python(src: str) -> ast.Module | None:
     "A cell's source as Python (IPython's magics and shell escapes turned into calls), or None when it does not parse."
     try:
-        from IPython.core.inputtransformer2 import TransformerManager
         src = TransformerManager().transform_cell(src)
     except Exception: pass
     try: return ast.parse(src)

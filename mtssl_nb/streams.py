@@ -59,11 +59,12 @@ class TaskStream:
 # %% ../nbs/31_streams.ipynb #77b9696f
 _MIN_BATCHES_PER_EPOCH = 50  # a small pool is repeated so an epoch holds at least this many batches (fewer loader restarts)
 
-def default_data(kind: str,  # a task's `data_kind`: 'images' or 'clips'
+def default_data(kind: str,  # a task's `data_kind`: 'images', 'clips' or a kind of its own
                  images: str | None = None,  # the run's `images` setting
-                ) -> str:
-    "What a task of data kind `kind` reads when its spec names nothing: synthetic clips, or `images`, or the package photos."
-    return "synthetic" if kind == "clips" else images or "photos"
+                ) -> str | None:
+    "What a task of data kind `kind` reads when its spec names nothing: synthetic clips, or `images`, or the package photos (another kind: None, its `make_source` decides)."
+    if kind == "clips": return "synthetic"
+    return images or "photos" if kind == "images" else None
 
 # %% ../nbs/31_streams.ipynb #225b7648
 def task_data(cfg: TrainConfig, name: str, task: PretextTask) -> str:
@@ -80,7 +81,8 @@ def task_source(spec: TaskSpec,
     "The items a task's crops come from (`data`, else `spec.data`, else the defaults): images (with labels) or clip frames (with masks)."
     data = data or spec.data or default_data(task.data_kind)
     if task.data_kind == "clips": src = SyntheticClipFrames(seed=seed, size=spec.size) if data == "synthetic" else ClipFrames(data)
-    else: src = image_source(data)
+    elif task.data_kind == "images": src = image_source(data)
+    else: src = task.make_source(data, spec.size, seed)  # a kind of its own: the task brings its items (`PretextTask.make_source`)
     return CachedSource(src, cache_mb) if cache_mb > 0 else src
 
 # %% ../nbs/31_streams.ipynb #42a27e5e

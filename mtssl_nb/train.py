@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os, random, signal, threading, time, warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,12 +16,13 @@ import torch.distributed as dist
 from fastcore.basics import patch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
 import mtssl_nb
 from .checkpoint import (CKPT_FORMAT, CheckpointError, checkpoint_files, checkpoint_path, latest_checkpoint, load_checkpoint,
                                  rotate_checkpoints, run_folder, save_checkpoint, set_aside)
 from .config import OPTIM_MODES, OptimConfig, TaskSpec, TrainConfig, build_tasks, load_train_config
-from .core import (ConfigError, TaskBatch, config_from_dict, config_to_dict, derive_seed, keep_cpu_memory, save_config,
+from .core import (ConfigError, TaskBatch, config_to_dict, derive_seed, keep_cpu_memory, save_config,
                            seed_everything)
 from .loop import BadSteps, TrainingDiverged, lr_factor, update
 from .models.lasso import LassoMixer, alpha_heatmap
@@ -35,8 +35,7 @@ from .tasks.core import PretextTask
 
 # %% auto #0
 __all__ = ['LASSO_MIX', 'make_trunk', 'build_model', 'task_groups', 'make_optimizers', 'optimizer_names', 'check_lasso_mix',
-           'TrainingStopped', 'autocast_for', 'stop_signals', 'make_streams', 'restore_optimizers', 'Trainer', 'train',
-           'Run', 'multiself_run', 'load_run']
+           'TrainingStopped', 'autocast_for', 'stop_signals', 'make_streams', 'restore_optimizers', 'Trainer', 'train']
 
 # %% ../nbs/34_train.ipynb #38736422
 def make_trunk(cfg: TrainConfig) -> ResNetV2Trunk:
@@ -169,7 +168,8 @@ def make_streams(cfg: TrainConfig,
     for n, t in tasks.items():
         spec = cfg.tasks[n]
         data = task_data(cfg, n, t)
-        key = (t.data_kind, data, spec.size if t.data_kind == "clips" else None)
+        own = t.data_kind not in ("images", "clips")  # a kind of the task's own: its source is its own too
+        key = (t.data_kind, data, None if t.data_kind == "images" else spec.size, n if own else None)
         if key not in cache: cache[key] = task_source(spec, t, cfg.seed, data, cfg.cache_mb)  # missing files fail here, naming them
         sources[n] = cache[key]
         loader = task_loader(spec, t, sources[n], procs.rank, procs.world, cfg.seed, cfg.workers, pin_memory=procs.device.type == "cuda")
@@ -435,7 +435,6 @@ def run(self: Trainer,
         until: int | None = None,  # the step to stop at, with a checkpoint (None: cfg.steps)
        ) -> Trainer:
     "Train from the current step to `until` (default: `cfg.steps`) and save a checkpoint there; returns the trainer (`history` holds the logged rows)."
-    from tqdm.auto import tqdm
     cfg, p = self.cfg, self.procs
     until = cfg.steps if until is None else until
     if not self.step < until <= cfg.steps: raise ValueError(f"run(until={until}): the run is at step {self.step} of {cfg.steps}")
@@ -508,47 +507,3 @@ def train(cfg: TrainConfig,
          ) -> Trainer:
     "Build a `Trainer` for `cfg` and run it; returns the trainer (`net`, `history`, `out`)."
     return Trainer(cfg, resume, progress, callbacks).run()
-
-# %% ../nbs/34_train.ipynb #e487c932
-@dataclass
-class Run:
-    "A trained run, loaded: its settings, tasks, network (eval mode) and the checkpoint it came from."
-    cfg: TrainConfig
-    tasks: dict  # name -> PretextTask, with its learned state (e.g. the colour prior)
-    net: MultiTaskNet
-    step: int  # the step the checkpoint was saved at
-    checkpoint: Path  # the checkpoint file it was loaded from
-
-# %% ../nbs/34_train.ipynb #48a3605f
-def multiself_run(path,  # a TF-slim ResNet-v2 checkpoint (the authors' released network): prefix, .index or folder
-                  device: str | torch.device = "cpu",
-                 ) -> Run:
-    "A run holding only the trunk of a TF-slim checkpoint (no heads: probes and transfer read the trunk), at its global_step."
-    from mtssl_nb.models.slim import trunk_from_tf_checkpoint
-    from mtssl_nb.tfcheckpoint import TFCheckpoint
-    ckpt = TFCheckpoint(path)  # opened once: the trunk and the step both read it
-    trunk = trunk_from_tf_checkpoint(ckpt)
-    step = int(ckpt["global_step"]) if "global_step" in ckpt else 0
-    cfg = TrainConfig(trunk=trunk.cfg, use=[])
-    return Run(cfg, {}, MultiTaskNet(trunk, {}).to(device).eval(), step, ckpt.prefix)
-
-# %% ../nbs/34_train.ipynb #d66c6a8f
-def load_run(path,  # a run folder (its newest good checkpoint), a checkpoint file, an export folder or 'multiself:PATH'
-             device: str | torch.device = "cpu",  # where the network is put
-            ) -> Run:
-    "The run in folder `path` (its newest good checkpoint), checkpoint file `path`, export folder `path` or TF-slim checkpoint."
-    if str(path).startswith("multiself:"): return multiself_run(str(path).removeprefix("multiself:"), device)
-    p = Path(path)
-    if (p / "config.json").is_file() and (p / "model.safetensors").is_file():
-        from mtssl_nb.export import from_pretrained  # late: export builds on this module
-        return from_pretrained(p, device)
-    found = (p, load_checkpoint(p)) if p.is_file() else latest_checkpoint(run_folder(p) / "checkpoints")
-    if found is None: raise CheckpointError(f"no checkpoint in {run_folder(p) / 'checkpoints'}: is {path} a training run?")
-    ckpt, state = found
-    cfg = config_from_dict(TrainConfig, state["config"])
-    tasks = build_tasks(cfg)
-    for n, t in tasks.items(): t.load_state(state["tasks"].get(n, {}))
-    net = build_model(cfg, tasks)
-    check_lasso_mix(ckpt, state)
-    net.load_state_dict(state["model"])
-    return Run(cfg, tasks, net.to(device).eval(), state["step"], ckpt)

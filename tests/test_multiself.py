@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from mtssl_nb.config import ConfigError
-from mtssl_nb.export import from_pretrained
+from mtssl_nb.runs import from_pretrained
 from mtssl_nb.models.slim import trunk_from_tf_checkpoint
-from mtssl_nb.train import Trainer, load_run, load_train_config
+from mtssl_nb.runs import load_run
+from mtssl_nb.train import Trainer, load_train_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tf_resnet_v2_tiny"
 MTSSL = Path(sys.executable).parent / "mtssl"

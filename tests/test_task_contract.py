@@ -1,5 +1,11 @@
 """The `PretextTask` contract carries a task: one defined only here (the course's rotation task) trains, is evaluated, reported and
 monitored by the toolkit as it is. Its headline metric has a name no built-in task uses, so each part is seen reading the class."""
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,7 +19,8 @@ from mtssl_nb.core import TaskBatch
 from mtssl_nb.eval.core import evaluate_run, results_table
 from mtssl_nb.report import curves_figure, write_report
 from mtssl_nb.tasks.core import TASKS, PretextTask, images_of, register_task
-from mtssl_nb.train import load_run, load_train_config, read_metrics, train
+from mtssl_nb.runs import load_run
+from mtssl_nb.train import load_train_config, read_metrics, train
 from mtssl_nb.widgets.monitor import TrainingMonitor, main_metric
 
 
@@ -77,3 +84,32 @@ def test_a_task_defined_in_a_test_trains_evaluates_reports_and_monitors(rotation
     mon = TrainingMonitor.for_run(run_dir)
     assert main_metric(mon.rows[-1], "rotation") == "rotation/turn_acc"
     assert list(mon._trace("rotation metric").y) == [r["rotation/turn_acc"] for r in read_metrics(run_dir)]
+
+
+def test_a_task_in_a_file_of_its_own_is_trained_evaluated_exported_and_resumed_by_the_command(tmp_path):
+    """The course's rotation task as a file outside the package, named by `task_modules`: each `mtssl` command is a new process that
+    finds the task from the run's own config (train, eval, export, resume), and a run whose module is gone names it."""
+    course = tmp_path / "course"
+    course.mkdir()
+    header = ("import matplotlib.pyplot as plt\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+              "from mtssl_nb.core import TaskBatch\nfrom mtssl_nb.tasks.core import PretextTask, images_of, register_task\n\n@register_task\n")
+    (course / "rotation_task.py").write_text(header + inspect.getsource(Rotation))
+    mtssl = [str(Path(sys.executable).with_name("mtssl"))]  # the console script: the working folder is not on its path
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+
+    def cli(*args, cwd=course, ok=True):
+        r = subprocess.run([*mtssl, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+        assert (r.returncode == 0) == ok, r.stdout + r.stderr
+        return r.stdout + r.stderr
+
+    run = tmp_path / "run"
+    setting = ["task_modules=[rotation_task]", "use=[rotation]", "tasks.rotation.size=32", "tasks.rotation.batch_size=8", "steps=2", "workers=0"]
+    out = cli("train", "--config", "smoke", f"out_dir={run}", *setting, "--quiet")  # a dotted name, found in the working folder
+    assert "trained rotation to step 2" in out and "task_modules:\n- rotation_task" in (run / "config.yaml").read_text()
+    out = cli("eval", "--checkpoint", str(run), "--probe", "heads", "--quiet")
+    assert "rotation head on held-out package photos: quarter-turn accuracy" in out
+    cli("export", str(run), str(tmp_path / "export"))
+    assert "rotation head" in cli("eval", "--checkpoint", str(tmp_path / "export"), "--probe", "heads", "--quiet")
+    assert "to step 4" in cli("train", "--resume", str(run), "steps=4", "--quiet")
+    gone = cli("eval", "--checkpoint", str(run), "--probe", "heads", cwd=tmp_path, ok=False)  # elsewhere: the module is not found
+    assert "task_modules names 'rotation_task', which cannot be imported here" in gone

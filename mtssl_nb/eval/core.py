@@ -23,7 +23,7 @@ from ..tasks.core import task_names
 
 # %% auto #0
 __all__ = ['PROBE_PHOTOS', 'SHAPES', 'SPLIT_FOLDERS', 'LAYERS', 'PROBES', 'DEFAULT_DATA', 'PROBE_NOTES', 'ProbeData',
-           'held_out_clips', 'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data',
+           'photo_crops', 'held_out_clips', 'held_out_crops', 'shape_masks', 'shapes_on_photos', 'digits', 'probe_data',
            'ProbeLeakError', 'pretext_sources', 'check_leak', 'run_sources', 'all_features', 'features', 'wilson',
            'fmt_acc', 'topk', 'accuracies', 'linear_probe', 'knn_probe', 'lasso_probe', 'probe_trunk',
            'random_trunk_like', 'held_out', 'head_quality', 'evaluate_run', 'result_rows', 'results_table',
@@ -50,7 +50,7 @@ class ProbeData:
 
 
 # %% ../../nbs/40_eval.ipynb #28ae3ac2
-def _crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g: torch.Generator) -> torch.Tensor:
+def photo_crops(photos: list[torch.Tensor], which: torch.Tensor, size: int, scale, g: torch.Generator) -> torch.Tensor:
     "A random square crop (area share in `scale`) of photo `which[i]` for every i, resized to `size`: uint8 `(N, 3, size, size)`."
     out = torch.empty(len(which), 3, size, size, dtype=torch.uint8)
     area = scale[0] + (scale[1] - scale[0]) * torch.rand(len(which), generator=g, dtype=torch.float64)
@@ -85,7 +85,7 @@ def held_out_crops(n: int = 512,  # crops
     "`n` random crops uint8 `(n, 3, size, size)` of package photos that no pretext pool reads: pictures and head quality on unseen images."
     g = make_generator(derive_seed(seed, "held_out"))
     imgs = PhotoPool(photos).images
-    return _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, scale, g)
+    return photo_crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, scale, g)
 
 # %% ../../nbs/40_eval.ipynb #e6043863
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
@@ -123,7 +123,7 @@ def shapes_on_photos(n: int = 2000,  # images (each kind n / 5 times)
     "`n` crops of held-out photos with one pasted shape each, of a random colour; the label is the shape's kind (SHAPES)."
     g = make_generator(derive_seed(seed, "shapes"))
     imgs = PhotoPool(photos).images
-    bg = _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, (0.1, 0.6), g).float()
+    bg = photo_crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, (0.1, 0.6), g).float()
     y = (torch.arange(n) % len(SHAPES))[torch.randperm(n, generator=g)]
     m = shape_masks(y, size, g)[:, None]  # (N, 1, S, S)
     colour = 255 * torch.rand(n, 3, 1, 1, generator=g)
@@ -236,7 +236,7 @@ def _image_ids(spec: str) -> frozenset[str]:
     return frozenset(_item_ids(src, range(len(src))))
 
 # %% ../../nbs/40_eval.ipynb #1bf12f1c
-def pretext_sources(run,  # a loaded run (`train.load_run`): only its `cfg` and `tasks` are read
+def pretext_sources(run,  # a loaded run (`runs.load_run`): only its `cfg` and `tasks` are read
                    ) -> dict[str, tuple[str, set[str]]]:  # task -> (its data spec, the ids of that data)
     "Per task of a loaded run: its data spec and what that data is made of, as the ids `ProbeData.test_sources` holds."
     from mtssl_nb.streams import task_data
@@ -271,7 +271,7 @@ def check_leak(data: ProbeData,  # probe data: its `test_sources` are checked
                          "anyway and the table says so. (The check compares files and datasets, not pixels: copies of the same images elsewhere pass it.)")
 
 # %% ../../nbs/40_eval.ipynb #382b6b96
-def run_sources(run,  # a loaded run (`train.load_run`)
+def run_sources(run,  # a loaded run (`runs.load_run`)
                 allow: bool = False,  # pretext data not on this machine: warn and return {} instead of raising
                ) -> dict[str, tuple[str, set[str]]]:
     "`pretext_sources`, or with `allow` an empty map when the run's pretext data is not on this machine (overlap then unchecked, with a warning)."
@@ -495,7 +495,7 @@ def _square(x: torch.Tensor, size: int) -> torch.Tensor:
     if tuple(x.shape[-2:]) == (size, size): return x
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8)
 
-def head_quality(run,  # a loaded run (`train.load_run`)
+def head_quality(run,  # a loaded run (`runs.load_run`)
                  tasks=None,  # names of the heads to judge; None: all the run's tasks
                  n: int | None = None,  # held-out frames or images per head (None: `held_out`'s default, 256 frames or 512 images)
                  seed: int = 0,  # of the held-out data
@@ -525,7 +525,7 @@ PROBE_NOTES = {  # what the built-in probes measure, for tables and reports
               "so random features already do well",
 }
 
-def evaluate_run(run,  # a loaded run (`train.load_run`)
+def evaluate_run(run,  # a loaded run (`runs.load_run`)
                  probes=("linear", "knn"),  # names from PROBES, or a task's name (its head alone)
                  data=DEFAULT_DATA,  # probe data specs (`probe_data`)
                  n_train: int = 2000,  # most probe training images per dataset
@@ -537,7 +537,7 @@ def evaluate_run(run,  # a loaded run (`train.load_run`)
                  allow_overlap: bool = False,  # probe data the run trained on anyway (the table marks it)
                  progress=print,  # called with a line per probe dataset; None: quiet
                 ) -> dict:
-    "Probe a loaded run (`train.load_run`) on each probe dataset, against a random-init trunk of the same shape; probe data the run trained on is refused."
+    "Probe a loaded run (`runs.load_run`) on each probe dataset, against a random-init trunk of the same shape; probe data the run trained on is refused."
     bad = [p for p in probes if p not in PROBES and p not in task_names()]
     if bad: raise ValueError(f"unknown probe(s) {', '.join(bad)}; choose from {', '.join(PROBES)} (or a task's name: its head)")
     trunk_probes = [p for p in probes if p in ("linear", "knn", "layers", "lasso")]

@@ -9,24 +9,26 @@ import math, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+from scipy.io import loadmat, savemat
 
 from ..core import ConfigError, derive_seed, make_generator, memo_data, pick_device
 from ..data import DEFAULT_PHOTOS, PhotoPool
-from .core import _crops
-from .transfer import TransferConfig, fine_tune
+from .core import photo_crops
+from .transfer import TransferConfig, TransferProbe, fine_tune, register_transfer_probe, transfer_configs, transfer_probe
 from ..models.trunk import ResNetV2Trunk
 
 # %% auto #0
-__all__ = ['LOSSES', 'DEPTH_DEFAULTS', 'valid_depth', 'DepthMeter', 'depth_metrics', 'UpProjection', 'DepthHead', 'DepthNet',
-           'depth_at', 'depth_loss', 'DepthSet', 'NYULabeled', 'DepthFolder', 'write_nyu_like', 'write_depth_folder',
-           'room_scenes', 'show_depth', 'DepthConfig', 'depth_batch', 'crop_mask', 'evaluate_depth', 'constant_depth',
-           'fit_depth', 'depth_data', 'depth_configs', 'depth_probe', 'depth_table']
+__all__ = ['LOSSES', 'DEPTH_DEFAULTS', 'DEPTH', 'valid_depth', 'DepthMeter', 'depth_metrics', 'UpProjection', 'DepthHead',
+           'DepthNet', 'depth_at', 'depth_loss', 'DepthSet', 'NYULabeled', 'DepthFolder', 'write_nyu_like',
+           'write_depth_folder', 'room_scenes', 'show_depth', 'DepthConfig', 'depth_batch', 'crop_mask',
+           'evaluate_depth', 'constant_depth', 'fit_depth', 'depth_data', 'depth_configs', 'depth_probe', 'depth_table']
 
 # %% ../../nbs/42_eval.depth.ipynb #046026e0
 def valid_depth(target: torch.Tensor,  # depths in metres, any shape
@@ -150,7 +152,6 @@ class DepthSet(torch.utils.data.Dataset):
 
 # %% ../../nbs/42_eval.depth.ipynb #5f49fcfb
 def _read_splits(path: Path) -> dict:
-    from scipy.io import loadmat
     try: s = loadmat(str(path))
     except Exception as e: raise ValueError(f"{path} cannot be read as a MATLAB file ({type(e).__name__}: {e})") from None
     missing = [k for k in ("trainNdxs", "testNdxs") if k not in s]
@@ -166,7 +167,6 @@ class NYULabeled(torch.utils.data.Dataset):
                  splits=None,  # splits.mat with the standard split (None: the one beside `path`, else a seeded split)
                  seed: int = 0,  # of the split used when there is no splits.mat
                 ):
-        import h5py
         self.path = Path(path).expanduser()
         if not self.path.is_file(): raise FileNotFoundError(f"NYU Depth v2 file {self.path} does not exist "
                                                             "(nyu_depth_v2_labeled.mat, 2.8 GB, from the NYU Depth v2 page)")
@@ -192,7 +192,6 @@ class NYULabeled(torch.utils.data.Dataset):
     def __len__(self): return len(self.idx)
 
     def __getitem__(self, i):
-        import h5py
         if self.file is None: self.file = h5py.File(self.path, "r")  # opened in the process that reads (DataLoader workers each their own)
         j = self.idx[i]
         img = torch.from_numpy(np.ascontiguousarray(self.file["images"][j].transpose(0, 2, 1)))  # (3, W, H) -> (3, H, W)
@@ -236,8 +235,6 @@ def write_nyu_like(images: torch.Tensor,  # uint8 (N, 3, H, W)
                   ) -> Path:
     ("Write uint8 `(N, 3, H, W)` images and `(N, H, W)` depths in the layout of `nyu_depth_v2_labeled.mat` (and a "
      "splits.mat beside it, given 0-based `train`/`test`).")
-    import h5py
-    from scipy.io import savemat
     path = Path(path)
     with h5py.File(path, "w", userblock_size=512) as f:  # MATLAB v7.3 files are HDF5 with a 512-byte header block
         f.create_dataset("images", data=images.numpy().transpose(0, 1, 3, 2))  # (N, 3, W, H), as h5py reads NYU's file
@@ -271,7 +268,7 @@ def room_scenes(n: int = 200,  # rooms
     g = make_generator(derive_seed(seed, "rooms"))
     pool = PhotoPool(photos).images
     T = 2 + max_objects  # textures per room: floor, wall, boards
-    tex = _crops(pool, torch.randint(len(pool), (n * T,), generator=g), 96, (0.05, 0.4), g).float().view(n, T, 3, 96, 96)
+    tex = photo_crops(pool, torch.randint(len(pool), (n * T,), generator=g), 96, (0.05, 0.4), g).float().view(n, T, 3, 96, 96)
     S, f = size, 0.9 * size  # focal length in pixels (about 58 degrees across)
     yy, xx = torch.meshgrid(torch.arange(S) + 0.5, torch.arange(S) + 0.5, indexing="ij")
     images, depths = torch.empty(n, 3, S, S), torch.empty(n, S, S)
@@ -457,7 +454,6 @@ def depth_configs(spec: str = "rooms",  # depth data spec: its kind picks the de
                   seed: int = 0,
                  ) -> tuple[TransferConfig, DepthConfig]:
     "The fine-tuning and depth-head settings for data `spec`: its defaults, then `settings` (checked)."
-    from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DEPTH_DEFAULTS.get(spec.partition(":")[0], DEPTH_DEFAULTS["rooms"])
     return transfer_configs("depth", DepthConfig, settings, t_kw, d_kw, seed)
 
@@ -473,7 +469,6 @@ def depth_probe(run,  # a loaded run, a run folder or a checkpoint
                 **data_kw,  # passed to `depth_data` (n_train, n_test, size)
                ) -> dict:
     "Fine-tune and evaluate depth on the trunk of `run` (and on random init): metrics per trunk, and the best constant's."
-    from mtssl_nb.eval.transfer import transfer_probe
     cfg, dcfg = depth_configs(spec, settings, seed)
     train, test = data = depth_data(spec, seed=seed, **data_kw)
     return dict(transfer_probe(run, "depth", spec, cfg, dcfg, data, fit_depth, ("delta1", "delta2", "delta3", "abs_rel", "rmse", "rmse_log"),
@@ -489,3 +484,7 @@ def depth_table(res: dict,  # `depth_probe`'s result
     for name, r in [*res["trunks"].items(), ("constant (geometric mean)", res["constant"])]:
         lines.append(f"| {name} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
     return "\n".join(lines)
+
+# %% ../../nbs/42_eval.depth.ipynb #4607d2eb
+DEPTH = register_transfer_probe(TransferProbe(
+    "depth", ("rooms", "nyu", "depthfolder"), depth_configs, depth_probe, depth_table, ("delta1", "depth < 1.25")))

@@ -23,19 +23,20 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.rpn import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
+from tqdm.auto import tqdm
 
 from ..core import ConfigError, derive_seed, make_generator, memo_data, pick_device
 from ..data import DEFAULT_PHOTOS, PhotoPool
-from .core import SHAPES, _crops, shape_masks
-from .transfer import TransferConfig, fine_tune
+from .core import SHAPES, photo_crops, shape_masks
+from .transfer import TransferConfig, TransferProbe, fine_tune, register_transfer_probe, transfer_configs, transfer_probe
 from ..models.trunk import BottleneckV2, ResNetV2Trunk, _ch
 
 # %% auto #0
-__all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'DETECTION_DEFAULTS', 'box_iou_voc', 'voc07_ap', 'Detections', 'class_ap',
-           'voc07_map', 'TrunkBackbone', 'Block4Head', 'DetectorConfig', 'faster_rcnn', 'voc_boxes', 'DetectionSet',
-           'VOCSet', 'shape_scenes', 'write_voc', 'show_detections', 'detection_batch', 'detection_loss', 'detect',
-           'evaluate_detector', 'fit_detector', 'detection_data', 'detection_configs', 'detection_probe',
-           'detection_table']
+__all__ = ['VOC_CLASSES', 'SMALL_DETECTOR', 'DETECTION_DEFAULTS', 'DETECTION', 'box_iou_voc', 'voc07_ap', 'Detections',
+           'class_ap', 'voc07_map', 'TrunkBackbone', 'Block4Head', 'DetectorConfig', 'faster_rcnn', 'voc_boxes',
+           'DetectionSet', 'VOCSet', 'shape_scenes', 'write_voc', 'show_detections', 'detection_batch',
+           'detection_loss', 'detect', 'evaluate_detector', 'fit_detector', 'detection_data', 'detection_configs',
+           'detection_probe', 'detection_table']
 
 # %% ../../nbs/41_eval.detection.ipynb #0595a514
 def box_iou_voc(a: torch.Tensor,  # (N, 4) boxes (x1, y1, x2, y2), pixels counted inclusively
@@ -261,7 +262,7 @@ def shape_scenes(n: int = 200,  # images
     "`n` photo crops with 1..`max_objects` pasted shapes each; the classes are the shape kinds, boxes from their masks."
     g = make_generator(derive_seed(seed, "shape_scenes"))
     imgs = PhotoPool(photos).images
-    x = _crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, (0.1, 0.6), g).float()  # (N, 3, S, S)
+    x = photo_crops(imgs, torch.randint(len(imgs), (n,), generator=g), size, (0.1, 0.6), g).float()  # (N, 3, S, S)
     images, targets = [], []
     for i in range(n):
         k = int(torch.randint(1, max_objects + 1, (1,), generator=g))
@@ -364,7 +365,6 @@ def detect(model,  # a torchvision detector
            progress: bool = False,
           ) -> tuple[list, dict]:
     "Run `model` over `data`: its predictions per image, and the VOC07 metric's inputs {class: (Detections, truth)}."
-    from tqdm.auto import tqdm
     model.eval().to(device)
     preds, K = [], len(data.classes)
     dets = {c: ([], [], []) for c in range(1, K + 1)}
@@ -448,7 +448,6 @@ def detection_configs(spec: str = "shapes",  # detection data spec: VOC's defaul
                       seed: int = 0,
                      ) -> tuple[TransferConfig, DetectorConfig]:
     "The fine-tuning and detector settings for data `spec`: its defaults, then `settings` (checked)."
-    from mtssl_nb.eval.transfer import transfer_configs
     t_kw, d_kw = DETECTION_DEFAULTS["voc" if spec.startswith("voc") else "shapes"]
     return transfer_configs("detection", DetectorConfig, settings, t_kw, d_kw, seed)
 
@@ -464,7 +463,6 @@ def detection_probe(run,  # a loaded run, a run folder or a checkpoint
                     **data_kw,  # passed to `detection_data` (n_train, n_test, size)
                    ) -> dict:
     "Fine-tune and evaluate Faster R-CNN on the trunk of `run` (and on random init): per-class AP and mAP per trunk."
-    from mtssl_nb.eval.transfer import transfer_probe
     cfg, det = detection_configs(spec, settings, seed)
     train, test = data = detection_data(spec, seed=seed, **data_kw)
     return dict(transfer_probe(run, "detection", spec, cfg, det, data, fit_detector, ("map", "ap"), trained, baseline, out_dir, progress, seed),
@@ -481,3 +479,7 @@ def detection_table(res: dict,  # `detection_probe`'s result
     for c in res["classes"]: lines.append(f"| {c} | " + " | ".join(fmt(res["trunks"][n]["ap"][c]) for n in names) + " |")
     lines.append("| **mAP** | " + " | ".join(f"**{fmt(res['trunks'][n]['map'])}**" for n in names) + " |")
     return "\n".join(lines)
+
+# %% ../../nbs/41_eval.detection.ipynb #886db0d7
+DETECTION = register_transfer_probe(TransferProbe(
+    "detection", ("shapes", "voc", "voc2012"), detection_configs, detection_probe, detection_table, ("map", "detection mAP")))

@@ -5,7 +5,7 @@
 # %% ../../nbs/40a_eval.transfer.ipynb #bdea333a
 from __future__ import annotations
 
-import copy, math
+import copy, importlib, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,17 +13,18 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..core import ConfigError, derive_seed, make_generator, pick_device
+from ..core import ConfigError, apply_overrides, derive_seed, make_generator, pick_device
 from ..models.trunk import ResNetV2Trunk
 from ..harmonize import Harmonizer
 from ..checkpoint import CKPT_FORMAT, checkpoint_path, latest_checkpoint, rotate_checkpoints, save_checkpoint
 from ..loop import Schedule, fit_loop
-from ..train import load_run
+from ..runs import load_run
 from .core import random_trunk_like
 
 # %% auto #0
-__all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'split_settings', 'run_key',
-           'transfer_folder', 'transfer_configs', 'transfer_trunks', 'transfer_probe', 'json_ready']
+__all__ = ['TRANSFER_PROBES', 'TransferConfig', 'trunk_of', 'set_trainable', 'fine_tune', 'TransferProbe',
+           'register_transfer_probe', 'transfer_probe_named', 'split_settings', 'run_key', 'transfer_folder',
+           'transfer_configs', 'transfer_trunks', 'transfer_probe', 'json_ready']
 
 # %% ../../nbs/40a_eval.transfer.ipynb #89d614a7
 @dataclass
@@ -122,12 +123,48 @@ def fine_tune(model: nn.Module,  # the whole network: trunk and new layers
     model.eval()
     return dict(history=history, seconds=r["seconds"], img_per_s=r["steps_done"] * n / r["seconds"] if r["steps_done"] else None, resumed_from=start)
 
-# %% ../../nbs/40a_eval.transfer.ipynb #52364002
-TRANSFER_PROBES = ("detection", "depth")
+# %% ../../nbs/40a_eval.transfer.ipynb #51a08d08
+@dataclass(frozen=True)
+class TransferProbe:
+    "A fine-tuned probe as `mtssl eval` and the experiment run it: the data it reads, its settings, the probe and its table."
+    name: str
+    data: tuple[str, ...]  # the kinds of data spec it reads (before the ':'), the built-in default first
+    configs: Callable  # (spec, settings, seed) -> its configs: every setting checked, before any work
+    probe: Callable  # (run, spec, settings, baseline=, out_dir=, progress=, trained=) -> its result
+    table: Callable  # its result -> a Markdown table
+    headline: tuple[str, str]  # (the key of each trunk's result that sums it up, its words in a table)
 
+    def reads(self, spec: str) -> bool:
+        "Is `spec` a kind of data this probe reads?"
+        return spec.partition(":")[0] in self.data
+
+    def specs(self, data: list[str] | None = None) -> list[str]:
+        "The specs of `data` (a `--data` list) this probe reads: its default without a list; refused when it reads none of them."
+        if data is None: return [self.data[0]]
+        specs = [d for d in data if self.reads(d)]
+        if not specs: raise ValueError(f"--probe {self.name} reads --data {' or '.join([self.data[0]] + [k + ':PATH' for k in self.data[1:]])}; "
+                                       f"got {','.join(data)}")
+        return specs
+
+TRANSFER_PROBES: dict[str, TransferProbe | str] = {  # name -> its probe, or the module that registers it (imported when first asked for)
+    "detection": "mtssl_nb.eval.detection", "depth": "mtssl_nb.eval.depth"}
+
+def register_transfer_probe(p: TransferProbe) -> TransferProbe:
+    "Add `p` to `TRANSFER_PROBES` under its name."
+    TRANSFER_PROBES[p.name] = p
+    return p
+
+def transfer_probe_named(name: str) -> TransferProbe:
+    "The transfer probe registered as `name`, importing a built-in one's module when needed."
+    if isinstance(TRANSFER_PROBES.get(name), str): importlib.import_module(TRANSFER_PROBES[name])
+    if not isinstance(TRANSFER_PROBES.get(name), TransferProbe):
+        raise ValueError(f"no transfer probe named {name!r}; choose from {', '.join(TRANSFER_PROBES)}")
+    return TRANSFER_PROBES[name]
+
+# %% ../../nbs/40a_eval.transfer.ipynb #52364002
 def split_settings(settings,  # `key=value` texts; `PROBE.key=value` for one probe only
                    task_cls,  # the probe's own config dataclass (DetectorConfig, DepthConfig)
-                   probe: str,  # one of TRANSFER_PROBES
+                   probe: str,  # a key of TRANSFER_PROBES
                   ) -> tuple[list[str], list[str]]:  # (TransferConfig's settings, task_cls's)
     "Split `key=value` texts into those for `TransferConfig` and those for `task_cls` (of transfer probe `probe`); unknown keys are refused."
     import dataclasses
@@ -162,7 +199,7 @@ def transfer_folder(out_dir,  # the folder the transfer runs go under
     return Path(out_dir) / f"{re.sub(r'[^a-z0-9]+', '_', spec.lower()).strip('_')[-40:]}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
 
 # %% ../../nbs/40a_eval.transfer.ipynb #d04acd52
-def transfer_configs(probe: str,  # one of TRANSFER_PROBES
+def transfer_configs(probe: str,  # a key of TRANSFER_PROBES
                      head_cls,  # the probe's config dataclass
                      settings=(),  # `key=value` texts (`split_settings`)
                      transfer_defaults: dict | None = None,  # TransferConfig fields to start from
@@ -170,7 +207,6 @@ def transfer_configs(probe: str,  # one of TRANSFER_PROBES
                      seed: int = 0,
                     ):
     "The fine-tuning and head configs of transfer probe `probe`: defaults, then `key=value` settings (checked, so a probe can refuse before any work)."
-    from mtssl_nb.core import apply_overrides
     tset, hset = split_settings(settings, head_cls, probe)
     return (apply_overrides(TransferConfig(**{**(transfer_defaults or {}), "seed": seed}), tset).check(),
             apply_overrides(head_cls(**(head_defaults or {})), hset))

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from fastcore.basics import patch
 from torch import nn
 
 # %% auto #0
@@ -197,13 +196,3 @@ def slim_names(trunk: ResNetV2Trunk,
         is_bn = layer == "preact" or layer.endswith("BatchNorm")
         out[name] = f"{scope}/{block}/{unit}/bottleneck_v2/{layer}/{(_SLIM_BN if is_bn else _SLIM_LEAF)[leaf]}"
     return out
-
-# %% ../../nbs/20_models.trunk.ipynb #9726ff45
-@patch(cls_method=True)
-def from_tf_checkpoint(cls: ResNetV2Trunk,
-                       path,  # a TF-slim ResNet-v2 checkpoint: prefix, .index, a data file or its folder
-                       **kwargs,  # scope, output_stride, norm, strict: see `models.slim.trunk_from_tf_checkpoint`
-                      ) -> ResNetV2Trunk:
-    "The trunk a TF-slim checkpoint holds, with its weights (the authors' released network among them): `nbs/22_models.slim`."
-    from mtssl_nb.models.slim import trunk_from_tf_checkpoint  # late: the loader builds on this module
-    return trunk_from_tf_checkpoint(path, **kwargs)

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-
 from fastcore.basics import patch  # methods of a long class, defined one a cell
+from skimage.color import rgb2lab
+
 from ..color import BIN_KINDS, ColorPrior, SoftEncoder, annealed_mean, chroma, decode_lab, estimate_prior, lightness_u8, sample_ab
 from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, register_task
@@ -226,7 +227,6 @@ def color_targets_reference(img: torch.Tensor,  # uint8 RGB (B, 3, H, W)
                             sigma: float = 5.0,  # Gaussian width of the weights, in ab units
                            ):
     "Per-image reference: L `(B, 1, H, W)`, bin indices and weights `(B, k, h, w)` with scikit-image and scikit-learn."
-    from skimage.color import rgb2lab
     from sklearn.neighbors import NearestNeighbors
     nn_ = NearestNeighbors(n_neighbors=k).fit(bins.numpy())
     H, W = img.shape[-2:]

@@ -6,9 +6,14 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import importlib.metadata
+import importlib.util
 import math
+import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -19,8 +24,8 @@ from ..harmonize import Harmonizer
 from ..loop import fit_loop
 
 # %% auto #0
-__all__ = ['TASKS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'make_task', 'headline_metric', 'uniform',
-           'log_uniform', 'images_of', 'dense_grid', 'DenseHead', 'fit_task']
+__all__ = ['TASKS', 'ENTRY_POINTS', 'PretextTask', 'register_task', 'task_names', 'task_class', 'import_task_modules',
+           'make_task', 'headline_metric', 'uniform', 'log_uniform', 'images_of', 'dense_grid', 'DenseHead', 'fit_task']
 
 # %% ../../nbs/10_tasks.core.ipynb #ff256a17
 class PretextTask:
@@ -28,6 +33,7 @@ class PretextTask:
     name: str = ""  # registry key
     Config: type | None = None  # the settings dataclass
     gray_input: bool = False  # set by harmonization: make a gray (lightness) input
+    gray_under: tuple[str, ...] = ("all_gray",)  # the harmonization modes that turn its input gray (relative position adds 'paper')
 
     def __init__(self, cfg=None, **kwargs):
         if cfg is not None and kwargs: raise TypeError(f"{type(self).__name__}: give a config or keyword settings, not both")
@@ -57,7 +63,7 @@ class PretextTask:
         raise NotImplementedError(f"{type(self).__name__} has no picture yet")
 
     min_batch: int = 1  # images a batch needs (per process under DDP)
-    data_kind: str = "images"  # what its loader yields: 'images' (uint8 images, labels) or 'clips' (frames, masks)
+    data_kind: str = "images"  # what its loader yields: 'images' (uint8 images, labels), 'clips' (frames, masks) or the task's own (`make_source`)
     metric: str = "acc"  # the headline metric (a key of `loss`'s metrics): drawn beside the loss in reports and the live monitor
     smoke: dict = {}  # the smallest settings a quick test uses (`make_task(name, **smoke)`), with crops of `smoke_size` px
     smoke_size: int = 64
@@ -67,6 +73,12 @@ class PretextTask:
         ("How well a trained head (`net` maps this task's batches to its output) does its own task on held-out `data` "
          "of its `data_kind`, at `size` px: the numbers `quality_labels` names (and counts).")
         return {}
+
+    def make_source(self, data: str | None, size: int, seed: int = 0):
+        ("The items a task of its own `data_kind` (not 'images' or 'clips', which the trainer reads itself) trains on, from the "
+         "`data` spec of its settings: a torch `Dataset` of `(uint8 image (3, H, W), label)` items of at least `size` px, which the trainer crops.")
+        raise NotImplementedError(f"{type(self).__name__} reads data of kind {self.data_kind!r}, which the trainer does not know; give it a "
+                                  "make_source(data, size, seed) method that returns a Dataset of (uint8 image (3, H, W), label) items")
 
     def min_size(self) -> int:
         "The smallest image side (pixels) `make_batch` accepts with these settings."
@@ -97,18 +109,60 @@ def register_task(cls: type[PretextTask]) -> type[PretextTask]:
     return cls
 
 # %% ../../nbs/10_tasks.core.ipynb #0f4a4ce7
+ENTRY_POINTS = "mtssl_nb.tasks"  # the entry-point group of installed packages' tasks: `name = "package.module"` (or "package.module:Class")
+
+def _entry_points() -> dict:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINTS)}
+
 def task_names() -> list[str]:
-    "Names of every task that can be made: the built-in ones and those registered."
-    return list(TASKS)
+    "Names of every task that can be made: the built-in ones, those registered and those installed packages declare (`ENTRY_POINTS`)."
+    return list(TASKS) + [n for n in _entry_points() if n not in TASKS]
 
 # %% ../../nbs/10_tasks.core.ipynb #eca21410
 def task_class(name: str) -> type[PretextTask]:
-    "The class registered as `name`, importing a built-in task's module when needed."
+    "The class registered as `name`, importing a built-in task's module, or an installed package's entry point, when needed."
     if isinstance(TASKS.get(name), str): importlib.import_module(TASKS[name])  # its module registers the class
+    if name not in TASKS and (ep := _entry_points().get(name)) is not None:
+        obj = ep.load()  # a module that registers the task, or the class itself
+        if isinstance(obj, type) and issubclass(obj, PretextTask) and name not in TASKS: register_task(obj)
     if not isinstance(TASKS.get(name), type):
         close = difflib.get_close_matches(name, task_names(), n=1)
-        raise ConfigError(f"no pretext task named {name!r}" + (f"; did you mean {close[0]!r}?" if close else f"; choose from {', '.join(task_names())}"))
+        raise ConfigError(f"no pretext task named {name!r}" + (f"; did you mean {close[0]!r}?" if close else f"; choose from {', '.join(task_names())}")
+                          + " (a task of your own: name the module that registers it in task_modules)")
     return TASKS[name]
+
+# %% ../../nbs/10_tasks.core.ipynb #a70293a4
+def import_task_modules(modules: Iterable[str],  # dotted module names ('my_course.rotation') or .py files ('tasks/rotation.py')
+                        where: str = "task_modules",  # the setting they come from, for the errors
+                       ) -> list:
+    ("Import the modules that register a run's tasks (`@register_task`): a dotted name is looked for on `sys.path` and then in the "
+     "working folder (as `python -m` would), a `.py` file is imported from its path. Each is imported once a process.")
+    mods = []
+    for m in modules:
+        try:
+            if str(m).endswith(".py"):
+                p = Path(m).expanduser().resolve()
+                if not p.is_file(): raise ConfigError(f"{where} names the file {m!r}, which does not exist (looked in {Path.cwd()})")
+                key = f"mtssl_task_module_{p.stem}_{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"  # one module a file, whatever its name
+                if key not in sys.modules:
+                    spec = importlib.util.spec_from_file_location(key, p)
+                    mod = sys.modules[key] = importlib.util.module_from_spec(spec)
+                    try: spec.loader.exec_module(mod)
+                    except BaseException: del sys.modules[key]; raise
+                mods.append(sys.modules[key])
+                continue
+            try: mods.append(importlib.import_module(m))
+            except ModuleNotFoundError as e:
+                if e.name != m.split(".")[0] or str(Path.cwd()) in sys.path: raise
+                sys.path.append(str(Path.cwd()))  # after everything installed: a module in the working folder, as `python -m` finds it
+                mods.append(importlib.import_module(m))
+        except ConfigError: raise
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"{where} names {m!r}, which cannot be imported here ({e}); it registers tasks of this run: install it, put "
+                              f"its folder on PYTHONPATH or give the path of its .py file") from e
+        except Exception as e:
+            raise ConfigError(f"{where}: importing {m!r} failed: {type(e).__name__}: {e}") from e
+    return mods
 
 # %% ../../nbs/10_tasks.core.ipynb #48dd0c72
 def make_task(name: str,  # a key of TASKS
@@ -119,7 +173,7 @@ def make_task(name: str,  # a key of TASKS
     "Task `name` with its settings (a config or keywords), its input made gray when `harmonize` says so."
     task = task_class(name)(cfg, **kwargs)
     h = harmonize if isinstance(harmonize, Harmonizer) else Harmonizer(harmonize)
-    task.gray_input = h.makes_gray(name)
+    task.gray_input = h.makes_gray(task)  # the task's own `gray_under` says which modes
     return task
 
 # %% ../../nbs/10_tasks.core.ipynb #11ad7e15

@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
@@ -182,7 +184,6 @@ class ExemplarHead(nn.Module):
 # %% ../../nbs/13_tasks.exemplar.ipynb #d38615ec
 def gather_embeddings(z: torch.Tensor) -> tuple[torch.Tensor, int]:
     "Every rank's embeddings `(W*B, ...)` (gradients flow back to their rank) and the index of this rank's first row; `(z, 0)` without DDP."
-    import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return z, 0
     from torch.distributed import _functional_collectives as fc
     gather = getattr(fc, "all_gather_single_autograd", None)  # torch's current gather with gradients (its backward sums into each rank's rows)
@@ -354,7 +355,6 @@ def exemplar_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
                        seed: int = 0,
                       ) -> np.ndarray:
     "Per-image, per-view numpy/OpenCV implementation of `exemplar_views` `(B, K, 3, S, S)`; with the draws `d`, or drawing per image."
-    import cv2
     S, K = cfg.size, cfg.views
     imgs = img.permute(0, 2, 3, 1).cpu().numpy()
     B, H, W, _ = imgs.shape

@@ -9,12 +9,13 @@ import dataclasses, math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+from fastcore.basics import patch  # methods of a long class, defined one a cell
 from torch import nn
 from torch.nn import functional as F
 
-from fastcore.basics import patch  # methods of a long class, defined one a cell
 from ..color import to_gray
 from ..core import ConfigError, TaskBatch
 from .core import DenseHead, PretextTask, dense_grid, images_of, log_uniform, register_task, uniform
@@ -206,7 +207,6 @@ def show_motion(tb: TaskBatch,  # a motion batch (its info holds the jittered ma
 # %% ../../nbs/14_tasks.motion.ipynb #557e4234
 def motion_reference(frames: torch.Tensor, masks: torch.Tensor, task: MotionSegmentation, d: dict | None = None, seed: int = 0):
     "Per-image OpenCV implementation of `MotionSegmentation.make_batch`: frames `(B, 3, H, W)` in [0, 1] and targets `(B, 1, h, w)`, numpy."
-    import cv2
     B, _, H, W = frames.shape
     d = {k: v.cpu().numpy() for k, v in (d or draw_motion(task.cfg, B, torch.Generator().manual_seed(seed))).items()}
     h, w = task.grid(H, W)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from skimage.color import rgb2lab
 
 from ..color import to_gray
 from ..core import ConfigError, TaskBatch
@@ -208,6 +209,7 @@ def relpos_patches(img: torch.Tensor,  # uint8 images (B, 3, H, W)
 class RelPos(PretextTask):
     "Relative position: classify where the second patch of a pair sits around the first (8 ways)."
     name, Config = "relpos", RelPosConfig
+    gray_under = ("paper", "all_gray")  # the paper harmonizes it with colorization: gray (lightness) patches
     smoke, smoke_size = dict(patch=16, gap=8, jitter=2, hidden=32), 68  # a quick test's grid: 3 x 16 + 2 x 8 + 2 x 2 = 68 px
     quality_labels = {"acc": "accuracy over the 8 neighbours"}
 
@@ -358,7 +360,6 @@ def relpos_reference(img: torch.Tensor,  # uint8 images (B, 3, H, W)
                      seed: int = 0,
                     ) -> np.ndarray:
     "Per-image numpy implementation of `relpos_patches` `(B, 2, 3, P, P)`: with the draws `d`, or drawing per image as the original code did."
-    from skimage.color import rgb2lab
     P, Q, step = cfg.patch, cfg.input_size or cfg.patch, cfg.patch + cfg.gap
     rng = np.random.default_rng(seed)
     if d is not None:

@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
-
 from fastcore.basics import patch  # methods of a long class, defined one a cell
+from matplotlib.patches import Rectangle
+
 from ..color import annealed_mean, decode_lab, lab_to_rgb
 from ..core import TaskBatch
 from ..tasks.color import Colorization
@@ -165,7 +166,6 @@ def predict(self: PatchExplorer, tb: TaskBatch | None = None) -> torch.Tensor | 
 @patch
 def figure(self: PatchExplorer):
     "Image with the grid and the pair, the two network inputs, and (with a model) the predicted positions."
-    from matplotlib.patches import Rectangle
     tb = self.batch()
     probs = self.predict(tb)
     c, label = self.cfg, int(tb.y[0])
